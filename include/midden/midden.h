@@ -1,0 +1,375 @@
+/**
+ * @file midden.h
+ * @brief The runtime API: heaps, mutators, allocation, safepoints, collection,
+ * options and statistics (design §5–6, §9).
+ *
+ * Link exactly one plan library (`midden_<plan>`, or `midden` for the default
+ * plan). Its build directory provides a generated `<midden/plan.h>` that
+ * selects the inline allocation fast path of that plan; without it every
+ * allocation takes the out-of-line path, which is correct but slower.
+ */
+#ifndef MIDDEN_MIDDEN_H
+#define MIDDEN_MIDDEN_H
+
+#include <midden/types.h>
+#include <midden/vm.h>
+
+#include <stdio.h>
+
+#if defined(__has_include)
+#if __has_include(<midden/plan.h>)
+#include <midden/plan.h>
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief Allocations are aligned to at least this many bytes; sizes are rounded up to it. */
+#define MDN_MIN_ALIGN 8u
+
+/** @brief Fast-path kinds a plan's `<midden/plan.h>` may select. */
+#define MDN_FASTPATH_NONE 0     /**< every allocation calls mdn_alloc_slow() */
+#define MDN_FASTPATH_BUMP 1     /**< bump the cursor of the thread's current block */
+#define MDN_FASTPATH_FREELIST 2 /**< pop the thread's free list of the size class */
+
+#ifndef MDN_PLAN_FASTPATH
+/** @brief The fast path of the linked plan (set by `<midden/plan.h>`). */
+#define MDN_PLAN_FASTPATH MDN_FASTPATH_NONE
+#endif
+
+#ifndef MDN_PLAN_MAX_FAST_SIZE
+/** @brief Largest request served by the inline fast path (set by `<midden/plan.h>`). */
+#define MDN_PLAN_MAX_FAST_SIZE 0u
+#endif
+
+/** @brief Largest size served by the free-list fast path: one class per word multiple up to it. */
+#define MDN_FREELIST_FAST_MAX 256u
+/** @brief Number of free-list heads in a mutator (index = rounded size / 8). */
+#define MDN_FREELIST_FAST_CLASSES (MDN_FREELIST_FAST_MAX / MDN_MIN_ALIGN + 1u)
+
+/** @brief What an allocation is for; the plan routes each kind to a space. */
+typedef enum mdn_alloc_kind {
+    MDN_ALLOC_DEFAULT = 0,   /**< ordinary object; the plan may move it */
+    MDN_ALLOC_NONMOVING = 1, /**< never moved, still reclaimed when dead */
+    MDN_ALLOC_IMMORTAL = 2,  /**< never moved, never reclaimed */
+    MDN_ALLOC_LARGE = 3,     /**< page-granular large-object space */
+} mdn_alloc_kind;
+
+/** @brief What mdn_collect() asks for. */
+typedef enum mdn_gc_kind {
+    MDN_GC_DEFAULT = 0, /**< whatever the plan would do when its budget is used */
+    MDN_GC_FULL = 1,    /**< a full-heap collection (and defragmentation where the plan has it) */
+} mdn_gc_kind;
+
+/** @brief Error codes reported through mdn_error. */
+typedef enum mdn_error_code {
+    MDN_OK = 0,          /**< no error */
+    MDN_ERR_OPTION = 1,  /**< a bad option name or value */
+    MDN_ERR_MEMORY = 2,  /**< the operating system refused memory */
+    MDN_ERR_THREAD = 3,  /**< a thread could not be started */
+} mdn_error_code;
+
+/** @brief Size of mdn_error::message. */
+#define MDN_ERROR_MESSAGE_SIZE 256
+
+/** @brief An error report: a code and a message naming the cause. */
+typedef struct mdn_error {
+    mdn_error_code code;                  /**< what went wrong, MDN_OK if nothing */
+    char message[MDN_ERROR_MESSAGE_SIZE]; /**< a sentence naming the cause */
+} mdn_error;
+
+/**
+ * @brief Heap options. Fill with mdn_options_init(), then
+ * mdn_options_parse() and/or mdn_options_from_env(); the table of options
+ * (names, types, ranges, defaults) is printed by mdn_options_print_help().
+ */
+typedef struct mdn_options {
+    size_t heap_size;       /**< `heap`: heap budget in bytes (suffix K, M, G) */
+    unsigned gc_threads;    /**< `gc-threads`: GC worker threads, 0 = number of cores */
+    unsigned verbose;       /**< `verbose`: 0 quiet, 1 a line per collection, 2 per phase */
+    bool verify;            /**< `verify`: check the heap after every collection */
+    size_t stress;          /**< `stress`: collect every N bytes allocated, 0 = off */
+    bool poison;            /**< `poison`: fill reclaimed memory with a pattern */
+    unsigned defrag_headroom; /**< `defrag-headroom`: percent of blocks kept free for evacuation */
+} mdn_options;
+
+/** @brief Per-heap statistics (design §9); times in nanoseconds. */
+typedef struct mdn_stats {
+    uint64_t collections;          /**< collections run */
+    uint64_t full_collections;     /**< of which were full-heap */
+    uint64_t total_pause_ns;       /**< sum of pause times */
+    uint64_t max_pause_ns;         /**< longest pause */
+    uint64_t p50_pause_ns;         /**< median pause */
+    uint64_t p99_pause_ns;         /**< 99th percentile pause */
+    uint64_t bytes_allocated;      /**< bytes handed to the VM (counted per block/refill) */
+    uint64_t live_bytes_after;     /**< bytes live after the last collection */
+    uint64_t bytes_copied;         /**< bytes copied by moving collections */
+    uint64_t heap_size;            /**< the heap budget in bytes */
+    uint64_t committed_bytes;      /**< memory committed now */
+    uint64_t peak_committed_bytes; /**< most memory committed at once */
+    uint64_t last_pause_ns;        /**< the last collection's pause */
+    uint64_t phase_ns[5];          /**< total time per phase: prepare, roots, closure, weak, release */
+} mdn_stats;
+
+/**
+ * @brief The part of a mutator the inline fast paths use.
+ *
+ * Every mutator starts with this struct. Its layout is part of the ABI
+ * between the header and the library; a VM must not touch it.
+ */
+typedef struct mdn_mutator_fast {
+    uintptr_t bump_cursor; /**< next free byte of the current bump region */
+    uintptr_t bump_limit;  /**< end of the current bump region */
+    uint32_t gc_pending;   /**< nonzero while a collection waits for this thread */
+    uint32_t reserved;     /**< padding, zero */
+    void *free_lists[MDN_FREELIST_FAST_CLASSES]; /**< per size class free cells */
+} mdn_mutator_fast;
+
+/* ---- options ---------------------------------------------------------- */
+
+/** @brief Set every option to its default. */
+void mdn_options_init(mdn_options *opts);
+
+/**
+ * @brief Apply a comma-separated list of `name=value` settings.
+ *
+ * Example: `"heap=64M,gc-threads=2,verbose=1"`. Sizes take a K, M or G suffix
+ * (powers of 1024); booleans take 0/1/true/false. On error nothing is
+ * changed and @p err names the option and the accepted form.
+ *
+ * @param opts options to update
+ * @param text the settings; an empty string changes nothing
+ * @param err  filled on failure (may be NULL)
+ * @return true on success
+ */
+bool mdn_options_parse(mdn_options *opts, const char *text, mdn_error *err);
+
+/**
+ * @brief Apply one setting.
+ * @param opts  options to update
+ * @param name  an option name such as `heap`
+ * @param value its value as text
+ * @param err   filled on failure (may be NULL)
+ * @return true on success
+ */
+bool mdn_options_set(mdn_options *opts, const char *name, const char *value, mdn_error *err);
+
+/**
+ * @brief Apply the `MDN_*` environment variables (`MDN_HEAP`,
+ * `MDN_GC_THREADS`, ...: the option name upper-cased with `-` as `_`).
+ * @param opts options to update
+ * @param err  filled on failure (may be NULL)
+ * @return true on success
+ */
+bool mdn_options_from_env(mdn_options *opts, mdn_error *err);
+
+/**
+ * @brief Check that every field of @p opts is within its range.
+ * @param opts the options
+ * @param err  filled on failure (may be NULL)
+ * @return true when valid
+ */
+bool mdn_options_validate(const mdn_options *opts, mdn_error *err);
+
+/**
+ * @brief Print the table of options with types, ranges, defaults and docs.
+ * @param out where to print
+ */
+void mdn_options_print_help(FILE *out);
+
+/* ---- heaps and mutators ----------------------------------------------- */
+
+/**
+ * @brief Create a heap with the linked plan.
+ * @param opts options, or NULL for the defaults
+ * @param err  filled on failure (may be NULL)
+ * @return the heap, or NULL on failure
+ */
+mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err);
+
+/**
+ * @brief Destroy a heap and return all its memory. No mutator may be bound.
+ * @param heap the heap
+ */
+void mdn_heap_destroy(mdn_heap *heap);
+
+/** @brief The name of the linked plan, such as "immix". @return a static string */
+const char *mdn_plan_name(void);
+
+/**
+ * @brief The options the heap runs with (gc-threads resolved to a number).
+ * @param heap the heap
+ * @return the heap's options
+ */
+const mdn_options *mdn_heap_options(const mdn_heap *heap);
+
+/**
+ * @brief Bind the calling thread to @p heap. The mutator starts RUNNING.
+ * @param heap      the heap
+ * @param vm_thread the VM's thread, handed back to mdn_vm_scan_mutator_roots()
+ * @return the mutator; aborts with a message if memory is exhausted
+ */
+mdn_mutator *mdn_mutator_bind(mdn_heap *heap, void *vm_thread);
+
+/**
+ * @brief Unbind a mutator; its allocation buffers are retired. The mutator
+ * must be RUNNING and must not be used again.
+ * @param m the mutator
+ */
+void mdn_mutator_unbind(mdn_mutator *m);
+
+/** @brief The heap of a mutator. @param m the mutator @return its heap */
+mdn_heap *mdn_mutator_heap(mdn_mutator *m);
+
+/** @brief The vm_thread given to mdn_mutator_bind(). @param m the mutator @return the pointer */
+void *mdn_mutator_vm_thread(mdn_mutator *m);
+
+/* ---- allocation --------------------------------------------------------- */
+
+/**
+ * @brief Out-of-line allocation: refill, collect, or report out of memory.
+ * Called by mdn_alloc() when the fast path cannot serve a request; a VM
+ * may call it directly with the same contract as mdn_alloc().
+ * @param m     the calling thread's mutator
+ * @param bytes object size in bytes, at least 1
+ * @param align alignment, a power of two
+ * @param kind  what the object is for
+ * @return zeroed memory, or NULL when mdn_vm_out_of_memory() returned
+ */
+void *mdn_alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind);
+
+/**
+ * @brief Allocate @p bytes of zeroed memory for an object.
+ *
+ * The size is rounded up to #MDN_MIN_ALIGN; @p align must be a power of two
+ * (values below #MDN_MIN_ALIGN are raised to it). The VM must initialise the
+ * object's header before its next call that can collect. May collect.
+ *
+ * @param m     the calling thread's mutator (RUNNING)
+ * @param bytes object size in bytes, at least 1
+ * @param align alignment, a power of two
+ * @param kind  what the object is for
+ * @return zeroed memory, or NULL when mdn_vm_out_of_memory() returned
+ */
+static inline void *mdn_alloc(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
+#if MDN_PLAN_FASTPATH == MDN_FASTPATH_BUMP
+    if (kind == MDN_ALLOC_DEFAULT && bytes - 1 < (size_t)MDN_PLAN_MAX_FAST_SIZE &&
+        align - 1 < MDN_MIN_ALIGN && (align & (align - 1)) == 0) {
+        mdn_mutator_fast *f = (mdn_mutator_fast *)m;
+        uintptr_t start = f->bump_cursor;
+        uintptr_t end = start + ((bytes + (MDN_MIN_ALIGN - 1)) & ~(uintptr_t)(MDN_MIN_ALIGN - 1));
+        if (__builtin_expect(end <= f->bump_limit, 1)) {
+            f->bump_cursor = end;
+            return (void *)start;
+        }
+    }
+#elif MDN_PLAN_FASTPATH == MDN_FASTPATH_FREELIST
+    if (kind == MDN_ALLOC_DEFAULT && bytes - 1 < (size_t)MDN_PLAN_MAX_FAST_SIZE &&
+        bytes - 1 < (size_t)MDN_FREELIST_FAST_MAX &&
+        align - 1 < MDN_MIN_ALIGN && (align & (align - 1)) == 0) {
+        mdn_mutator_fast *f = (mdn_mutator_fast *)m;
+        void **head = &f->free_lists[(bytes + (MDN_MIN_ALIGN - 1)) / MDN_MIN_ALIGN];
+        void **cell = (void **)*head;
+        if (__builtin_expect(cell != NULL, 1)) {
+            *head = *cell;
+            *cell = NULL;
+            return cell;
+        }
+    }
+#endif
+    return mdn_alloc_slow(m, bytes, align, kind);
+}
+
+/* ---- the thread protocol ------------------------------------------------ */
+
+/** @brief Out-of-line part of mdn_safepoint(). @param m the mutator */
+void mdn_safepoint_slow(mdn_mutator *m);
+
+/**
+ * @brief Poll for a pending collection; parks the thread while one runs.
+ * Call it at loop back-edges and calls. One load and a branch when no
+ * collection is pending.
+ * @param m the calling thread's mutator (RUNNING)
+ */
+static inline void mdn_safepoint(mdn_mutator *m) {
+    if (__builtin_expect(__atomic_load_n(&((mdn_mutator_fast *)m)->gc_pending, __ATOMIC_RELAXED) != 0, 0))
+        mdn_safepoint_slow(m);
+}
+
+/**
+ * @brief Stop touching the heap (before a blocking call). The collector
+ * treats the thread's roots as stable and does not wait for it.
+ * @param m the calling thread's mutator (RUNNING)
+ */
+void mdn_enter_native(mdn_mutator *m);
+
+/**
+ * @brief Touch the heap again; waits while a collection runs.
+ * @param m the calling thread's mutator (NATIVE)
+ */
+void mdn_leave_native(mdn_mutator *m);
+
+/**
+ * @brief Run a collection now, stopping every running mutator.
+ * @param m    the calling thread's mutator (RUNNING)
+ * @param kind what kind of collection
+ */
+void mdn_collect(mdn_mutator *m, mdn_gc_kind kind);
+
+/* ---- roots and pinning -------------------------------------------------- */
+
+/**
+ * @brief Register @p count reference slots starting at @p start as roots.
+ * Null entries are allowed; moving plans update the entries.
+ * @param heap  the heap
+ * @param start first slot of the range
+ * @param count number of slots
+ */
+void mdn_add_roots(mdn_heap *heap, mdn_objref *start, size_t count);
+
+/**
+ * @brief Unregister the range that starts at @p start.
+ * @param heap  the heap
+ * @param start the start given to mdn_add_roots()
+ */
+void mdn_remove_roots(mdn_heap *heap, mdn_objref *start);
+
+/**
+ * @brief Keep @p obj from moving for the rest of its life.
+ * @param m   the calling thread's mutator
+ * @param obj a live object of this heap
+ * @return true if the object will not move; false if the plan cannot pin it
+ * (for example an object in a semispace copy space)
+ */
+bool mdn_pin_object(mdn_mutator *m, mdn_objref obj);
+
+/* ---- statistics ---------------------------------------------------------- */
+
+/**
+ * @brief Read the heap's statistics.
+ * @param heap the heap
+ * @param out  filled with the current figures
+ */
+void mdn_stats_get(mdn_heap *heap, mdn_stats *out);
+
+/**
+ * @brief Start the measured part of a benchmark: resets the statistics that
+ * mdn_harness_end() reports.
+ * @param heap the heap
+ */
+void mdn_harness_begin(mdn_heap *heap);
+
+/**
+ * @brief End the measured part: print one machine-readable line to stderr,
+ * `midden-stats: plan=... time_ms=... collections=... ...` (key=value pairs).
+ * @param heap the heap
+ */
+void mdn_harness_end(mdn_heap *heap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MIDDEN_MIDDEN_H */

@@ -1,0 +1,126 @@
+/**
+ * @file vm.h
+ * @brief The binding contract: what a language runtime defines for Midden.
+ *
+ * A binding defines the `mdn_vm_*` functions below as plain C symbols; the
+ * library calls them directly, so link-time optimisation can inline them
+ * (design §4). `mdn_vm_object_moved` is optional: leave it undefined and
+ * Midden does not call it.
+ *
+ * Object-model rules every plan relies on:
+ * - An object occupies `mdn_vm_object_size(obj)` contiguous bytes starting at
+ *   `mdn_vm_object_start(obj)`, at least one word, and the size depends only
+ *   on the object's own contents.
+ * - Memory returned by mdn_alloc() is zeroed, so a freshly allocated object
+ *   has null reference fields until the VM stores into them.
+ * - The VM must initialise an object's header (whatever the size and scan
+ *   functions read) before its next call that may collect: mdn_alloc(),
+ *   mdn_safepoint(), mdn_collect() or mdn_leave_native().
+ * - Moving plans copy the object's bytes and then overwrite the first word of
+ *   the old copy with the forwarding pointer; the binding never sees an old
+ *   copy once its object has moved.
+ */
+#ifndef MIDDEN_VM_H
+#define MIDDEN_VM_H
+
+#include <midden/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief An opaque heap. */
+typedef struct mdn_heap mdn_heap;
+/** @brief An opaque mutator: one VM thread's handle on a heap. */
+typedef struct mdn_mutator mdn_mutator;
+/** @brief An opaque tracer handed to scanning functions. */
+typedef struct mdn_tracer mdn_tracer;
+
+/**
+ * @brief Report one reference slot to the collector.
+ *
+ * Called by the binding from mdn_vm_scan_object(), mdn_vm_scan_roots() and
+ * mdn_vm_scan_mutator_roots(), once per slot. A slot holding the null
+ * reference is allowed and ignored. A moving plan may store a new reference
+ * into the slot before returning.
+ *
+ * @param tracer the tracer the scanning function received
+ * @param slot   the field or root that holds a reference
+ */
+void mdn_trace_slot(mdn_tracer *tracer, mdn_slot slot);
+
+/**
+ * @brief Bytes occupied by @p obj, including its header; at least one word.
+ * @param obj a reference to a live object
+ * @return the object's size in bytes
+ */
+size_t mdn_vm_object_size(mdn_objref obj);
+
+/**
+ * @brief The address of the first byte of @p obj.
+ * @param obj a reference to a live object
+ * @return the object's start address
+ */
+mdn_address mdn_vm_object_start(mdn_objref obj);
+
+/**
+ * @brief The reference for the object starting at @p start.
+ * @param start an object's start address
+ * @return the reference the VM uses for that object
+ */
+mdn_objref mdn_vm_objref_from_start(mdn_address start);
+
+/**
+ * @brief Call mdn_trace_slot() for every reference slot of @p obj.
+ * @param obj    the object to scan
+ * @param tracer pass it on to mdn_trace_slot()
+ */
+void mdn_vm_scan_object(mdn_objref obj, mdn_tracer *tracer);
+
+/**
+ * @brief Call mdn_trace_slot() for every global root of the VM.
+ *
+ * Roots registered with mdn_add_roots() are scanned by Midden and must not
+ * be reported again here.
+ *
+ * @param heap   the heap being collected
+ * @param tracer pass it on to mdn_trace_slot()
+ */
+void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer);
+
+/**
+ * @brief Call mdn_trace_slot() for every root of one stopped thread.
+ * @param mutator   the thread's mutator
+ * @param vm_thread the pointer given to mdn_mutator_bind()
+ * @param tracer    pass it on to mdn_trace_slot()
+ */
+void mdn_vm_scan_mutator_roots(mdn_mutator *mutator, void *vm_thread, mdn_tracer *tracer);
+
+/**
+ * @brief Optional hook called after a moving plan copied an object.
+ *
+ * Define it to update VM state keyed by address (identity hashes, handles).
+ * Called during a collection, possibly from several GC threads at once.
+ *
+ * @param from the old reference (its memory now holds a forwarding word)
+ * @param to   the new reference
+ */
+void mdn_vm_object_moved(mdn_objref from, mdn_objref to) __attribute__((weak));
+
+/**
+ * @brief Called when an allocation of @p bytes cannot be satisfied even after
+ * a full collection.
+ *
+ * The binding may report and exit, or return; when it returns, mdn_alloc()
+ * returns NULL and the heap stays usable.
+ *
+ * @param heap  the heap that is out of memory
+ * @param bytes the size of the failed request
+ */
+void mdn_vm_out_of_memory(mdn_heap *heap, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MIDDEN_VM_H */

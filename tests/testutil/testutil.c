@@ -1,0 +1,78 @@
+#include "testutil.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+void mdn_run_in_child(void (*fn)(void *), void *arg, mdn_child_result *out) {
+    memset(out, 0, sizeof *out);
+    int fds[2];
+    if (pipe(fds) != 0) {
+        perror("pipe");
+        abort();
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        abort();
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        fn(arg);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t used = 0;
+    for (;;) {
+        char buf[1024];
+        ssize_t n = read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        size_t room = sizeof out->output - 1 - used;
+        size_t take = (size_t)n < room ? (size_t)n : room;
+        memcpy(out->output + used, buf, take);
+        used += take;
+    }
+    out->output[used] = '\0';
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status)) {
+        out->exited = true;
+        out->exit_status = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        out->signaled = true;
+        out->signal = WTERMSIG(status);
+    }
+}
+
+uint64_t mdn_test_seed(const char *test_name) {
+    const char *env = getenv("MDN_TEST_SEED");
+    uint64_t seed;
+    if (env && *env) {
+        seed = strtoull(env, NULL, 0);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
+    }
+    if (seed == 0)
+        seed = 0x9E3779B97F4A7C15ULL;
+    fprintf(stderr, "%s: seed %" PRIu64 " (replay with MDN_TEST_SEED=%" PRIu64 ")\n", test_name, seed, seed);
+    return seed;
+}

@@ -1,0 +1,43 @@
+/*
+ * testutil.h: helpers shared by the Check test suites: running a function in
+ * a child process and capturing what it printed and how it ended (for tests
+ * of out-of-memory and misuse paths, which exit or abort), and printed,
+ * replayable random seeds.
+ */
+#ifndef MDN_TESTUTIL_H
+#define MDN_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mdn_child_result {
+    bool exited;      /* ended with exit(); status in exit_status */
+    int exit_status;
+    bool signaled;    /* killed by a signal; number in signal */
+    int signal;
+    char output[8192]; /* stdout and stderr together, NUL-terminated, truncated */
+} mdn_child_result;
+
+/* Run fn(arg) in a forked child; fn should end the process itself (a return
+ * is exit status 0). */
+void mdn_run_in_child(void (*fn)(void *), void *arg, mdn_child_result *out);
+
+/* A seed from MDN_TEST_SEED, or else from the clock; printed to stderr with
+ * the test name so a failure can be replayed. */
+uint64_t mdn_test_seed(const char *test_name);
+
+/* xorshift64*: a small deterministic generator for tests. */
+static inline uint64_t mdn_test_rand(uint64_t *state) {
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Uniform in [0, n). */
+static inline uint64_t mdn_test_rand_below(uint64_t *state, uint64_t n) { return mdn_test_rand(state) % n; }
+
+#endif
