@@ -28,8 +28,8 @@ static nogc_plan *plan_of(mdn_heap *heap) { return heap->plan; }
 
 bool plan_create(mdn_heap *heap, mdn_error *err) {
     nogc_plan *p = calloc(1, sizeof *p);
-    if (!p || !mdn_immortal_init(&p->immortal, &heap->vm, SPACE_IMMORTAL) ||
-        !mdn_los_init(&p->large, &heap->vm, SPACE_LARGE)) {
+    if (!p || !mdn_immortal_init(&p->immortal, &heap->vm, SPACE_IMMORTAL, &heap->stats) ||
+        !mdn_los_init(&p->large, &heap->vm, SPACE_LARGE, &heap->stats)) {
         free(p);
         mdn_error_set(err, MDN_ERR_MEMORY, "nogc: cannot set up the spaces' metadata");
         return false;
@@ -49,21 +49,14 @@ void plan_destroy(mdn_heap *heap) {
 void plan_mutator_init(mdn_heap *heap, mdn_mutator *m) { (void)heap, (void)m; }
 
 void plan_mutator_retire(mdn_heap *heap, mdn_mutator *m) {
-    (void)heap;
-    /* The rest of the block stays allocated: nothing is ever reclaimed. */
-    m->fast.bump_cursor = m->fast.bump_limit = 0;
+    mdn_immortal_retire(&plan_of(heap)->immortal, mdn_mutator_bump(&m->fast));
 }
 
 void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
     nogc_plan *p = plan_of(heap);
-    void *obj;
     if (kind == MDN_ALLOC_LARGE || bytes > MDN_LARGE_OBJECT_THRESHOLD)
-        obj = mdn_los_alloc(&p->large, bytes);
-    else
-        obj = mdn_immortal_alloc(&p->immortal, mdn_mutator_bump(&m->fast), bytes, align);
-    if (obj)
-        mdn_stats_count_alloc(&heap->stats, bytes);
-    return obj;
+        return mdn_los_alloc(&p->large, bytes);
+    return mdn_immortal_alloc(&p->immortal, mdn_mutator_bump(&m->fast), bytes, align);
 }
 
 /* NoGC never collects; the phase hooks exist only to complete the plan

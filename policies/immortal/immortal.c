@@ -3,9 +3,10 @@
 
 #include <string.h>
 
-bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id) {
+bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
     memset(s, 0, sizeof *s);
     s->id = id;
+    s->stats = stats;
     mdn_block_pool_init(&s->pool, vs, id);
     return mdn_side_metadata_init(&s->marks, vs, MDN_LOG_GRANULE, 0, "immortal-mark");
 }
@@ -30,12 +31,20 @@ void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size,
     }
     if (!zeroed)
         memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
-    /* The old block stays full of immortal objects; it is never handed back. */
-    if (r->limit)
-        mdn_block_state_set(s->pool.vs, mdn_address_from_word(r->limit - 1), MDN_BLOCK_USED);
+    mdn_immortal_retire(s, r);
     r->cursor = block.value;
     r->limit = block.value + MDN_BLOCK_SIZE;
     return mdn_bump_alloc(r, size, align);
+}
+
+void mdn_immortal_retire(mdn_immortal_space *s, mdn_bump_region *r) {
+    if (!r->limit)
+        return;
+    /* The block stays full of immortal objects; it is never handed back. */
+    uintptr_t block = r->limit - MDN_BLOCK_SIZE;
+    mdn_block_state_set(s->pool.vs, mdn_address_from_word(block), MDN_BLOCK_USED);
+    mdn_stats_count_alloc(s->stats, r->cursor - block);
+    r->cursor = r->limit = 0;
 }
 
 void mdn_immortal_prepare(mdn_immortal_space *s) {

@@ -10,6 +10,7 @@
 #include "core/block_pool.h"
 #include "core/bump.h"
 #include "core/side_metadata.h"
+#include "core/stats.h"
 #include "core/trace.h"
 
 #include <midden/vm.h>
@@ -18,14 +19,18 @@ typedef struct mdn_immortal_space {
     mdn_block_pool pool;
     mdn_side_metadata marks; /* one bit per granule */
     unsigned id;
+    mdn_stats_state *stats;  /* bytes allocated are counted per retired region */
 } mdn_immortal_space;
 
-bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id);
+bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats);
 void mdn_immortal_destroy(mdn_immortal_space *s);
 
 /* Slow path: bump in `r`, else take a fresh block from the budget. NULL when
  * the budget is used up. Memory is zeroed. */
 void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size, size_t align);
+
+/* Give up the region (count what it handed out). */
+void mdn_immortal_retire(mdn_immortal_space *s, mdn_bump_region *r);
 
 /* Clear marks before a collection. */
 void mdn_immortal_prepare(mdn_immortal_space *s);

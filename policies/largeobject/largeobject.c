@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool mdn_los_init(mdn_large_space *s, mdn_vmspace *vs, unsigned id) {
+bool mdn_los_init(mdn_large_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
     memset(s, 0, sizeof *s);
     s->vs = vs;
+    s->stats = stats;
     s->id = id;
     pthread_mutex_init(&s->lock, NULL);
     return mdn_side_metadata_init(&s->marks, vs, MDN_LOG_PAGE, 0, "los-mark") &&
@@ -136,6 +137,7 @@ void *mdn_los_alloc(mdn_large_space *s, size_t size) {
         mdn_budget_give(s->vs, charge);
         return NULL;
     }
+    mdn_stats_count_alloc(s->stats, size);
     return (void *)start;
 }
 

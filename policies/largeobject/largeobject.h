@@ -15,6 +15,7 @@
 #define MDN_POLICY_LARGEOBJECT_H
 
 #include "core/side_metadata.h"
+#include "core/stats.h"
 #include "core/trace.h"
 
 #include <midden/vm.h>
@@ -45,9 +46,10 @@ typedef struct mdn_large_space {
     size_t live_bytes;         /* page bytes of objects in the space */
     mdn_side_metadata marks;   /* one bit per page */
     mdn_side_metadata starts;  /* one bit per page: an object starts here */
+    mdn_stats_state *stats;
 } mdn_large_space;
 
-bool mdn_los_init(mdn_large_space *s, mdn_vmspace *vs, unsigned id);
+bool mdn_los_init(mdn_large_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats);
 void mdn_los_destroy(mdn_large_space *s);
 
 /* Allocate `size` bytes (zeroed, page aligned). NULL when the budget or the
