@@ -170,7 +170,9 @@ void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
         int old = self->state;
         self->state = MDN_MUTATOR_PARKED;
         pthread_cond_broadcast(&heap->stopped_cond);
-        while (heap->gc_epoch == epoch)
+        /* Stay parked through a collection requested before this thread
+         * wakes up: its requester already counted this thread as parked. */
+        while (heap->gc_epoch == epoch || heap->gc_requested)
             pthread_cond_wait(&heap->resume_cond, &heap->lock);
         self->state = old;
         pthread_mutex_unlock(&heap->lock);

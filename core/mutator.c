@@ -39,7 +39,9 @@ static void park_locked(mdn_mutator *m) {
     uint64_t epoch = heap->gc_epoch;
     m->state = MDN_MUTATOR_PARKED;
     pthread_cond_broadcast(&heap->stopped_cond);
-    while (heap->gc_epoch == epoch)
+    /* A collection requested before this thread wakes up has already
+     * counted it as parked: it must stay parked through that one too. */
+    while (heap->gc_epoch == epoch || heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
     m->state = MDN_MUTATOR_RUNNING;
 }
