@@ -86,7 +86,7 @@ typedef struct mdn_error {
  * (names, types, ranges, defaults) is printed by mdn_options_print_help().
  */
 typedef struct mdn_options {
-    size_t heap_size;       /**< `heap`: heap budget in bytes (suffix K, M, G) */
+    size_t heap_size;       /**< `heap`: heap budget in bytes (suffix K, M, G, T) */
     unsigned gc_threads;    /**< `gc-threads`: GC worker threads, 0 = number of cores */
     unsigned verbose;       /**< `verbose`: 0 quiet, 1 a line per collection, 2 per phase */
     bool verify;            /**< `verify`: check the heap after every collection */
@@ -135,9 +135,14 @@ void mdn_options_init(mdn_options *opts);
 /**
  * @brief Apply a comma-separated list of `name=value` settings.
  *
- * Example: `"heap=64M,gc-threads=2,verbose=1"`. Sizes take a K, M or G suffix
- * (powers of 1024); booleans take 0/1/true/false. On error nothing is
- * changed and @p err names the option and the accepted form.
+ * Example: `"heap=64M,gc-threads=2,verbose=1"`. Items are `name=value`
+ * separated by single commas; empty items and whitespace anywhere are
+ * rejected (nothing is trimmed); a name given twice takes its last value.
+ * Sizes are decimal digits with an optional suffix K, M, G or T (powers of
+ * 1024), which may be followed by `iB`, in either case (`64M`, `64MiB`);
+ * unsigned values are decimal digits; booleans take 1/0, true/false, yes/no
+ * or on/off in either case. On error nothing is changed and @p err names
+ * the option and the accepted form with its range.
  *
  * @param opts options to update
  * @param text the settings; an empty string changes nothing
@@ -157,8 +162,13 @@ bool mdn_options_parse(mdn_options *opts, const char *text, mdn_error *err);
 bool mdn_options_set(mdn_options *opts, const char *name, const char *value, mdn_error *err);
 
 /**
- * @brief Apply the `MDN_*` environment variables (`MDN_HEAP`,
- * `MDN_GC_THREADS`, ...: the option name upper-cased with `-` as `_`).
+ * @brief Apply the `MDN_*` environment variables.
+ *
+ * `MDN_OPTIONS`, when set, holds a list in the form of mdn_options_parse()
+ * and is applied first. Then each option may be set by its own variable
+ * (`MDN_HEAP`, `MDN_GC_THREADS`, ...: the option name upper-cased with `-`
+ * as `_`) holding one value. Unset variables are ignored; a variable set to
+ * the empty string is an error naming it. On error nothing is changed.
  * @param opts options to update
  * @param err  filled on failure (may be NULL)
  * @return true on success

@@ -1,0 +1,121 @@
+/*
+ * heap.h: the heap and mutator structures shared by core and plans.
+ *
+ * .heap.one-struct: all mutable state lives in the heap struct (no globals),
+ * so a process may run several heaps.
+ * .heap.plan-area: a mutator and a tracer each carry an aligned area the
+ * plan uses for its thread-local allocators; the plan checks its struct
+ * fits with a static assertion.
+ */
+#ifndef MDN_CORE_HEAP_H
+#define MDN_CORE_HEAP_H
+
+#include "core/stats.h"
+#include "core/util.h"
+#include "core/vmspace.h"
+#include "core/workers.h"
+
+#include <midden/midden.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MDN_PLAN_MUTATOR_AREA 1024
+#define MDN_PLAN_TRACER_AREA 1024
+
+typedef enum mdn_mutator_state {
+    MDN_MUTATOR_RUNNING = 1,
+    MDN_MUTATOR_NATIVE = 2,
+    MDN_MUTATOR_PARKED = 3,
+    MDN_MUTATOR_UNBOUND = 4,
+} mdn_mutator_state;
+
+#define MDN_MUTATOR_MAGIC 0x4d75744d64646e31ULL /* live mutator */
+#define MDN_MUTATOR_DEAD 0x4465614d64646e30ULL  /* unbound mutator */
+#define MDN_HEAP_MAGIC 0x486561704d64646eULL
+
+struct mdn_mutator {
+    mdn_mutator_fast fast; /* first: the inline fast paths read it */
+    uint64_t magic;
+    mdn_heap *heap;
+    void *vm_thread;
+    int state;                   /* mdn_mutator_state, written under heap->lock */
+    struct mdn_mutator *next;    /* heap's list of bound (or free) mutators */
+    struct mdn_mutator *prev;
+    size_t stress_count;         /* bytes since the last stress collection */
+    bool force_slow;             /* stress/verify: every allocation takes the slow path */
+    uintptr_t saved_limit;       /* the real bump limit while force_slow */
+    void *saved_free_lists[MDN_FREELIST_FAST_CLASSES];
+    _Alignas(64) unsigned char plan[MDN_PLAN_MUTATOR_AREA];
+};
+
+struct mdn_verifier;
+
+struct mdn_tracer {
+    mdn_heap *heap;
+    struct mdn_verifier *verifier; /* non-NULL: slots go to the heap verifier */
+    mdn_deque *deque;      /* this worker's deque */
+    unsigned worker;
+    uint64_t objects_traced;
+    uint64_t bytes_copied;
+    _Alignas(64) unsigned char plan[MDN_PLAN_TRACER_AREA];
+};
+
+typedef struct mdn_root_range {
+    mdn_objref *start;
+    size_t count;
+} mdn_root_range;
+
+struct mdn_heap {
+    uint64_t magic;
+    mdn_options options;
+    mdn_vmspace vm;
+    void *plan;              /* the plan's state */
+
+    /* Threads (design §6). */
+    pthread_mutex_t lock;
+    pthread_cond_t stopped_cond; /* a mutator parked, went native or unbound */
+    pthread_cond_t resume_cond;  /* a collection ended */
+    mdn_mutator *mutators;       /* bound mutators */
+    size_t nmutators;
+    mdn_mutator *free_mutators;  /* unbound, kept so misuse is detectable */
+    bool gc_requested;           /* a collection is stopping or has stopped the world */
+    uint64_t gc_epoch;           /* increments when a collection ends */
+
+    /* Collector. */
+    mdn_workers *workers;
+    mdn_workqueue *queue;
+    mdn_tracer *tracers;         /* one per worker */
+    unsigned nworkers;
+    mdn_gc_kind current_kind;
+    bool current_full;
+
+    /* Registered roots. */
+    pthread_mutex_t roots_lock;
+    mdn_root_range *roots;
+    size_t nroots;
+    size_t roots_capacity;
+
+    mdn_stats_state stats;
+};
+
+/* Validate a mutator handed to the API; `check` names the calling function. */
+void mdn_mutator_check_api(const mdn_mutator *m, const char *check);
+
+/* Stop the world and collect (design §6). Called by a RUNNING mutator; if
+ * another thread's collection is under way, parks until it ends instead. */
+void mdn_gc_request(mdn_mutator *m, mdn_gc_kind kind);
+
+/* Run `fn` on every tracer in parallel (the GC worker pool). */
+void mdn_gc_parallel(mdn_heap *heap, void (*fn)(mdn_tracer *t, void *arg), void *arg);
+
+/* For each bound mutator (world stopped, or under heap->lock). */
+#define MDN_FOR_EACH_MUTATOR(heap, m) for (mdn_mutator *m = (heap)->mutators; m; m = m->next)
+
+/* Save/restore the real allocation buffers of a force_slow mutator. */
+void mdn_mutator_unhide_buffers(mdn_mutator *m);
+void mdn_mutator_hide_buffers(mdn_mutator *m);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * mutator.c: binding threads, the mutator side of the stop-the-world
+ * protocol (design §6), and the allocation slow path (design §5).
+ *
+ * .protocol.states: a bound mutator is RUNNING, NATIVE or PARKED; the state
+ * changes under heap->lock. A collection may run once every mutator other
+ * than the requester is PARKED or NATIVE.
+ * .protocol.poll: the requester sets each mutator's gc_pending word; a
+ * running thread sees it at its next mdn_safepoint() or allocation slow path
+ * and parks in mdn_safepoint_slow() until the collection's epoch ends.
+ * .protocol.native: a NATIVE thread is not waited for; leaving native (and
+ * binding, unbinding) waits while a collection is requested.
+ */
+#include "core/heap.h"
+
+#include "core/plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void mdn_mutator_check_api(const mdn_mutator *m, const char *check) {
+    if (!m)
+        mdn_misuse(check, "the mutator is NULL");
+    if (m->magic == MDN_MUTATOR_DEAD)
+        mdn_misuse(check, "mutator %p has been unbound", (const void *)m);
+    if (m->magic != MDN_MUTATOR_MAGIC)
+        mdn_misuse(check, "%p is not a bound mutator", (const void *)m);
+}
+
+static void require_running(const mdn_mutator *m, const char *check) {
+    mdn_mutator_check_api(m, check);
+    if (m->state == MDN_MUTATOR_NATIVE)
+        mdn_misuse(check, "mutator %p is in native state; call mdn_leave_native first", (const void *)m);
+}
+
+/* Park until the current collection ends. heap->lock held. */
+static void park_locked(mdn_mutator *m) {
+    mdn_heap *heap = m->heap;
+    uint64_t epoch = heap->gc_epoch;
+    m->state = MDN_MUTATOR_PARKED;
+    pthread_cond_broadcast(&heap->stopped_cond);
+    while (heap->gc_epoch == epoch)
+        pthread_cond_wait(&heap->resume_cond, &heap->lock);
+    m->state = MDN_MUTATOR_RUNNING;
+}
+
+void mdn_mutator_hide_buffers(mdn_mutator *m) {
+    m->saved_limit = m->fast.bump_limit;
+    m->fast.bump_limit = m->fast.bump_cursor;
+    memcpy(m->saved_free_lists, m->fast.free_lists, sizeof m->saved_free_lists);
+    memset(m->fast.free_lists, 0, sizeof m->fast.free_lists);
+}
+
+void mdn_mutator_unhide_buffers(mdn_mutator *m) {
+    m->fast.bump_limit = m->saved_limit;
+    memcpy(m->fast.free_lists, m->saved_free_lists, sizeof m->saved_free_lists);
+}
+
+mdn_mutator *mdn_mutator_bind(mdn_heap *heap, void *vm_thread) {
+    if (!heap || heap->magic != MDN_HEAP_MAGIC)
+        mdn_misuse("mutator_bind", "%p is not a live heap", (void *)heap);
+    pthread_mutex_lock(&heap->lock);
+    while (heap->gc_requested)
+        pthread_cond_wait(&heap->resume_cond, &heap->lock);
+    mdn_mutator *m = heap->free_mutators;
+    if (m) {
+        heap->free_mutators = m->next;
+    } else {
+        m = aligned_alloc(64, sizeof *m);
+        if (!m)
+            mdn_fatal("out of memory binding a mutator");
+    }
+    memset(m, 0, sizeof *m);
+    m->magic = MDN_MUTATOR_MAGIC;
+    m->heap = heap;
+    m->vm_thread = vm_thread;
+    m->state = MDN_MUTATOR_RUNNING;
+    m->force_slow = heap->options.stress != 0 || heap->options.verify;
+    plan_mutator_init(heap, m);
+    if (m->force_slow)
+        mdn_mutator_hide_buffers(m);
+    m->next = heap->mutators;
+    if (heap->mutators)
+        heap->mutators->prev = m;
+    heap->mutators = m;
+    heap->nmutators++;
+    pthread_mutex_unlock(&heap->lock);
+    return m;
+}
+
+void mdn_mutator_unbind(mdn_mutator *m) {
+    require_running(m, "mutator_unbind");
+    mdn_heap *heap = m->heap;
+    pthread_mutex_lock(&heap->lock);
+    if (heap->gc_requested)
+        park_locked(m);
+    if (m->force_slow)
+        mdn_mutator_unhide_buffers(m);
+    plan_mutator_retire(heap, m);
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        heap->mutators = m->next;
+    if (m->next)
+        m->next->prev = m->prev;
+    heap->nmutators--;
+    m->magic = MDN_MUTATOR_DEAD;
+    m->state = MDN_MUTATOR_UNBOUND;
+    m->next = heap->free_mutators;
+    m->prev = NULL;
+    heap->free_mutators = m;
+    pthread_cond_broadcast(&heap->stopped_cond);
+    pthread_mutex_unlock(&heap->lock);
+}
+
+mdn_heap *mdn_mutator_heap(mdn_mutator *m) {
+    mdn_mutator_check_api(m, "mutator_heap");
+    return m->heap;
+}
+
+void *mdn_mutator_vm_thread(mdn_mutator *m) {
+    mdn_mutator_check_api(m, "mutator_vm_thread");
+    return m->vm_thread;
+}
+
+void mdn_safepoint_slow(mdn_mutator *m) {
+    require_running(m, "safepoint");
+    mdn_heap *heap = m->heap;
+    pthread_mutex_lock(&heap->lock);
+    if (heap->gc_requested)
+        park_locked(m);
+    pthread_mutex_unlock(&heap->lock);
+}
+
+void mdn_enter_native(mdn_mutator *m) {
+    require_running(m, "enter_native");
+    mdn_heap *heap = m->heap;
+    pthread_mutex_lock(&heap->lock);
+    m->state = MDN_MUTATOR_NATIVE;
+    pthread_cond_broadcast(&heap->stopped_cond);
+    pthread_mutex_unlock(&heap->lock);
+}
+
+void mdn_leave_native(mdn_mutator *m) {
+    mdn_mutator_check_api(m, "leave_native");
+    if (m->state != MDN_MUTATOR_NATIVE)
+        mdn_misuse("leave_native", "mutator %p is not in native state", (void *)m);
+    mdn_heap *heap = m->heap;
+    pthread_mutex_lock(&heap->lock);
+    while (heap->gc_requested)
+        pthread_cond_wait(&heap->resume_cond, &heap->lock);
+    m->state = MDN_MUTATOR_RUNNING;
+    pthread_mutex_unlock(&heap->lock);
+}
+
+void mdn_collect(mdn_mutator *m, mdn_gc_kind kind) {
+    require_running(m, "collect");
+    if (kind != MDN_GC_DEFAULT && kind != MDN_GC_FULL)
+        mdn_misuse("collect", "unknown collection kind %d", (int)kind);
+    if (!plan_can_collect)
+        return;
+    mdn_gc_request(m, kind);
+}
+
+bool mdn_pin_object(mdn_mutator *m, mdn_objref obj) {
+    require_running(m, "pin_object");
+    if (mdn_objref_is_null(obj))
+        mdn_misuse("pin_object", "cannot pin the null reference");
+    return plan_pin_object(m->heap, obj);
+}
+
+/* Largest request accepted: beyond it no heap could serve it. */
+#define MDN_MAX_ALLOC_BYTES ((size_t)1 << 40)
+
+void *mdn_alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
+    require_running(m, "alloc");
+    if (bytes == 0)
+        mdn_misuse("alloc", "zero-byte allocation (objects are at least one byte)");
+    if (bytes > MDN_MAX_ALLOC_BYTES)
+        mdn_misuse("alloc", "allocation of %zu bytes is larger than the %zu-byte limit", bytes, MDN_MAX_ALLOC_BYTES);
+    if (!mdn_is_power_of_two(align))
+        mdn_misuse("alloc", "alignment %zu is not a power of two", align);
+    if (align > MDN_PAGE_SIZE)
+        mdn_misuse("alloc", "alignment %zu is larger than the page size %zu", align, MDN_PAGE_SIZE);
+    if ((unsigned)kind > MDN_ALLOC_LARGE)
+        mdn_misuse("alloc", "unknown allocation kind %d", (int)kind);
+    mdn_heap *heap = m->heap;
+    size_t size = mdn_align_up(bytes, MDN_MIN_ALIGN);
+    if (align < MDN_MIN_ALIGN)
+        align = MDN_MIN_ALIGN;
+
+    if (heap->options.stress && plan_can_collect) {
+        m->stress_count += size;
+        if (m->stress_count >= heap->options.stress) {
+            m->stress_count = 0;
+            mdn_gc_request(m, MDN_GC_DEFAULT);
+        }
+    }
+    /* .alloc.retry: collect once as the plan would, then once fully, before
+     * declaring the heap exhausted. */
+    for (int attempt = 0;; attempt++) {
+        if (m->force_slow)
+            mdn_mutator_unhide_buffers(m);
+        void *p = plan_alloc(heap, m, size, align, kind);
+        if (m->force_slow)
+            mdn_mutator_hide_buffers(m);
+        if (MDN_LIKELY(p != NULL))
+            return p;
+        if (!plan_can_collect || attempt == 2)
+            break;
+        mdn_gc_request(m, attempt == 0 ? MDN_GC_DEFAULT : MDN_GC_FULL);
+    }
+    mdn_vm_out_of_memory(heap, bytes);
+    return NULL;
+}

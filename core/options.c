@@ -1,0 +1,585 @@
+/*
+ * options.c: heap options driven by one table (design §5; the accepted
+ * forms are in options.h).
+ *
+ * Every entry point that changes options works on a copy and writes it back
+ * only when the whole input was accepted, so a failure changes nothing.
+ * Messages say where the text came from (an environment variable, when it
+ * did), name the option, quote the value given and state the accepted form
+ * with its range.
+ */
+#include "core/options.h"
+
+#include "core/util.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPTIONS_KIB (UINT64_C(1) << 10)
+#define OPTIONS_MIB (UINT64_C(1) << 20)
+#define OPTIONS_GIB (UINT64_C(1) << 30)
+#define OPTIONS_TIB (UINT64_C(1) << 40)
+
+_Static_assert(SIZE_MAX >= OPTIONS_TIB, "the size ranges of the options table assume a 64-bit size_t");
+
+/*
+ * The offset of field f of mdn_options, with a compile-time check that the
+ * field has the C type the option type stores into (size_t, unsigned, bool).
+ */
+#define OPTIONS_FIELD(f, ctype)                                                                   \
+    (offsetof(mdn_options, f) +                                                                   \
+     0 * sizeof(struct {                                                                          \
+         _Static_assert(_Generic(((mdn_options *)0)->f, ctype: 1, default: 0),                    \
+                        "mdn_options." #f " is not " #ctype);                                     \
+         int unused;                                                                              \
+     }))
+
+/* The table: the one description of every option. Doc strings are ASCII and one line. */
+static const mdn_option_desc options_table[] = {
+    {"heap", MDN_OPTION_SIZE, 1 * OPTIONS_MIB, 1 * OPTIONS_TIB, 64 * OPTIONS_MIB,
+     OPTIONS_FIELD(heap_size, size_t), "heap budget in bytes"},
+    {"gc-threads", MDN_OPTION_UNSIGNED, 0, 256, 0, OPTIONS_FIELD(gc_threads, unsigned),
+     "GC worker threads; 0 means one per core"},
+    {"verbose", MDN_OPTION_UNSIGNED, 0, 2, 0, OPTIONS_FIELD(verbose, unsigned),
+     "0 quiet, 1 a line per collection, 2 a line per phase"},
+    {"verify", MDN_OPTION_BOOL, 0, 1, 0, OPTIONS_FIELD(verify, bool),
+     "check the heap after every collection"},
+    {"stress", MDN_OPTION_SIZE, 0, 1 * OPTIONS_TIB, 0, OPTIONS_FIELD(stress, size_t),
+     "collect every N bytes allocated; 0 means off"},
+    {"poison", MDN_OPTION_BOOL, 0, 1, 0, OPTIONS_FIELD(poison, bool),
+     "fill reclaimed memory with a pattern"},
+    {"defrag-headroom", MDN_OPTION_UNSIGNED, 0, 50, 2, OPTIONS_FIELD(defrag_headroom, unsigned),
+     "percent of blocks kept free for evacuation"},
+};
+
+#define OPTIONS_COUNT (sizeof options_table / sizeof options_table[0])
+
+/* Longest quoted excerpt of user text in a message, so the form still fits. */
+#define OPTIONS_ECHO_MAX 24
+#define OPTIONS_ECHO_SIZE (OPTIONS_ECHO_MAX + 4)
+/* Large enough for any formatted value ("18446744073709551615") or range. */
+#define OPTIONS_VALUE_SIZE 48
+/* Large enough for the accepted form of any option, with its range. */
+#define OPTIONS_FORM_SIZE 160
+
+static const char *const options_bool_true[] = {"1", "true", "yes", "on"};
+static const char *const options_bool_false[] = {"0", "false", "no", "off"};
+
+size_t mdn_options_count(void) { return OPTIONS_COUNT; }
+
+const mdn_option_desc *mdn_options_describe(size_t i) { return i < OPTIONS_COUNT ? &options_table[i] : NULL; }
+
+static const mdn_option_desc *options_lookup(const char *name, size_t len) {
+    for (size_t i = 0; i < OPTIONS_COUNT; i++) {
+        const char *n = options_table[i].name;
+        if (strlen(n) == len && memcmp(n, name, len) == 0)
+            return &options_table[i];
+    }
+    return NULL;
+}
+
+const mdn_option_desc *mdn_options_find(const char *name) {
+    return name ? options_lookup(name, strlen(name)) : NULL;
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+static MDN_PRINTF(2, 3) bool options_fail(mdn_error *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->code = MDN_ERR_OPTION;
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+static bool options_ok(mdn_error *err) {
+    if (err) {
+        err->code = MDN_OK;
+        err->message[0] = '\0';
+    }
+    return true;
+}
+
+/* Copy at most OPTIONS_ECHO_MAX characters of s for quoting; controls and
+ * non-ASCII bytes become '?', and a cut is marked with "...". */
+static const char *options_echo(char out[OPTIONS_ECHO_SIZE], const char *s, size_t len) {
+    size_t n = len < OPTIONS_ECHO_MAX ? len : OPTIONS_ECHO_MAX;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    if (n < len) {
+        memcpy(out + n, "...", 4);
+    } else {
+        out[n] = '\0';
+    }
+    return out;
+}
+
+static const char *options_names(char *out, size_t size) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < OPTIONS_COUNT && used < size; i++) {
+        int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "", options_table[i].name);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    return out;
+}
+
+/* A size in the largest unit that divides it: 0, 1536, 512K, 64M, 1T. */
+static const char *options_format_size(char out[OPTIONS_VALUE_SIZE], uint64_t v) {
+    static const char units[] = "TGMK";
+    for (int i = 0; i < 4 && v != 0; i++) {
+        unsigned shift = 40u - 10u * (unsigned)i;
+        if ((v & ((UINT64_C(1) << shift) - 1)) == 0) {
+            snprintf(out, OPTIONS_VALUE_SIZE, "%llu%c", (unsigned long long)(v >> shift), units[i]);
+            return out;
+        }
+    }
+    snprintf(out, OPTIONS_VALUE_SIZE, "%llu", (unsigned long long)v);
+    return out;
+}
+
+static const char *options_format_value(char out[OPTIONS_VALUE_SIZE], const mdn_option_desc *d, uint64_t v) {
+    switch (d->type) {
+    case MDN_OPTION_SIZE:
+        return options_format_size(out, v);
+    case MDN_OPTION_BOOL:
+        if (v <= 1) {
+            snprintf(out, OPTIONS_VALUE_SIZE, "%s", v ? "true" : "false");
+            return out;
+        }
+        break;
+    case MDN_OPTION_UNSIGNED:
+        break;
+    }
+    snprintf(out, OPTIONS_VALUE_SIZE, "%llu", (unsigned long long)v);
+    return out;
+}
+
+static const char *options_format_range(char out[OPTIONS_VALUE_SIZE], const mdn_option_desc *d) {
+    char lo[OPTIONS_VALUE_SIZE], hi[OPTIONS_VALUE_SIZE];
+    if (d->type == MDN_OPTION_BOOL) {
+        snprintf(out, OPTIONS_VALUE_SIZE, "false/true");
+    } else {
+        snprintf(out, OPTIONS_VALUE_SIZE, "%s..%s", options_format_value(lo, d, d->min),
+                 options_format_value(hi, d, d->max));
+    }
+    return out;
+}
+
+static const char *options_type_name(mdn_option_type t) {
+    switch (t) {
+    case MDN_OPTION_SIZE:
+        return "size";
+    case MDN_OPTION_UNSIGNED:
+        return "unsigned";
+    case MDN_OPTION_BOOL:
+        return "bool";
+    }
+    return "?";
+}
+
+/* What option d accepts, with its range: "a size in 1M..1T: digits ...". */
+static const char *options_expected(char out[OPTIONS_FORM_SIZE], const mdn_option_desc *d) {
+    char range[OPTIONS_VALUE_SIZE];
+    options_format_range(range, d);
+    switch (d->type) {
+    case MDN_OPTION_SIZE:
+        snprintf(out, OPTIONS_FORM_SIZE,
+                 "a size in %s: digits with an optional suffix K, M, G or T (powers of 1024), e.g. 64M", range);
+        break;
+    case MDN_OPTION_UNSIGNED:
+        snprintf(out, OPTIONS_FORM_SIZE, "a decimal integer in %s", range);
+        break;
+    case MDN_OPTION_BOOL:
+        snprintf(out, OPTIONS_FORM_SIZE, "a boolean: 1/0, true/false, yes/no or on/off");
+        break;
+    }
+    return out;
+}
+
+/*
+ * Report a bad value for option d: "<origin>option 'heap': '<value>'
+ * <problem>; expected <form>". origin is "" or names an environment
+ * variable. An empty value is not quoted.
+ */
+static bool options_fail_value(mdn_error *err, const char *origin, const mdn_option_desc *d, const char *problem,
+                               const char *value, size_t len) {
+    char echo[OPTIONS_ECHO_SIZE], form[OPTIONS_FORM_SIZE];
+    options_expected(form, d);
+    if (len == 0)
+        return options_fail(err, "%soption '%s': %s; expected %s", origin, d->name, problem, form);
+    return options_fail(err, "%soption '%s': '%s' %s; expected %s", origin, d->name, options_echo(echo, value, len),
+                        problem, form);
+}
+
+/* ---- values ---------------------------------------------------------------- */
+
+static bool options_is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static bool options_has_space(const char *s, size_t len) {
+    for (size_t i = 0; i < len; i++)
+        if (options_is_space(s[i]))
+            return true;
+    return false;
+}
+
+static bool options_is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static bool options_is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+static char options_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c; }
+
+static bool options_equal_nocase(const char *s, size_t len, const char *word) {
+    if (strlen(word) != len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (options_lower(s[i]) != word[i])
+            return false;
+    return true;
+}
+
+/* The leading decimal digits of s[0, len): their count, the value in *out,
+ * and *overflow when it exceeds UINT64_MAX. */
+static size_t options_digits(const char *s, size_t len, uint64_t *out, bool *overflow) {
+    uint64_t v = 0;
+    size_t i = 0;
+    *overflow = false;
+    for (; i < len && options_is_digit(s[i]); i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            *overflow = true;
+        else
+            v = v * 10 + d;
+    }
+    *out = v;
+    return i;
+}
+
+/* The scale of a size suffix ("", K, M, G, T, each optionally + "iB", in
+ * either case), or 0 with *problem set. */
+static unsigned options_size_shift(const char *s, size_t len, const char **problem) {
+    static const char units[] = "kmgt";
+    if (len == 0)
+        return 0;
+    const char *u = strchr(units, options_lower(s[0]));
+    if (s[0] == '\0' || u == NULL) {
+        *problem = options_is_alpha(s[0]) ? "has a bad suffix" : "has trailing characters";
+        return 0;
+    }
+    if (len == 1 || (len == 3 && options_lower(s[1]) == 'i' && options_lower(s[2]) == 'b'))
+        return 10u * (unsigned)(u - units + 1);
+    *problem = options_is_alpha(s[1]) ? "has a bad suffix" : "has trailing characters";
+    return 0;
+}
+
+/* Parse a size or unsigned value and check its range. */
+static bool options_parse_number(const mdn_option_desc *d, const char *value, size_t len, uint64_t *out,
+                                 const char *origin, mdn_error *err) {
+    if (value[0] == '-')
+        return options_fail_value(err, origin, d, "is negative", value, len);
+    uint64_t v;
+    bool overflow;
+    size_t n = options_digits(value, len, &v, &overflow);
+    if (n == 0)
+        return options_fail_value(err, origin, d, "is not a number", value, len);
+    unsigned shift = 0;
+    if (d->type == MDN_OPTION_SIZE) {
+        const char *problem = NULL;
+        shift = options_size_shift(value + n, len - n, &problem);
+        if (problem)
+            return options_fail_value(err, origin, d, problem, value, len);
+    } else if (n < len) {
+        return options_fail_value(err, origin, d, "has trailing characters", value, len);
+    }
+    if (overflow || v > (UINT64_MAX >> shift))
+        return options_fail_value(err, origin, d, "is too large", value, len);
+    v <<= shift;
+    if (v < d->min || v > d->max)
+        return options_fail_value(err, origin, d, "is out of range", value, len);
+    *out = v;
+    return true;
+}
+
+static bool options_parse_bool(const mdn_option_desc *d, const char *value, size_t len, uint64_t *out,
+                               const char *origin, mdn_error *err) {
+    for (size_t i = 0; i < sizeof options_bool_true / sizeof options_bool_true[0]; i++) {
+        if (options_equal_nocase(value, len, options_bool_true[i])) {
+            *out = 1;
+            return true;
+        }
+        if (options_equal_nocase(value, len, options_bool_false[i])) {
+            *out = 0;
+            return true;
+        }
+    }
+    return options_fail_value(err, origin, d, "is not a boolean", value, len);
+}
+
+static void options_store(mdn_options *o, const mdn_option_desc *d, uint64_t v) {
+    char *field = (char *)o + d->offset;
+    switch (d->type) {
+    case MDN_OPTION_SIZE:
+        *(size_t *)field = (size_t)v;
+        break;
+    case MDN_OPTION_UNSIGNED:
+        *(unsigned *)field = (unsigned)v;
+        break;
+    case MDN_OPTION_BOOL:
+        *(bool *)field = v != 0;
+        break;
+    }
+}
+
+/* The field as a number; a bool is read as its byte so that validation can
+ * see a representation other than 0 or 1. */
+static uint64_t options_load(const mdn_options *o, const mdn_option_desc *d) {
+    const char *field = (const char *)o + d->offset;
+    switch (d->type) {
+    case MDN_OPTION_SIZE:
+        return *(const size_t *)field;
+    case MDN_OPTION_UNSIGNED:
+        return *(const unsigned *)field;
+    case MDN_OPTION_BOOL:
+        break;
+    }
+    unsigned char byte;
+    memcpy(&byte, field, 1);
+    return byte;
+}
+
+/* Parse value[0, len) for option d and store it into o. */
+static bool options_apply_value(mdn_options *o, const mdn_option_desc *d, const char *value, size_t len,
+                                const char *origin, mdn_error *err) {
+    if (len == 0)
+        return options_fail_value(err, origin, d, "empty value", value, len);
+    if (options_has_space(value, len))
+        return options_fail_value(err, origin, d, "contains whitespace (nothing is trimmed)", value, len);
+    uint64_t v = 0;
+    bool ok = d->type == MDN_OPTION_BOOL ? options_parse_bool(d, value, len, &v, origin, err)
+                                         : options_parse_number(d, value, len, &v, origin, err);
+    if (ok)
+        options_store(o, d, v);
+    return ok;
+}
+
+/* Apply name[0, nlen) = value[0, vlen). */
+static bool options_apply_setting(mdn_options *o, const char *name, size_t nlen, const char *value, size_t vlen,
+                                  const char *origin, mdn_error *err) {
+    char names[160], echo_name[OPTIONS_ECHO_SIZE], echo_value[OPTIONS_ECHO_SIZE];
+    if (nlen == 0)
+        return options_fail(err, "%sempty option name in '=%s'; write name=value with a name from: %s", origin,
+                            options_echo(echo_value, value, vlen), options_names(names, sizeof names));
+    const mdn_option_desc *d = options_lookup(name, nlen);
+    if (d == NULL && options_has_space(name, nlen)) {
+        size_t start = 0, end = nlen;
+        while (start < end && options_is_space(name[start]))
+            start++;
+        while (end > start && options_is_space(name[end - 1]))
+            end--;
+        const mdn_option_desc *trimmed = options_lookup(name + start, end - start);
+        if (trimmed)
+            return options_fail(err,
+                                "%soption '%s': whitespace around the name in '%s' (nothing is trimmed); "
+                                "write %s=VALUE",
+                                origin, trimmed->name, options_echo(echo_name, name, nlen), trimmed->name);
+    }
+    if (d == NULL)
+        return options_fail(err, "%sunknown option '%s'; valid options: %s", origin,
+                            options_echo(echo_name, name, nlen), options_names(names, sizeof names));
+    return options_apply_value(o, d, value, vlen, origin, err);
+}
+
+/* Apply a comma-separated list of name=value items (see options.h). */
+static bool options_apply_list(mdn_options *o, const char *text, const char *origin, mdn_error *err) {
+    char names[160], echo[OPTIONS_ECHO_SIZE];
+    if (text[0] == '\0')
+        return true;
+    const char *p = text;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0)
+            return options_fail(err,
+                                "%sempty item at offset %zu; write name=value items separated by single commas, "
+                                "with no empty items",
+                                origin, (size_t)(p - text));
+        const char *eq = memchr(p, '=', len);
+        if (eq == NULL) {
+            const mdn_option_desc *d = options_lookup(p, len);
+            if (d) {
+                char form[OPTIONS_FORM_SIZE];
+                return options_fail(err, "%soption '%s': missing '='; write %s=VALUE where VALUE is %s", origin,
+                                    d->name, d->name, options_expected(form, d));
+            }
+            return options_fail(err, "%sitem '%s' is not name=value (missing '='); valid options: %s", origin,
+                                options_echo(echo, p, len), options_names(names, sizeof names));
+        }
+        if (!options_apply_setting(o, p, (size_t)(eq - p), eq + 1, len - (size_t)(eq - p) - 1, origin, err))
+            return false;
+        if (p[len] == '\0')
+            return true;
+        p += len + 1;
+    }
+}
+
+/* ---- the API ---------------------------------------------------------------- */
+
+void mdn_options_init(mdn_options *opts) {
+    memset(opts, 0, sizeof *opts);
+    for (size_t i = 0; i < OPTIONS_COUNT; i++)
+        options_store(opts, &options_table[i], options_table[i].default_value);
+}
+
+bool mdn_options_parse(mdn_options *opts, const char *text, mdn_error *err) {
+    if (opts == NULL || text == NULL)
+        return options_fail(err, "mdn_options_parse: %s is NULL", opts == NULL ? "opts" : "text");
+    mdn_options copy = *opts;
+    if (!options_apply_list(&copy, text, "", err))
+        return false;
+    *opts = copy;
+    return options_ok(err);
+}
+
+bool mdn_options_set(mdn_options *opts, const char *name, const char *value, mdn_error *err) {
+    if (opts == NULL || name == NULL || value == NULL)
+        return options_fail(err, "mdn_options_set: %s is NULL",
+                            opts == NULL ? "opts" : name == NULL ? "name" : "value");
+    mdn_options copy = *opts;
+    if (!options_apply_setting(&copy, name, strlen(name), value, strlen(value), "", err))
+        return false;
+    *opts = copy;
+    return options_ok(err);
+}
+
+/* MDN_ + the name upper-cased, '-' as '_'. */
+static const char *options_env_name(char out[64], const mdn_option_desc *d) {
+    size_t n = 0;
+    memcpy(out, "MDN_", 4);
+    n = 4;
+    for (const char *s = d->name; *s && n < 63; s++)
+        out[n++] = *s == '-' ? '_' : (*s >= 'a' && *s <= 'z') ? (char)(*s - 'a' + 'A') : *s;
+    out[n] = '\0';
+    return out;
+}
+
+bool mdn_options_from_env(mdn_options *opts, mdn_error *err) {
+    if (opts == NULL)
+        return options_fail(err, "mdn_options_from_env: opts is NULL");
+    mdn_options copy = *opts;
+    const char *list = getenv("MDN_OPTIONS");
+    if (list != NULL) {
+        if (list[0] == '\0')
+            return options_fail(err, "environment variable MDN_OPTIONS is set but empty (unset it to keep the "
+                                     "defaults); expected name=value items separated by commas");
+        if (!options_apply_list(&copy, list, "environment variable MDN_OPTIONS: ", err))
+            return false;
+    }
+    for (size_t i = 0; i < OPTIONS_COUNT; i++) {
+        const mdn_option_desc *d = &options_table[i];
+        char var[64], origin[96];
+        const char *value = getenv(options_env_name(var, d));
+        if (value == NULL)
+            continue;
+        snprintf(origin, sizeof origin, "environment variable %s: ", var);
+        if (value[0] == '\0')
+            return options_fail_value(err, origin, d, "empty value (unset the variable to keep the default)",
+                                      value, 0);
+        if (!options_apply_value(&copy, d, value, strlen(value), origin, err))
+            return false;
+    }
+    *opts = copy;
+    return options_ok(err);
+}
+
+bool mdn_options_validate(const mdn_options *opts, mdn_error *err) {
+    if (opts == NULL)
+        return options_fail(err, "mdn_options_validate: opts is NULL");
+    for (size_t i = 0; i < OPTIONS_COUNT; i++) {
+        const mdn_option_desc *d = &options_table[i];
+        uint64_t v = options_load(opts, d);
+        if (v < d->min || v > d->max) {
+            char value[OPTIONS_VALUE_SIZE], range[OPTIONS_VALUE_SIZE];
+            return options_fail(err, "option '%s' is %s, outside its range %s", d->name,
+                                options_format_value(value, d, v), options_format_range(range, d));
+        }
+    }
+    return options_ok(err);
+}
+
+/* ---- help and reference -------------------------------------------------- */
+
+void mdn_options_print_help(FILE *out) {
+    int name_w = (int)strlen("NAME"), range_w = (int)strlen("RANGE"), default_w = (int)strlen("DEFAULT");
+    char range[OPTIONS_VALUE_SIZE], def[OPTIONS_VALUE_SIZE], var[64];
+    for (size_t i = 0; i < OPTIONS_COUNT; i++) {
+        const mdn_option_desc *d = &options_table[i];
+        int n = (int)strlen(d->name);
+        int r = (int)strlen(options_format_range(range, d));
+        int f = (int)strlen(options_format_value(def, d, d->default_value));
+        name_w = n > name_w ? n : name_w;
+        range_w = r > range_w ? r : range_w;
+        default_w = f > default_w ? f : default_w;
+    }
+    fprintf(out, "Midden options: name=value items separated by commas, no spaces (heap=64M,gc-threads=2).\n"
+                 "From the environment: MDN_OPTIONS holds such a list and is applied first, then one\n"
+                 "variable per option, e.g. MDN_HEAP=256M, MDN_GC_THREADS=4.\n\n");
+    fprintf(out, "  %-*s  %-8s  %-*s  %-*s  %s\n", name_w, "NAME", "TYPE", range_w, "RANGE", default_w, "DEFAULT",
+            "DESCRIPTION");
+    for (size_t i = 0; i < OPTIONS_COUNT; i++) {
+        const mdn_option_desc *d = &options_table[i];
+        fprintf(out, "  %-*s  %-8s  %-*s  %-*s  %s (%s)\n", name_w, d->name, options_type_name(d->type), range_w,
+                options_format_range(range, d), default_w, options_format_value(def, d, d->default_value), d->doc,
+                options_env_name(var, d));
+    }
+    fprintf(out, "\nsize:     digits with an optional suffix K, M, G or T (powers of 1024), which may be\n"
+                 "          followed by iB; either case: 64M, 64m, 64MiB. Nothing else (no MB, no spaces).\n"
+                 "unsigned: digits.\n"
+                 "bool:     1/0, true/false, yes/no, on/off, in either case.\n");
+}
+
+/* Write s with the characters that would end a Markdown table cell escaped. */
+static void options_markdown_cell(FILE *out, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|' || *s == '<' || *s == '*' || *s == '_' || *s == '\\' || *s == '`')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
+void mdn_options_write_markdown(FILE *out) {
+    char range[OPTIONS_VALUE_SIZE], def[OPTIONS_VALUE_SIZE], var[64];
+    fprintf(out, "| Option | Environment | Type | Range | Default | Description |\n"
+                 "|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < OPTIONS_COUNT; i++) {
+        const mdn_option_desc *d = &options_table[i];
+        fprintf(out, "| `%s` | `%s` | %s | %s | `%s` | ", d->name, options_env_name(var, d),
+                options_type_name(d->type), options_format_range(range, d),
+                options_format_value(def, d, d->default_value));
+        options_markdown_cell(out, d->doc);
+        fprintf(out, " |\n");
+    }
+    fprintf(out,
+            "\n"
+            "Options are `name=value` items separated by commas, with no spaces and no empty items, "
+            "for example `heap=64M,gc-threads=2,verbose=1`; an option given twice takes the last value. "
+            "The environment variable `MDN_OPTIONS` holds such a list and is applied first; then one "
+            "variable per option (the name upper-cased, `-` as `_`) sets that option. Unset variables "
+            "are ignored; a variable set to the empty string is an error.\n"
+            "\n"
+            "- *size*: digits with an optional suffix `K`, `M`, `G` or `T` (powers of 1024), which may be "
+            "followed by `iB`, in either case: `64M`, `64m`, `64MiB`. `MB` and spaces are rejected.\n"
+            "- *unsigned*: digits.\n"
+            "- *bool*: `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`, in either case.\n");
+}

@@ -1,0 +1,48 @@
+/*
+ * plan.h: what every plan defines. A plan library links the core objects
+ * with one plan's sources, so these are plain functions resolved at link
+ * time: the core calls its plan directly, with no indirection.
+ *
+ * .plan.alloc: plan_alloc() serves a request the inline fast path could
+ * not: bump or pop from the thread's buffers, refill them from the spaces,
+ * or return NULL when the budget is used, which makes the core collect and
+ * retry (and report out of memory after a full collection).
+ * .plan.phases: a collection calls plan_prepare, then traces roots and the
+ * transitive closure with plan_trace_object (inline, in the plan's
+ * mdn_trace_slot), then plan_release. plan_worker_prepare/release bracket
+ * the closure on every GC worker (for per-worker copy allocators).
+ */
+#ifndef MDN_CORE_PLAN_H
+#define MDN_CORE_PLAN_H
+
+#include "core/heap.h"
+
+/* The plan's name, as mdn_plan_name() returns it. */
+extern const char mdn_plan_name_string[];
+/* false for plans that never collect (NoGC). */
+extern const bool plan_can_collect;
+
+bool plan_create(mdn_heap *heap, mdn_error *err);
+void plan_destroy(mdn_heap *heap);
+
+void plan_mutator_init(mdn_heap *heap, mdn_mutator *m);
+/* Give the mutator's buffers back to the spaces (collection start, unbind). */
+void plan_mutator_retire(mdn_heap *heap, mdn_mutator *m);
+/* `bytes` is rounded to MDN_MIN_ALIGN and `align` is at least MDN_MIN_ALIGN.
+ * Returns zeroed memory, or NULL when a collection is needed. */
+void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind);
+
+/* A collection (world stopped). `full` asks for a full-heap collection. */
+void plan_prepare(mdn_heap *heap, bool full);
+void plan_worker_prepare(mdn_heap *heap, mdn_tracer *t);
+void plan_worker_release(mdn_heap *heap, mdn_tracer *t);
+/* Reclaim; returns the bytes live after the collection (an estimate). */
+size_t plan_release(mdn_heap *heap);
+
+bool plan_pin_object(mdn_heap *heap, mdn_objref obj);
+
+/* Does `obj` look like a valid object start in a live space? For the heap
+ * verifier; may be conservative. */
+bool plan_is_live_object(mdn_heap *heap, mdn_objref obj);
+
+#endif

@@ -1,0 +1,117 @@
+/* stats.c: recording pauses, percentiles, and the harness line. */
+#include "core/stats.h"
+
+#include "core/heap.h"
+#include "core/plan.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+void mdn_stats_init(mdn_stats_state *s) { memset(s, 0, sizeof *s); }
+
+void mdn_stats_destroy(mdn_stats_state *s) {
+    free(s->pauses);
+    memset(s, 0, sizeof *s);
+}
+
+void mdn_stats_reset(mdn_stats_state *s) {
+    s->collections = 0;
+    s->full_collections = 0;
+    s->npauses = 0;
+    s->total_pause_ns = 0;
+    s->max_pause_ns = 0;
+    s->last_pause_ns = 0;
+    __atomic_store_n(&s->bytes_allocated, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->bytes_copied, 0, __ATOMIC_RELAXED);
+    memset(s->phase_ns, 0, sizeof s->phase_ns);
+}
+
+void mdn_stats_record_pause(mdn_stats_state *s, uint64_t ns, bool full) {
+    if (s->npauses == s->pauses_capacity) {
+        size_t cap = s->pauses_capacity ? s->pauses_capacity * 2 : 64;
+        uint64_t *grown = realloc(s->pauses, cap * sizeof *grown);
+        if (!grown)
+            mdn_fatal("out of memory recording pause times");
+        s->pauses = grown;
+        s->pauses_capacity = cap;
+    }
+    s->pauses[s->npauses++] = ns;
+    s->collections++;
+    s->full_collections += full;
+    s->total_pause_ns += ns;
+    s->last_pause_ns = ns;
+    if (ns > s->max_pause_ns)
+        s->max_pause_ns = ns;
+}
+
+static int compare_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile over a sorted copy. */
+static uint64_t percentile(const uint64_t *sorted, size_t n, unsigned pct) {
+    if (n == 0)
+        return 0;
+    size_t rank = (n * pct + 99) / 100;
+    if (rank == 0)
+        rank = 1;
+    return sorted[rank - 1];
+}
+
+void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
+    MDN_CHECK(heap && heap->magic == MDN_HEAP_MAGIC);
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&heap->lock);
+    const mdn_stats_state *s = &heap->stats;
+    out->collections = s->collections;
+    out->full_collections = s->full_collections;
+    out->total_pause_ns = s->total_pause_ns;
+    out->max_pause_ns = s->max_pause_ns;
+    out->last_pause_ns = s->last_pause_ns;
+    if (s->npauses) {
+        uint64_t *sorted = malloc(s->npauses * sizeof *sorted);
+        if (!sorted)
+            mdn_fatal("out of memory computing pause percentiles");
+        memcpy(sorted, s->pauses, s->npauses * sizeof *sorted);
+        qsort(sorted, s->npauses, sizeof *sorted, compare_u64);
+        out->p50_pause_ns = percentile(sorted, s->npauses, 50);
+        out->p99_pause_ns = percentile(sorted, s->npauses, 99);
+        free(sorted);
+    }
+    out->bytes_allocated = __atomic_load_n(&s->bytes_allocated, __ATOMIC_RELAXED);
+    out->bytes_copied = __atomic_load_n(&s->bytes_copied, __ATOMIC_RELAXED);
+    out->live_bytes_after = s->live_bytes_after;
+    out->heap_size = heap->vm.budget;
+    out->committed_bytes = __atomic_load_n(&heap->vm.committed, __ATOMIC_RELAXED);
+    out->peak_committed_bytes = __atomic_load_n(&heap->vm.peak_committed, __ATOMIC_RELAXED);
+    memcpy(out->phase_ns, s->phase_ns, sizeof out->phase_ns);
+    pthread_mutex_unlock(&heap->lock);
+}
+
+void mdn_harness_begin(mdn_heap *heap) {
+    MDN_CHECK(heap && heap->magic == MDN_HEAP_MAGIC);
+    pthread_mutex_lock(&heap->lock);
+    mdn_stats_reset(&heap->stats);
+    heap->stats.harness_start_ns = mdn_now_ns();
+    pthread_mutex_unlock(&heap->lock);
+}
+
+void mdn_harness_end(mdn_heap *heap) {
+    uint64_t end = mdn_now_ns();
+    mdn_stats st;
+    mdn_stats_get(heap, &st);
+    uint64_t start = heap->stats.harness_start_ns;
+    double ms = 1e-6;
+    fprintf(stderr,
+            "midden-stats: plan=%s time_ms=%.3f collections=%" PRIu64 " full_collections=%" PRIu64
+            " total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f p99_pause_ms=%.3f allocated_bytes=%" PRIu64
+            " live_bytes_after=%" PRIu64 " copied_bytes=%" PRIu64 " heap_bytes=%" PRIu64
+            " peak_committed_bytes=%" PRIu64 " gc_threads=%u\n",
+            mdn_plan_name_string, start ? (double)(end - start) * ms : 0.0, st.collections, st.full_collections,
+            (double)st.total_pause_ns * ms, (double)st.max_pause_ns * ms, (double)st.p50_pause_ns * ms,
+            (double)st.p99_pause_ns * ms, st.bytes_allocated, st.live_bytes_after, st.bytes_copied, st.heap_size,
+            st.peak_committed_bytes, heap->nworkers);
+    fflush(stderr);
+}

@@ -1,0 +1,100 @@
+/*
+ * vmspace.h: the heap's one contiguous reservation, its chunk map and the
+ * heap budget (design §3).
+ *
+ * .vmspace.chunks: the reservation is split into 4 MiB chunks; a space takes
+ * whole chunks (a run of them for huge objects) and the chunk map records the
+ * owning space, so address → space is one load.
+ * .vmspace.blocks: per-block tables indexed by the block's number in the
+ * reservation hold the block state (see block_pool.h) and link words for the
+ * lock-free block stacks.
+ * .vmspace.budget: spaces take bytes from the heap budget (the `heap`
+ * option) before they use memory and give them back when they free it; a
+ * refused take is what triggers a collection.
+ */
+#ifndef MDN_CORE_VMSPACE_H
+#define MDN_CORE_VMSPACE_H
+
+#include "core/layout.h"
+#include "core/util.h"
+
+#include <midden/types.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mdn_error;
+
+/* Space ids in the chunk map; 0 means the chunk is free. */
+enum { MDN_SPACE_NONE = 0, MDN_SPACE_MAX = 15 };
+
+typedef struct mdn_vmspace {
+    uintptr_t start; /* first byte, chunk aligned */
+    uintptr_t end;   /* one past the last byte */
+    size_t nchunks;
+    size_t nblocks;
+    uint8_t *chunk_space;   /* space id per chunk */
+    uint8_t *block_state;   /* per block, atomic byte */
+    uint8_t *block_flags;   /* per block, owned by the block's owner */
+    uint32_t *block_next;   /* per block link for lock-free stacks */
+    pthread_mutex_t chunk_lock;
+    size_t chunk_hint;
+    size_t budget;          /* the heap size in bytes */
+    size_t used;            /* bytes taken from the budget (atomic) */
+    size_t committed;       /* bytes in acquired chunks (atomic) */
+    size_t peak_committed;  /* most bytes in acquired chunks at once (atomic) */
+} mdn_vmspace;
+
+/* Reserve `reserve` bytes (rounded up to chunks) for a heap of `budget`. */
+bool mdn_vmspace_init(mdn_vmspace *vs, size_t reserve, size_t budget, struct mdn_error *err);
+void mdn_vmspace_destroy(mdn_vmspace *vs);
+
+/* Take a run of `n` free chunks for `space`, committed and zero-filled.
+ * Zero address when the reservation has no such run. */
+mdn_address mdn_vmspace_acquire_chunks(mdn_vmspace *vs, size_t n, unsigned space);
+/* Return a run of chunks: memory goes back to the OS. */
+void mdn_vmspace_release_chunks(mdn_vmspace *vs, mdn_address start, size_t n);
+
+static inline bool mdn_vmspace_contains(const mdn_vmspace *vs, mdn_address a) {
+    return a.value - vs->start < vs->end - vs->start;
+}
+static inline size_t mdn_vmspace_chunk_index(const mdn_vmspace *vs, mdn_address a) {
+    return (a.value - vs->start) >> MDN_LOG_CHUNK;
+}
+/* The space owning the chunk of `a`, MDN_SPACE_NONE outside the heap. */
+static inline unsigned mdn_vmspace_space_of(const mdn_vmspace *vs, mdn_address a) {
+    if (!mdn_vmspace_contains(vs, a))
+        return MDN_SPACE_NONE;
+    return __atomic_load_n(&vs->chunk_space[mdn_vmspace_chunk_index(vs, a)], __ATOMIC_RELAXED);
+}
+static inline size_t mdn_vmspace_block_index(const mdn_vmspace *vs, mdn_address a) {
+    return (a.value - vs->start) >> MDN_LOG_BLOCK;
+}
+static inline mdn_address mdn_vmspace_block_at(const mdn_vmspace *vs, size_t index) {
+    return mdn_address_from_word(vs->start + (index << MDN_LOG_BLOCK));
+}
+
+/* Take `bytes` from the budget; false (and nothing taken) if it would exceed it. */
+static inline bool mdn_budget_take(mdn_vmspace *vs, size_t bytes) {
+    size_t used = __atomic_load_n(&vs->used, __ATOMIC_RELAXED);
+    do {
+        if (used + bytes > vs->budget || used + bytes < used)
+            return false;
+    } while (!__atomic_compare_exchange_n(&vs->used, &used, used + bytes, true, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return true;
+}
+/* Take `bytes` even past the budget (collector copy reserve). */
+static inline void mdn_budget_force_take(mdn_vmspace *vs, size_t bytes) {
+    __atomic_fetch_add(&vs->used, bytes, __ATOMIC_RELAXED);
+}
+static inline void mdn_budget_give(mdn_vmspace *vs, size_t bytes) {
+    size_t old = __atomic_fetch_sub(&vs->used, bytes, __ATOMIC_RELAXED);
+    MDN_ASSERT(old >= bytes);
+    (void)old;
+}
+static inline size_t mdn_budget_used(const mdn_vmspace *vs) { return __atomic_load_n(&vs->used, __ATOMIC_RELAXED); }
+
+#endif

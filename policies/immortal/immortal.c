@@ -1,0 +1,59 @@
+/* immortal.c: block refill and mark clearing for the immortal policy. */
+#include "immortal.h"
+
+#include <string.h>
+
+bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
+    memset(s, 0, sizeof *s);
+    s->id = id;
+    s->stats = stats;
+    mdn_block_pool_init(&s->pool, vs, id);
+    return mdn_side_metadata_init(&s->marks, vs, MDN_LOG_GRANULE, 0, "immortal-mark");
+}
+
+void mdn_immortal_destroy(mdn_immortal_space *s) {
+    mdn_side_metadata_destroy(&s->marks);
+    mdn_block_pool_destroy(&s->pool);
+}
+
+void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size, size_t align) {
+    void *p = mdn_bump_alloc(r, size, align);
+    if (p)
+        return p;
+    MDN_CHECK(size <= MDN_BLOCK_SIZE);
+    if (!mdn_budget_take(s->pool.vs, MDN_BLOCK_SIZE))
+        return NULL;
+    bool zeroed;
+    mdn_address block = mdn_block_pool_acquire(&s->pool, &zeroed);
+    if (mdn_address_is_zero(block)) {
+        mdn_budget_give(s->pool.vs, MDN_BLOCK_SIZE);
+        return NULL;
+    }
+    if (!zeroed)
+        memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
+    mdn_immortal_retire(s, r);
+    r->cursor = block.value;
+    r->limit = block.value + MDN_BLOCK_SIZE;
+    return mdn_bump_alloc(r, size, align);
+}
+
+void mdn_immortal_retire(mdn_immortal_space *s, mdn_bump_region *r) {
+    if (!r->limit)
+        return;
+    /* The block stays full of immortal objects; it is never handed back. */
+    uintptr_t block = r->limit - MDN_BLOCK_SIZE;
+    mdn_block_state_set(s->pool.vs, mdn_address_from_word(block), MDN_BLOCK_USED);
+    mdn_stats_count_alloc(s->stats, r->cursor - block);
+    r->cursor = r->limit = 0;
+}
+
+void mdn_immortal_prepare(mdn_immortal_space *s) {
+    size_t n = mdn_block_pool_chunk_count(&s->pool);
+    for (size_t i = 0; i < n; i++)
+        mdn_side_clear_range(&s->marks, mdn_block_pool_chunk(&s->pool, i), MDN_CHUNK_SIZE);
+}
+
+size_t mdn_immortal_used_bytes(const mdn_immortal_space *s) {
+    return (mdn_block_pool_chunk_count(&s->pool) * MDN_BLOCKS_PER_CHUNK - mdn_block_pool_free_count(&s->pool)) *
+           MDN_BLOCK_SIZE;
+}

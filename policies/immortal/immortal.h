@@ -1,0 +1,55 @@
+/*
+ * immortal.h: the immortal policy (design §7): bump allocation into blocks
+ * that are never reclaimed and never moved. Objects are marked during a
+ * collection only so each reachable one is scanned once (its fields may
+ * point into spaces that do move or reclaim).
+ */
+#ifndef MDN_POLICY_IMMORTAL_H
+#define MDN_POLICY_IMMORTAL_H
+
+#include "core/block_pool.h"
+#include "core/bump.h"
+#include "core/side_metadata.h"
+#include "core/stats.h"
+#include "core/trace.h"
+
+#include <midden/vm.h>
+
+typedef struct mdn_immortal_space {
+    mdn_block_pool pool;
+    mdn_side_metadata marks; /* one bit per granule */
+    unsigned id;
+    mdn_stats_state *stats;  /* bytes allocated are counted per retired region */
+} mdn_immortal_space;
+
+bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats);
+void mdn_immortal_destroy(mdn_immortal_space *s);
+
+/* Slow path: bump in `r`, else take a fresh block from the budget. NULL when
+ * the budget is used up. Memory is zeroed. */
+void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size, size_t align);
+
+/* Give up the region (count what it handed out). */
+void mdn_immortal_retire(mdn_immortal_space *s, mdn_bump_region *r);
+
+/* Clear marks before a collection. */
+void mdn_immortal_prepare(mdn_immortal_space *s);
+
+static inline bool mdn_immortal_contains(const mdn_immortal_space *s, mdn_address a) {
+    return mdn_vmspace_space_of(s->pool.vs, a) == s->id;
+}
+
+static inline mdn_objref mdn_immortal_trace_object(mdn_immortal_space *s, mdn_tracer *t, mdn_objref obj) {
+    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj)))
+        mdn_tracer_enqueue(t, obj);
+    return obj;
+}
+
+static inline bool mdn_immortal_is_marked(const mdn_immortal_space *s, mdn_objref obj) {
+    return mdn_side_bit_test(&s->marks, mdn_vm_object_start(obj));
+}
+
+/* Bytes in the space's blocks. */
+size_t mdn_immortal_used_bytes(const mdn_immortal_space *s);
+
+#endif

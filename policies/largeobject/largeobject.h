@@ -1,0 +1,83 @@
+/*
+ * largeobject.h: the large-object policy (design §7). Each object gets its
+ * own run of pages; a mark bit per page start says it survived a
+ * collection; unmarked objects are freed and their pages returned to the OS
+ * (they read as zero when reused, so allocation never clears memory).
+ *
+ * .los.pages: the space takes chunks from the vmspace and hands out page
+ * runs inside them, first fit over a per-chunk page bitmap; an object of a
+ * chunk or more gets a run of whole chunks of its own.
+ * .los.objects: the list of objects (their start addresses) is what the
+ * sweep walks; allocation and sweep take the space's lock (large objects are
+ * rare next to small ones and each costs a system call anyway).
+ */
+#ifndef MDN_POLICY_LARGEOBJECT_H
+#define MDN_POLICY_LARGEOBJECT_H
+
+#include "core/side_metadata.h"
+#include "core/stats.h"
+#include "core/trace.h"
+
+#include <midden/vm.h>
+
+#include <pthread.h>
+
+#define MDN_LOS_PAGES_PER_CHUNK (MDN_CHUNK_SIZE / MDN_PAGE_SIZE)
+
+typedef struct mdn_los_chunk {
+    uintptr_t start;
+    uint64_t used[MDN_LOS_PAGES_PER_CHUNK / 64]; /* page bitmap */
+    size_t free_pages;
+} mdn_los_chunk;
+
+typedef struct mdn_los_object {
+    uintptr_t start;
+    size_t pages;
+} mdn_los_object;
+
+typedef struct mdn_large_space {
+    mdn_vmspace *vs;
+    unsigned id;
+    pthread_mutex_t lock;
+    mdn_los_chunk *chunks;
+    size_t nchunks, chunks_capacity;
+    mdn_los_object *objects;
+    size_t nobjects, objects_capacity;
+    size_t live_bytes;         /* page bytes of objects in the space */
+    mdn_side_metadata marks;   /* one bit per page */
+    mdn_side_metadata starts;  /* one bit per page: an object starts here */
+    mdn_stats_state *stats;
+} mdn_large_space;
+
+bool mdn_los_init(mdn_large_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats);
+void mdn_los_destroy(mdn_large_space *s);
+
+/* Allocate `size` bytes (zeroed, page aligned). NULL when the budget or the
+ * reservation is exhausted. */
+void *mdn_los_alloc(mdn_large_space *s, size_t size);
+
+/* Before a collection: clear marks. */
+void mdn_los_prepare(mdn_large_space *s);
+/* After the closure: free every unmarked object. Returns bytes still live. */
+size_t mdn_los_sweep(mdn_large_space *s);
+
+static inline bool mdn_los_contains(const mdn_large_space *s, mdn_address a) {
+    return mdn_vmspace_space_of(s->vs, a) == s->id;
+}
+
+static inline mdn_objref mdn_los_trace_object(mdn_large_space *s, mdn_tracer *t, mdn_objref obj) {
+    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj)))
+        mdn_tracer_enqueue(t, obj);
+    return obj;
+}
+
+static inline bool mdn_los_is_marked(const mdn_large_space *s, mdn_objref obj) {
+    return mdn_side_bit_test(&s->marks, mdn_vm_object_start(obj));
+}
+
+/* Is `a` the start of an object of this space? */
+static inline bool mdn_los_is_object_start(const mdn_large_space *s, mdn_address a) {
+    return mdn_los_contains(s, a) && mdn_address_is_aligned(a, MDN_PAGE_SIZE) && mdn_side_bit_test(&s->starts, a);
+}
+
+#endif

@@ -1,0 +1,840 @@
+/*
+ * test_options.c: the heap options (core/options.c, design §5): defaults,
+ * every option at its bounds and in every accepted form, every rejected
+ * form with the message it must give, environment variables, validation,
+ * and the generated help and Markdown reference.
+ */
+#include "core/options.h"
+
+#include <midden/midden.h>
+
+#include <check.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KIB (UINT64_C(1) << 10)
+#define MIB (UINT64_C(1) << 20)
+#define GIB (UINT64_C(1) << 30)
+#define TIB (UINT64_C(1) << 40)
+
+/* The option names as the documentation promises them, independent of the table. */
+static const char *const all_names[] = {"heap",   "gc-threads", "verbose",        "verify",
+                                        "stress", "poison",     "defrag-headroom"};
+static const char *const all_env_names[] = {"MDN_HEAP",   "MDN_GC_THREADS", "MDN_VERBOSE",        "MDN_VERIFY",
+                                            "MDN_STRESS", "MDN_POISON",     "MDN_DEFRAG_HEADROOM"};
+#define NAME_COUNT (sizeof all_names / sizeof all_names[0])
+
+#define ck_assert_contains(hay, needle)                                                                      \
+    ck_assert_msg(strstr((hay), (needle)) != NULL, "expected \"%s\" in \"%s\"", (needle), (hay))
+
+/* Read a field by option name without going through the table. */
+static uint64_t field_of(const mdn_options *o, const char *name) {
+    if (strcmp(name, "heap") == 0)
+        return o->heap_size;
+    if (strcmp(name, "gc-threads") == 0)
+        return o->gc_threads;
+    if (strcmp(name, "verbose") == 0)
+        return o->verbose;
+    if (strcmp(name, "verify") == 0)
+        return o->verify;
+    if (strcmp(name, "stress") == 0)
+        return o->stress;
+    if (strcmp(name, "poison") == 0)
+        return o->poison;
+    if (strcmp(name, "defrag-headroom") == 0)
+        return o->defrag_headroom;
+    ck_abort_msg("no field for option %s", name);
+    return 0;
+}
+
+static void assert_same(const mdn_options *a, const mdn_options *b) {
+    ck_assert_uint_eq(a->heap_size, b->heap_size);
+    ck_assert_uint_eq(a->gc_threads, b->gc_threads);
+    ck_assert_uint_eq(a->verbose, b->verbose);
+    ck_assert_int_eq(a->verify, b->verify);
+    ck_assert_uint_eq(a->stress, b->stress);
+    ck_assert_int_eq(a->poison, b->poison);
+    ck_assert_uint_eq(a->defrag_headroom, b->defrag_headroom);
+}
+
+static void assert_defaults(const mdn_options *o) {
+    ck_assert_uint_eq(o->heap_size, 64 * MIB);
+    ck_assert_uint_eq(o->gc_threads, 0);
+    ck_assert_uint_eq(o->verbose, 0);
+    ck_assert(!o->verify);
+    ck_assert_uint_eq(o->stress, 0);
+    ck_assert(!o->poison);
+    ck_assert_uint_eq(o->defrag_headroom, 2);
+}
+
+/* Options with every field away from its default, to show a failure leaves them alone. */
+static void init_nondefault(mdn_options *o) {
+    mdn_options_init(o);
+    o->heap_size = 96 * MIB;
+    o->gc_threads = 3;
+    o->verbose = 1;
+    o->verify = true;
+    o->stress = 8 * KIB;
+    o->poison = true;
+    o->defrag_headroom = 7;
+}
+
+static void clear_env(void) {
+    unsetenv("MDN_OPTIONS");
+    for (size_t i = 0; i < NAME_COUNT; i++)
+        unsetenv(all_env_names[i]);
+}
+
+/* ---- defaults and the table ------------------------------------------------ */
+
+START_TEST(test_defaults) {
+    mdn_options o;
+    memset(&o, 0xab, sizeof o);
+    mdn_options_init(&o);
+    assert_defaults(&o);
+    mdn_error err;
+    ck_assert(mdn_options_validate(&o, &err));
+    ck_assert_int_eq(err.code, MDN_OK);
+}
+END_TEST
+
+START_TEST(test_table_is_consistent) {
+    ck_assert_uint_eq(mdn_options_count(), NAME_COUNT);
+    ck_assert_ptr_null(mdn_options_describe(NAME_COUNT));
+    for (size_t i = 0; i < NAME_COUNT; i++) {
+        const mdn_option_desc *d = mdn_options_find(all_names[i]);
+        ck_assert_msg(d != NULL, "option %s missing from the table", all_names[i]);
+        ck_assert_str_eq(d->name, all_names[i]);
+    }
+    for (size_t i = 0; i < mdn_options_count(); i++) {
+        const mdn_option_desc *d = mdn_options_describe(i);
+        ck_assert_ptr_eq(mdn_options_find(d->name), d);
+        ck_assert_msg(d->min <= d->default_value && d->default_value <= d->max, "%s: default outside range",
+                      d->name);
+        ck_assert_uint_lt(d->offset, sizeof(mdn_options));
+        ck_assert_uint_gt(strlen(d->doc), 0);
+        ck_assert_ptr_null(strpbrk(d->doc, "\n|"));
+        ck_assert_uint_lt(strlen(d->name), 40);
+        for (const char *s = d->name; *s; s++)
+            ck_assert_msg((*s >= 'a' && *s <= 'z') || *s == '-', "%s: bad character in name", d->name);
+        if (d->type == MDN_OPTION_UNSIGNED)
+            ck_assert_uint_le(d->max, UINT_MAX);
+        if (d->type == MDN_OPTION_BOOL)
+            ck_assert(d->min == 0 && d->max == 1);
+        for (size_t j = 0; j < i; j++)
+            ck_assert_str_ne(mdn_options_describe(j)->name, d->name);
+    }
+    ck_assert_ptr_null(mdn_options_find("nope"));
+    ck_assert_ptr_null(mdn_options_find(NULL));
+    ck_assert_ptr_null(mdn_options_find("hea"));
+}
+END_TEST
+
+START_TEST(test_table_ranges) {
+    ck_assert_uint_eq(mdn_options_find("heap")->min, MIB);
+    ck_assert_uint_eq(mdn_options_find("heap")->max, TIB);
+    ck_assert_uint_eq(mdn_options_find("gc-threads")->max, 256);
+    ck_assert_uint_eq(mdn_options_find("verbose")->max, 2);
+    ck_assert_uint_eq(mdn_options_find("stress")->min, 0);
+    ck_assert_uint_eq(mdn_options_find("stress")->max, TIB);
+    ck_assert_uint_eq(mdn_options_find("defrag-headroom")->max, 50);
+    ck_assert_int_eq(mdn_options_find("heap")->type, MDN_OPTION_SIZE);
+    ck_assert_int_eq(mdn_options_find("stress")->type, MDN_OPTION_SIZE);
+    ck_assert_int_eq(mdn_options_find("gc-threads")->type, MDN_OPTION_UNSIGNED);
+    ck_assert_int_eq(mdn_options_find("verify")->type, MDN_OPTION_BOOL);
+    ck_assert_int_eq(mdn_options_find("poison")->type, MDN_OPTION_BOOL);
+}
+END_TEST
+
+/* ---- valid input ------------------------------------------------------------ */
+
+typedef struct valid_case {
+    const char *text;
+    const char *name;
+    uint64_t value;
+} valid_case;
+
+static const valid_case valid_cases[] = {
+    {"heap=1M", "heap", MIB},
+    {"heap=1T", "heap", TIB},
+    {"heap=64M", "heap", 64 * MIB},
+    {"heap=64m", "heap", 64 * MIB},
+    {"heap=64MiB", "heap", 64 * MIB},
+    {"heap=64mib", "heap", 64 * MIB},
+    {"heap=64MIB", "heap", 64 * MIB},
+    {"heap=1024K", "heap", MIB},
+    {"heap=1024kiB", "heap", MIB},
+    {"heap=2G", "heap", 2 * GIB},
+    {"heap=2g", "heap", 2 * GIB},
+    {"heap=1TiB", "heap", TIB},
+    {"heap=1048576", "heap", MIB},
+    {"heap=1099511627776", "heap", TIB},
+    {"heap=0001M", "heap", MIB},
+    {"heap=1023G", "heap", 1023 * GIB},
+    {"gc-threads=0", "gc-threads", 0},
+    {"gc-threads=256", "gc-threads", 256},
+    {"gc-threads=8", "gc-threads", 8},
+    {"gc-threads=0008", "gc-threads", 8},
+    {"verbose=0", "verbose", 0},
+    {"verbose=1", "verbose", 1},
+    {"verbose=2", "verbose", 2},
+    {"verify=1", "verify", 1},
+    {"verify=true", "verify", 1},
+    {"verify=yes", "verify", 1},
+    {"verify=on", "verify", 1},
+    {"verify=TRUE", "verify", 1},
+    {"verify=On", "verify", 1},
+    {"verify=0", "verify", 0},
+    {"verify=false", "verify", 0},
+    {"verify=no", "verify", 0},
+    {"verify=off", "verify", 0},
+    {"verify=OFF", "verify", 0},
+    {"stress=0", "stress", 0},
+    {"stress=1", "stress", 1},
+    {"stress=4096K", "stress", 4 * MIB},
+    {"stress=1t", "stress", TIB},
+    {"stress=1099511627776", "stress", TIB},
+    {"poison=1", "poison", 1},
+    {"poison=yes", "poison", 1},
+    {"poison=0", "poison", 0},
+    {"poison=No", "poison", 0},
+    {"defrag-headroom=0", "defrag-headroom", 0},
+    {"defrag-headroom=50", "defrag-headroom", 50},
+    {"defrag-headroom=2", "defrag-headroom", 2},
+    {"verbose=1,verbose=2", "verbose", 2},
+    {"heap=8M,heap=2M", "heap", 2 * MIB},
+};
+#define VALID_COUNT ((int)(sizeof valid_cases / sizeof valid_cases[0]))
+
+START_TEST(test_valid_input) {
+    const valid_case *c = &valid_cases[_i];
+    mdn_options o;
+    mdn_error err;
+    init_nondefault(&o);
+    err.code = MDN_ERR_MEMORY;
+    strcpy(err.message, "stale");
+    ck_assert_msg(mdn_options_parse(&o, c->text, &err), "'%s' rejected: %s", c->text, err.message);
+    ck_assert_int_eq(err.code, MDN_OK);
+    ck_assert_str_eq(err.message, "");
+    ck_assert_msg(field_of(&o, c->name) == c->value, "'%s' gave %llu, expected %llu", c->text,
+                  (unsigned long long)field_of(&o, c->name), (unsigned long long)c->value);
+    ck_assert(mdn_options_validate(&o, NULL));
+
+    /* The same value through mdn_options_set(). */
+    const char *eq = strrchr(c->text, '=');
+    if (strchr(c->text, ',') == NULL) {
+        char name[64];
+        memcpy(name, c->text, (size_t)(eq - c->text));
+        name[eq - c->text] = '\0';
+        mdn_options s;
+        init_nondefault(&s);
+        ck_assert(mdn_options_set(&s, name, eq + 1, &err));
+        ck_assert_uint_eq(field_of(&s, c->name), c->value);
+    }
+}
+END_TEST
+
+START_TEST(test_every_option_at_once) {
+    mdn_options o;
+    mdn_error err;
+    mdn_options_init(&o);
+    ck_assert(mdn_options_parse(
+        &o, "heap=128M,gc-threads=2,verbose=1,verify=on,stress=1G,poison=yes,defrag-headroom=10", &err));
+    ck_assert_uint_eq(o.heap_size, 128 * MIB);
+    ck_assert_uint_eq(o.gc_threads, 2);
+    ck_assert_uint_eq(o.verbose, 1);
+    ck_assert(o.verify);
+    ck_assert_uint_eq(o.stress, GIB);
+    ck_assert(o.poison);
+    ck_assert_uint_eq(o.defrag_headroom, 10);
+}
+END_TEST
+
+START_TEST(test_parse_keeps_unnamed_fields) {
+    mdn_options o, before;
+    init_nondefault(&o);
+    before = o;
+    ck_assert(mdn_options_parse(&o, "verbose=2", NULL));
+    before.verbose = 2;
+    assert_same(&o, &before);
+}
+END_TEST
+
+START_TEST(test_empty_string_changes_nothing) {
+    mdn_options o, before;
+    mdn_error err;
+    init_nondefault(&o);
+    before = o;
+    ck_assert(mdn_options_parse(&o, "", &err));
+    ck_assert_int_eq(err.code, MDN_OK);
+    assert_same(&o, &before);
+}
+END_TEST
+
+START_TEST(test_null_err_allowed) {
+    mdn_options o, before;
+    mdn_options_init(&o);
+    ck_assert(mdn_options_parse(&o, "heap=2M", NULL));
+    ck_assert_uint_eq(o.heap_size, 2 * MIB);
+    before = o;
+    ck_assert(!mdn_options_parse(&o, "heap=bogus", NULL));
+    ck_assert(!mdn_options_set(&o, "nope", "1", NULL));
+    ck_assert(mdn_options_set(&o, "verbose", "1", NULL));
+    before.verbose = 1;
+    assert_same(&o, &before);
+    o.verbose = 9;
+    ck_assert(!mdn_options_validate(&o, NULL));
+}
+END_TEST
+
+START_TEST(test_null_arguments) {
+    mdn_options o;
+    mdn_error err;
+    mdn_options_init(&o);
+    ck_assert(!mdn_options_parse(NULL, "heap=1M", &err));
+    ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+    ck_assert_contains(err.message, "opts");
+    ck_assert(!mdn_options_parse(&o, NULL, &err));
+    ck_assert_contains(err.message, "text");
+    ck_assert(!mdn_options_set(&o, NULL, "1", &err));
+    ck_assert_contains(err.message, "name");
+    ck_assert(!mdn_options_set(&o, "heap", NULL, &err));
+    ck_assert_contains(err.message, "value");
+    ck_assert(!mdn_options_from_env(NULL, &err));
+    ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+    ck_assert(!mdn_options_validate(NULL, &err));
+    ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+    assert_defaults(&o);
+}
+END_TEST
+
+/* ---- invalid input ------------------------------------------------------- */
+
+typedef struct invalid_case {
+    const char *text;
+    const char *needles[6]; /* all must appear in the message; NULL-terminated */
+} invalid_case;
+
+#define SIZE_FORM "K, M, G or T"
+#define BOOL_FORM "1/0, true/false, yes/no or on/off"
+#define VALID_LIST "heap, gc-threads, verbose, verify, stress, poison, defrag-headroom"
+
+static const invalid_case invalid_cases[] = {
+    /* unknown names, with the list of valid ones */
+    {"hepa=1M", {"unknown option 'hepa'", VALID_LIST}},
+    {"HEAP=1M", {"unknown option 'HEAP'", VALID_LIST}},
+    {"gc_threads=2", {"unknown option 'gc_threads'", VALID_LIST}},
+    {"heap-size=1M", {"unknown option 'heap-size'", VALID_LIST}},
+    {"verbose=1,bogus=2", {"unknown option 'bogus'", VALID_LIST}},
+    /* missing '=' */
+    {"heap", {"option 'heap'", "missing '='", "heap=VALUE", SIZE_FORM, "1M..1T"}},
+    {"verbose=1,verify", {"option 'verify'", "missing '='", BOOL_FORM}},
+    {"foo", {"'foo'", "missing '='", VALID_LIST}},
+    {"heap:64M", {"'heap:64M'", "missing '='", VALID_LIST}},
+    /* empty name */
+    {"=5", {"empty option name", "'=5'", VALID_LIST}},
+    {"=", {"empty option name", VALID_LIST}},
+    /* empty value */
+    {"heap=", {"option 'heap'", "empty value", SIZE_FORM, "1M..1T"}},
+    {"gc-threads=", {"option 'gc-threads'", "empty value", "decimal integer", "0..256"}},
+    {"verify=", {"option 'verify'", "empty value", BOOL_FORM}},
+    {"heap=1M,poison=", {"option 'poison'", "empty value", BOOL_FORM}},
+    /* not a number */
+    {"heap=abc", {"option 'heap'", "'abc' is not a number", SIZE_FORM, "1M..1T"}},
+    {"heap=M", {"option 'heap'", "not a number"}},
+    {"heap=+5M", {"option 'heap'", "not a number"}},
+    {"gc-threads=many", {"option 'gc-threads'", "not a number", "decimal integer in 0..256"}},
+    {"verbose=+1", {"option 'verbose'", "not a number", "0..2"}},
+    {"defrag-headroom=.5", {"option 'defrag-headroom'", "not a number", "0..50"}},
+    /* trailing characters */
+    {"heap=64M7", {"option 'heap'", "'64M7' has trailing characters", SIZE_FORM}},
+    {"heap=1.5G", {"option 'heap'", "trailing characters"}},
+    {"heap=0x10", {"option 'heap'", "bad suffix"}},
+    {"heap=64M=1", {"option 'heap'", "trailing characters"}},
+    {"gc-threads=4x", {"option 'gc-threads'", "trailing characters", "0..256"}},
+    {"gc-threads=4K", {"option 'gc-threads'", "trailing characters", "decimal integer"}},
+    {"verbose=1;", {"option 'verbose'", "trailing characters"}},
+    {"defrag-headroom=5%", {"option 'defrag-headroom'", "trailing characters", "0..50"}},
+    /* bad suffix */
+    {"heap=64X", {"option 'heap'", "'64X' has a bad suffix", SIZE_FORM, "1M..1T"}},
+    {"heap=64MB", {"option 'heap'", "bad suffix", SIZE_FORM}},
+    {"heap=64KB", {"option 'heap'", "bad suffix"}},
+    {"heap=64Mi", {"option 'heap'", "bad suffix"}},
+    {"heap=64MiBs", {"option 'heap'", "bad suffix"}},
+    {"heap=64P", {"option 'heap'", "bad suffix"}},
+    {"stress=1kk", {"option 'stress'", "bad suffix", "0..1T"}},
+    /* negative */
+    {"heap=-1M", {"option 'heap'", "'-1M' is negative", "1M..1T"}},
+    {"gc-threads=-1", {"option 'gc-threads'", "is negative", "0..256"}},
+    {"stress=-0", {"option 'stress'", "is negative", "0..1T"}},
+    {"defrag-headroom=-5", {"option 'defrag-headroom'", "is negative", "0..50"}},
+    /* overflow */
+    {"heap=99999999999999999999G", {"option 'heap'", "is too large", "1M..1T"}},
+    {"heap=18446744073709551616", {"option 'heap'", "is too large", "1M..1T"}},
+    {"heap=18446744073709551615T", {"option 'heap'", "is too large"}},
+    {"stress=16777216T", {"option 'stress'", "is too large", "0..1T"}},
+    {"gc-threads=99999999999999999999999", {"option 'gc-threads'", "is too large", "0..256"}},
+    /* out of range, with the range */
+    {"heap=512K", {"option 'heap'", "'512K' is out of range", "1M..1T"}},
+    {"heap=0", {"option 'heap'", "out of range", "1M..1T"}},
+    {"heap=1048575", {"option 'heap'", "out of range"}},
+    {"heap=1025G", {"option 'heap'", "out of range", "1M..1T"}},
+    {"heap=1099511627777", {"option 'heap'", "out of range"}},
+    {"heap=2T", {"option 'heap'", "out of range"}},
+    {"gc-threads=257", {"option 'gc-threads'", "out of range", "0..256"}},
+    {"gc-threads=4294967296", {"option 'gc-threads'", "out of range", "0..256"}},
+    {"gc-threads=18446744073709551615", {"option 'gc-threads'", "out of range"}},
+    {"verbose=3", {"option 'verbose'", "out of range", "0..2"}},
+    {"stress=1025G", {"option 'stress'", "out of range", "0..1T"}},
+    {"defrag-headroom=51", {"option 'defrag-headroom'", "out of range", "0..50"}},
+    /* booleans */
+    {"verify=2", {"option 'verify'", "'2' is not a boolean", BOOL_FORM}},
+    {"verify=maybe", {"option 'verify'", "not a boolean", BOOL_FORM}},
+    {"poison=tru", {"option 'poison'", "not a boolean", BOOL_FORM}},
+    {"poison=-1", {"option 'poison'", "not a boolean"}},
+    {"verify=yess", {"option 'verify'", "not a boolean"}},
+    /* empty items */
+    {"heap=1M,,verbose=1", {"empty item at offset 8", "no empty items"}},
+    {",heap=1M", {"empty item at offset 0", "no empty items"}},
+    {"heap=1M,", {"empty item at offset 8", "no empty items"}},
+    {",", {"empty item", "no empty items"}},
+    {",,", {"empty item"}},
+    /* whitespace is rejected, never trimmed */
+    {" heap=1M", {"option 'heap'", "whitespace", "nothing is trimmed"}},
+    {"heap =1M", {"option 'heap'", "whitespace"}},
+    {"\theap=1M", {"option 'heap'", "whitespace"}},
+    {"heap= 1M", {"option 'heap'", "whitespace", "nothing is trimmed"}},
+    {"heap=1M ", {"option 'heap'", "whitespace"}},
+    {"heap=1 M", {"option 'heap'", "whitespace"}},
+    {"heap=1M\n", {"option 'heap'", "whitespace"}},
+    {"heap=1M, verbose=1", {"option 'verbose'", "whitespace"}},
+    {"verify= yes", {"option 'verify'", "whitespace", BOOL_FORM}},
+    {" ", {"' '", "missing '='"}},
+    /* a later error undoes nothing, because nothing was applied */
+    {"verbose=2,heap=1M,gc-threads=999", {"option 'gc-threads'", "out of range"}},
+    /* control characters are not echoed raw */
+    {"heap=\x01\x02", {"option 'heap'", "'?" "?'"}},
+};
+#define INVALID_COUNT ((int)(sizeof invalid_cases / sizeof invalid_cases[0]))
+
+START_TEST(test_invalid_input) {
+    const invalid_case *c = &invalid_cases[_i];
+    mdn_options o, before;
+    mdn_error err;
+    init_nondefault(&o);
+    before = o;
+    memset(&err, 0, sizeof err);
+    ck_assert_msg(!mdn_options_parse(&o, c->text, &err), "'%s' accepted", c->text);
+    ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+    ck_assert_uint_lt(strlen(err.message), MDN_ERROR_MESSAGE_SIZE - 1); /* not cut short */
+    for (int k = 0; k < 6 && c->needles[k]; k++)
+        ck_assert_contains(err.message, c->needles[k]);
+    assert_same(&o, &before);
+
+    /* Same answer with no error report, and from defaults. */
+    ck_assert(!mdn_options_parse(&o, c->text, NULL));
+    assert_same(&o, &before);
+    mdn_options d;
+    mdn_options_init(&d);
+    ck_assert(!mdn_options_parse(&d, c->text, NULL));
+    assert_defaults(&d);
+}
+END_TEST
+
+/* Long values are quoted in part, so the accepted form always fits in the message. */
+START_TEST(test_long_values_keep_the_form) {
+    char value[300];
+    memset(value, '7', sizeof value - 2);
+    value[sizeof value - 2] = 'x';
+    value[sizeof value - 1] = '\0';
+    for (size_t i = 0; i < NAME_COUNT; i++) {
+        mdn_options o;
+        mdn_error err;
+        mdn_options_init(&o);
+        ck_assert(!mdn_options_set(&o, all_names[i], value, &err));
+        ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+        ck_assert_uint_lt(strlen(err.message), MDN_ERROR_MESSAGE_SIZE - 1);
+        ck_assert_contains(err.message, all_names[i]);
+        ck_assert_contains(err.message, "...");
+        const mdn_option_desc *d = mdn_options_find(all_names[i]);
+        ck_assert_contains(err.message, d->type == MDN_OPTION_SIZE       ? "e.g. 64M"
+                                        : d->type == MDN_OPTION_UNSIGNED ? "decimal integer"
+                                                                         : BOOL_FORM);
+
+        /* And from the environment, where the message also names the variable. */
+        clear_env();
+        setenv(all_env_names[i], value, 1);
+        ck_assert(!mdn_options_from_env(&o, &err));
+        ck_assert_uint_lt(strlen(err.message), MDN_ERROR_MESSAGE_SIZE - 1);
+        ck_assert_contains(err.message, all_env_names[i]);
+        ck_assert_contains(err.message, d->type == MDN_OPTION_SIZE       ? "e.g. 64M"
+                                        : d->type == MDN_OPTION_UNSIGNED ? "decimal integer"
+                                                                         : BOOL_FORM);
+        clear_env();
+        assert_defaults(&o);
+    }
+    mdn_options o;
+    mdn_error err;
+    mdn_options_init(&o);
+    ck_assert(!mdn_options_parse(&o, "a-very-long-option-name-that-does-not-exist-anywhere=1", &err));
+    ck_assert_uint_lt(strlen(err.message), MDN_ERROR_MESSAGE_SIZE - 1);
+    ck_assert_contains(err.message, VALID_LIST);
+}
+END_TEST
+
+/* ---- mdn_options_set -------------------------------------------------------- */
+
+START_TEST(test_set) {
+    mdn_options o, before;
+    mdn_error err;
+    init_nondefault(&o);
+    ck_assert(mdn_options_set(&o, "heap", "256M", &err));
+    ck_assert_uint_eq(o.heap_size, 256 * MIB);
+    ck_assert_int_eq(err.code, MDN_OK);
+    before = o;
+
+    ck_assert(!mdn_options_set(&o, "nope", "1", &err));
+    ck_assert_contains(err.message, "unknown option 'nope'");
+    ck_assert_contains(err.message, VALID_LIST);
+    ck_assert(!mdn_options_set(&o, "", "1", &err));
+    ck_assert_contains(err.message, "empty option name");
+    ck_assert(!mdn_options_set(&o, "heap", "", &err));
+    ck_assert_contains(err.message, "option 'heap'");
+    ck_assert_contains(err.message, "empty value");
+    ck_assert(!mdn_options_set(&o, "heap", " 1M", &err));
+    ck_assert_contains(err.message, "whitespace");
+    ck_assert(!mdn_options_set(&o, "heap ", "1M", &err));
+    ck_assert_contains(err.message, "option 'heap'");
+    ck_assert_contains(err.message, "whitespace");
+    ck_assert(!mdn_options_set(&o, "heap", "1M,verbose=2", &err));
+    ck_assert_contains(err.message, "option 'heap'");
+    ck_assert(!mdn_options_set(&o, "heap=1M", "1M", &err));
+    ck_assert_contains(err.message, "unknown option");
+    ck_assert(!mdn_options_set(&o, "verbose", "3", &err));
+    ck_assert_contains(err.message, "0..2");
+    ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+    assert_same(&o, &before);
+}
+END_TEST
+
+/* ---- environment ------------------------------------------------------------ */
+
+START_TEST(test_env_unset_changes_nothing) {
+    clear_env();
+    setenv("MDN_TEST_SEED", "12", 1); /* other MDN_ variables are not options */
+    setenv("MDN_HEAPSIZE", "12", 1);
+    mdn_options o, before;
+    mdn_error err;
+    init_nondefault(&o);
+    before = o;
+    ck_assert(mdn_options_from_env(&o, &err));
+    ck_assert_int_eq(err.code, MDN_OK);
+    assert_same(&o, &before);
+    unsetenv("MDN_TEST_SEED");
+    unsetenv("MDN_HEAPSIZE");
+}
+END_TEST
+
+START_TEST(test_env_each_variable) {
+    clear_env();
+    setenv("MDN_HEAP", "256M", 1);
+    setenv("MDN_GC_THREADS", "4", 1);
+    setenv("MDN_VERBOSE", "2", 1);
+    setenv("MDN_VERIFY", "yes", 1);
+    setenv("MDN_STRESS", "1M", 1);
+    setenv("MDN_POISON", "on", 1);
+    setenv("MDN_DEFRAG_HEADROOM", "50", 1);
+    mdn_options o;
+    mdn_error err;
+    mdn_options_init(&o);
+    ck_assert_msg(mdn_options_from_env(&o, &err), "%s", err.message);
+    ck_assert_uint_eq(o.heap_size, 256 * MIB);
+    ck_assert_uint_eq(o.gc_threads, 4);
+    ck_assert_uint_eq(o.verbose, 2);
+    ck_assert(o.verify);
+    ck_assert_uint_eq(o.stress, MIB);
+    ck_assert(o.poison);
+    ck_assert_uint_eq(o.defrag_headroom, 50);
+    clear_env();
+}
+END_TEST
+
+START_TEST(test_env_options_then_variables) {
+    clear_env();
+    setenv("MDN_OPTIONS", "heap=128M,verbose=1,gc-threads=3", 1);
+    setenv("MDN_HEAP", "256M", 1);
+    mdn_options o;
+    mdn_error err;
+    mdn_options_init(&o);
+    ck_assert_msg(mdn_options_from_env(&o, &err), "%s", err.message);
+    ck_assert_uint_eq(o.heap_size, 256 * MIB); /* the variable wins over MDN_OPTIONS */
+    ck_assert_uint_eq(o.verbose, 1);
+    ck_assert_uint_eq(o.gc_threads, 3);
+    clear_env();
+}
+END_TEST
+
+START_TEST(test_env_empty_variable) {
+    mdn_options o, before;
+    mdn_error err;
+    init_nondefault(&o);
+    before = o;
+    for (size_t i = 0; i < NAME_COUNT; i++) {
+        clear_env();
+        setenv("MDN_OPTIONS", "verbose=2", 1);
+        setenv(all_env_names[i], "", 1);
+        ck_assert(!mdn_options_from_env(&o, &err));
+        ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+        ck_assert_contains(err.message, all_env_names[i]);
+        ck_assert_contains(err.message, all_names[i]);
+        ck_assert_contains(err.message, "empty");
+        assert_same(&o, &before);
+    }
+    clear_env();
+    setenv("MDN_OPTIONS", "", 1);
+    ck_assert(!mdn_options_from_env(&o, &err));
+    ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+    ck_assert_contains(err.message, "MDN_OPTIONS");
+    ck_assert_contains(err.message, "empty");
+    assert_same(&o, &before);
+    clear_env();
+}
+END_TEST
+
+START_TEST(test_env_bad_values) {
+    mdn_options o, before;
+    mdn_error err;
+    init_nondefault(&o);
+    before = o;
+
+    clear_env();
+    setenv("MDN_OPTIONS", "heap=1M,,verbose=1", 1);
+    ck_assert(!mdn_options_from_env(&o, &err));
+    ck_assert_contains(err.message, "MDN_OPTIONS");
+    ck_assert_contains(err.message, "empty item");
+    assert_same(&o, &before);
+
+    clear_env();
+    setenv("MDN_OPTIONS", "heap=2M,verbose=0", 1); /* valid, but undone by the error below */
+    setenv("MDN_GC_THREADS", "lots", 1);
+    ck_assert(!mdn_options_from_env(&o, &err));
+    ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+    ck_assert_contains(err.message, "MDN_GC_THREADS");
+    ck_assert_contains(err.message, "option 'gc-threads'");
+    ck_assert_contains(err.message, "0..256");
+    assert_same(&o, &before);
+
+    clear_env();
+    setenv("MDN_HEAP", " 64M", 1);
+    ck_assert(!mdn_options_from_env(&o, &err));
+    ck_assert_contains(err.message, "MDN_HEAP");
+    ck_assert_contains(err.message, "whitespace");
+    assert_same(&o, &before);
+
+    clear_env();
+    setenv("MDN_VERIFY", "verify=1", 1); /* a variable holds a value, not an item */
+    ck_assert(!mdn_options_from_env(&o, &err));
+    ck_assert_contains(err.message, "MDN_VERIFY");
+    ck_assert_contains(err.message, BOOL_FORM);
+    assert_same(&o, &before);
+
+    clear_env();
+    setenv("MDN_OPTIONS", "nope=1", 1);
+    ck_assert(!mdn_options_from_env(&o, &err));
+    ck_assert_contains(err.message, "MDN_OPTIONS");
+    ck_assert_contains(err.message, VALID_LIST);
+    assert_same(&o, &before);
+
+    clear_env();
+    setenv("MDN_STRESS", "99999999999999999999G", 1);
+    ck_assert(!mdn_options_from_env(&o, NULL));
+    assert_same(&o, &before);
+    clear_env();
+}
+END_TEST
+
+/* ---- validation ------------------------------------------------------------- */
+
+typedef struct range_case {
+    const char *name;
+    uint64_t bad;  /* outside the range */
+    uint64_t good; /* a boundary inside it */
+    const char *range;
+} range_case;
+
+static const range_case range_cases[] = {
+    {"heap", MIB - 1, MIB, "1M..1T"},   {"heap", 0, TIB, "1M..1T"},
+    {"heap", TIB + 1, TIB, "1M..1T"},   {"gc-threads", 257, 256, "0..256"},
+    {"gc-threads", UINT_MAX, 0, "0..256"}, {"verbose", 3, 2, "0..2"},
+    {"stress", TIB + 1, TIB, "0..1T"},  {"stress", SIZE_MAX, 0, "0..1T"},
+    {"defrag-headroom", 51, 50, "0..50"}, {"defrag-headroom", UINT_MAX, 0, "0..50"},
+};
+#define RANGE_COUNT ((int)(sizeof range_cases / sizeof range_cases[0]))
+
+static void set_field(mdn_options *o, const char *name, uint64_t v) {
+    if (strcmp(name, "heap") == 0)
+        o->heap_size = (size_t)v;
+    else if (strcmp(name, "gc-threads") == 0)
+        o->gc_threads = (unsigned)v;
+    else if (strcmp(name, "verbose") == 0)
+        o->verbose = (unsigned)v;
+    else if (strcmp(name, "stress") == 0)
+        o->stress = (size_t)v;
+    else if (strcmp(name, "defrag-headroom") == 0)
+        o->defrag_headroom = (unsigned)v;
+    else
+        ck_abort_msg("no field for %s", name);
+}
+
+START_TEST(test_validate_ranges) {
+    const range_case *c = &range_cases[_i];
+    mdn_options o;
+    mdn_error err;
+    mdn_options_init(&o);
+    set_field(&o, c->name, c->good);
+    ck_assert_msg(mdn_options_validate(&o, &err), "%s", err.message);
+    ck_assert_int_eq(err.code, MDN_OK);
+    set_field(&o, c->name, c->bad);
+    ck_assert(!mdn_options_validate(&o, &err));
+    ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+    char needle[64];
+    snprintf(needle, sizeof needle, "option '%s'", c->name);
+    ck_assert_contains(err.message, needle);
+    ck_assert_contains(err.message, c->range);
+}
+END_TEST
+
+START_TEST(test_validate_bool_representation) {
+    static const size_t offsets[] = {offsetof(mdn_options, verify), offsetof(mdn_options, poison)};
+    static const char *const names[] = {"option 'verify'", "option 'poison'"};
+    for (int i = 0; i < 2; i++) {
+        mdn_options o;
+        mdn_error err;
+        mdn_options_init(&o);
+        unsigned char two = 2;
+        memcpy((char *)&o + offsets[i], &two, 1);
+        ck_assert(!mdn_options_validate(&o, &err));
+        ck_assert_contains(err.message, names[i]);
+    }
+}
+END_TEST
+
+START_TEST(test_validate_all_boundaries) {
+    mdn_options o;
+    mdn_error err;
+    mdn_options_init(&o);
+    ck_assert(mdn_options_parse(&o, "heap=1M,gc-threads=0,verbose=0,verify=0,stress=0,poison=0,defrag-headroom=0",
+                                &err));
+    ck_assert(mdn_options_validate(&o, &err));
+    ck_assert(mdn_options_parse(&o, "heap=1T,gc-threads=256,verbose=2,verify=1,stress=1T,poison=1,defrag-headroom=50",
+                                &err));
+    ck_assert(mdn_options_validate(&o, &err));
+}
+END_TEST
+
+/* ---- help and reference ------------------------------------------------------ */
+
+static char *capture(void (*print)(FILE *)) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    print(f);
+    ck_assert_int_eq(fclose(f), 0);
+    return buf;
+}
+
+START_TEST(test_help_lists_every_option) {
+    char *text = capture(mdn_options_print_help);
+    for (size_t i = 0; i < NAME_COUNT; i++) {
+        ck_assert_contains(text, all_names[i]);
+        ck_assert_contains(text, all_env_names[i]);
+    }
+    for (size_t i = 0; i < mdn_options_count(); i++)
+        ck_assert_contains(text, mdn_options_describe(i)->doc);
+    ck_assert_contains(text, "MDN_OPTIONS");
+    ck_assert_contains(text, "1M..1T");
+    ck_assert_contains(text, "0..256");
+    ck_assert_contains(text, "64M");
+    ck_assert_contains(text, "on/off");
+    free(text);
+}
+END_TEST
+
+START_TEST(test_markdown_lists_every_option) {
+    char *text = capture(mdn_options_write_markdown);
+    ck_assert_contains(text, "| Option |");
+    ck_assert_contains(text, "|---|");
+    for (size_t i = 0; i < NAME_COUNT; i++) {
+        char row[64];
+        snprintf(row, sizeof row, "| `%s` | `%s` |", all_names[i], all_env_names[i]);
+        ck_assert_contains(text, row);
+    }
+    ck_assert_contains(text, "| `heap` | `MDN_HEAP` | size | 1M..1T | `64M` | heap budget in bytes |");
+    ck_assert_contains(text, "| `defrag-headroom` | `MDN_DEFRAG_HEADROOM` | unsigned | 0..50 | `2` |");
+    ck_assert_contains(text, "| `verify` | `MDN_VERIFY` | bool | false/true | `false` |");
+    /* every table row has the same number of cells */
+    size_t rows = 0;
+    for (char *line = text; line && *line == '|'; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        size_t bars = 0;
+        for (char *s = line; *s && *s != '\n'; s++)
+            bars += *s == '|' && (s == line || s[-1] != '\\');
+        ck_assert_uint_eq(bars, 7);
+        rows++;
+    }
+    ck_assert_uint_eq(rows, NAME_COUNT + 2);
+    free(text);
+}
+END_TEST
+
+static Suite *options_suite(void) {
+    Suite *s = suite_create("options");
+    TCase *tc = tcase_create("table");
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_table_is_consistent);
+    tcase_add_test(tc, test_table_ranges);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("parse");
+    tcase_add_loop_test(tc, test_valid_input, 0, VALID_COUNT);
+    tcase_add_test(tc, test_every_option_at_once);
+    tcase_add_test(tc, test_parse_keeps_unnamed_fields);
+    tcase_add_test(tc, test_empty_string_changes_nothing);
+    tcase_add_test(tc, test_null_err_allowed);
+    tcase_add_test(tc, test_null_arguments);
+    tcase_add_loop_test(tc, test_invalid_input, 0, INVALID_COUNT);
+    tcase_add_test(tc, test_long_values_keep_the_form);
+    tcase_add_test(tc, test_set);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("env");
+    tcase_add_test(tc, test_env_unset_changes_nothing);
+    tcase_add_test(tc, test_env_each_variable);
+    tcase_add_test(tc, test_env_options_then_variables);
+    tcase_add_test(tc, test_env_empty_variable);
+    tcase_add_test(tc, test_env_bad_values);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("validate");
+    tcase_add_loop_test(tc, test_validate_ranges, 0, RANGE_COUNT);
+    tcase_add_test(tc, test_validate_bool_representation);
+    tcase_add_test(tc, test_validate_all_boundaries);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("docs");
+    tcase_add_test(tc, test_help_lists_every_option);
+    tcase_add_test(tc, test_markdown_lists_every_option);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(options_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

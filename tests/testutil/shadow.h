@@ -1,0 +1,85 @@
+/*
+ * shadow.h: a shadow model of a toyvm object graph, kept with malloc
+ * outside the GC heap, for checking that a collector loses and corrupts
+ * nothing.
+ *
+ * Every heap object made through shadow_alloc() carries its unique id and a
+ * seed in its payload; the rest of the payload is derived from the seed.
+ * The model records each object's shape and edges (by id). A world's roots
+ * are slots on the thread's shadow stack, in a registered root range, and
+ * in toyvm global roots; shadow_verify() walks the heap graph and the model
+ * from the same roots in lockstep and reports the first difference.
+ */
+#ifndef MDN_TEST_SHADOW_H
+#define MDN_TEST_SHADOW_H
+
+#include "toyvm.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct shadow_obj {
+    uint64_t id;
+    uint64_t seed;
+    uint32_t nrefs;
+    uint32_t payload; /* bytes, >= 16 */
+    uint8_t kind;     /* mdn_alloc_kind it was allocated with */
+    bool visited;
+    uint64_t pinned_address; /* nonzero: the object was pinned here */
+    uint64_t edges[];  /* ids, 0 = null */
+} shadow_obj;
+
+enum { SHADOW_ROOT_STACK = 0, SHADOW_ROOT_REGISTERED = 1, SHADOW_ROOT_GLOBAL = 2 };
+
+typedef struct shadow_world {
+    toyvm_thread *thread;
+    mdn_heap *heap;
+    shadow_obj **objs; /* by id; NULL once unreachable and swept */
+    size_t objs_capacity;
+    uint64_t next_id;  /* ids of this world: (world tag << 40) | counter */
+    uint64_t tag;
+    size_t nstack;     /* roots on the shadow stack at stack_base.. */
+    size_t stack_base;
+    mdn_objref *registered; /* a registered root range */
+    size_t nregistered;
+    mdn_objref *globals;    /* toyvm global root slots */
+    size_t nglobals;
+    uint64_t *root_ids;     /* model: id held by each root, 0 = null */
+    size_t nroots;
+    uint64_t rng;
+    uint64_t ops;
+    uint64_t checks;
+    size_t live_objects;    /* after the last verify */
+    char failure[512];      /* first difference found, empty if none */
+} shadow_world;
+
+/* A world on thread `t` with the given numbers of root slots of each kind.
+ * `tag` distinguishes worlds of different threads (1..255). */
+void shadow_world_init(shadow_world *w, toyvm_thread *t, uint64_t seed, unsigned tag, size_t nstack,
+                       size_t nregistered, size_t nglobals);
+void shadow_world_destroy(shadow_world *w);
+
+/* The heap slot of root i. */
+mdn_objref *shadow_root_slot(shadow_world *w, size_t i);
+
+/* Allocate an object and its model record; its reference fields start null.
+ * The result is not rooted: store it in a root or a field before the next
+ * allocation. Null when the heap is out of memory (TOYVM_OOM_RETURN). */
+mdn_objref shadow_alloc(shadow_world *w, unsigned nrefs, size_t payload, mdn_alloc_kind kind);
+
+/* One random operation (allocate, link, unlink, move a root, drop a root,
+ * pin, collect). `collect_every`: on average one explicit collection per
+ * that many operations (0 = never). Returns false on out of memory. */
+bool shadow_step(shadow_world *w, unsigned collect_every);
+
+/* Compare the heap graph reachable from the roots with the model; sweep the
+ * model's unreachable records. Returns false and fills w->failure at the
+ * first difference. */
+bool shadow_verify(shadow_world *w);
+
+/* Store `value` (a model id and its heap object) in field `field` of the
+ * object held by root `root`. */
+void shadow_set_field(shadow_world *w, size_t root, unsigned field, size_t from_root);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * toyvm.c: the binding functions of vm.h for toyvm's object model, the
+ * shadow-stack roots of each thread and the VM's global roots.
+ */
+#include "toyvm.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The VM's own state (not the heap's): global roots and the OOM policy. */
+static pthread_mutex_t globals_lock = PTHREAD_MUTEX_INITIALIZER;
+static mdn_objref **globals;
+static size_t nglobals, globals_capacity;
+static toyvm_oom_mode oom_mode = TOYVM_OOM_EXIT;
+static uint64_t oom_count;
+
+void toyvm_set_oom_mode(toyvm_oom_mode mode) { __atomic_store_n(&oom_mode, mode, __ATOMIC_RELAXED); }
+uint64_t toyvm_oom_count(void) { return __atomic_load_n(&oom_count, __ATOMIC_RELAXED); }
+
+toyvm_thread *toyvm_thread_attach(mdn_heap *heap) {
+    toyvm_thread *t = calloc(1, sizeof *t);
+    if (!t) {
+        fprintf(stderr, "toyvm: out of memory attaching a thread\n");
+        exit(1);
+    }
+    t->heap = heap;
+    t->root_capacity = 256;
+    t->roots = malloc(t->root_capacity * sizeof *t->roots);
+    if (!t->roots) {
+        fprintf(stderr, "toyvm: out of memory attaching a thread\n");
+        exit(1);
+    }
+    t->mutator = mdn_mutator_bind(heap, t);
+    return t;
+}
+
+void toyvm_thread_detach(toyvm_thread *t) {
+    mdn_mutator_unbind(t->mutator);
+    free(t->roots);
+    free(t);
+}
+
+void toyvm_grow_roots(toyvm_thread *t) {
+    /* The collector reads the stack only while this thread is stopped, so a
+     * plain realloc is safe. */
+    size_t cap = t->root_capacity * 2;
+    mdn_objref *grown = realloc(t->roots, cap * sizeof *grown);
+    if (!grown) {
+        fprintf(stderr, "toyvm: out of memory growing a shadow stack\n");
+        exit(1);
+    }
+    t->roots = grown;
+    t->root_capacity = cap;
+}
+
+void toyvm_add_global_root(mdn_objref *slot) {
+    pthread_mutex_lock(&globals_lock);
+    if (nglobals == globals_capacity) {
+        size_t cap = globals_capacity ? globals_capacity * 2 : 16;
+        mdn_objref **grown = realloc(globals, cap * sizeof *grown);
+        if (!grown) {
+            fprintf(stderr, "toyvm: out of memory adding a global root\n");
+            exit(1);
+        }
+        globals = grown;
+        globals_capacity = cap;
+    }
+    globals[nglobals++] = slot;
+    pthread_mutex_unlock(&globals_lock);
+}
+
+void toyvm_remove_global_root(mdn_objref *slot) {
+    pthread_mutex_lock(&globals_lock);
+    for (size_t i = 0; i < nglobals; i++) {
+        if (globals[i] == slot) {
+            globals[i] = globals[--nglobals];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&globals_lock);
+}
+
+/* ---- the binding contract ---------------------------------------------- */
+
+size_t mdn_vm_object_size(mdn_objref obj) { return toyvm_size(obj); }
+
+mdn_address mdn_vm_object_start(mdn_objref obj) { return mdn_objref_to_address(obj); }
+
+mdn_objref mdn_vm_objref_from_start(mdn_address start) { return mdn_objref_from_address(start); }
+
+void mdn_vm_scan_object(mdn_objref obj, mdn_tracer *tracer) {
+    unsigned n = toyvm_nrefs(obj);
+    for (unsigned i = 0; i < n; i++)
+        mdn_trace_slot(tracer, toyvm_ref_slot(obj, i));
+}
+
+void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer) {
+    (void)heap;
+    pthread_mutex_lock(&globals_lock);
+    for (size_t i = 0; i < nglobals; i++)
+        mdn_trace_slot(tracer, mdn_slot_from_ptr(globals[i]));
+    pthread_mutex_unlock(&globals_lock);
+}
+
+void mdn_vm_scan_mutator_roots(mdn_mutator *mutator, void *vm_thread, mdn_tracer *tracer) {
+    (void)mutator;
+    toyvm_thread *t = vm_thread;
+    for (size_t i = 0; i < t->root_count; i++)
+        mdn_trace_slot(tracer, mdn_slot_from_ptr(&t->roots[i]));
+}
+
+void mdn_vm_out_of_memory(mdn_heap *heap, size_t bytes) {
+    if (__atomic_load_n(&oom_mode, __ATOMIC_RELAXED) == TOYVM_OOM_RETURN) {
+        __atomic_fetch_add(&oom_count, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    mdn_stats st;
+    mdn_stats_get(heap, &st);
+    fprintf(stderr,
+            "toyvm: out of memory: could not allocate %zu bytes in a heap of %" PRIu64 " bytes (plan %s, %" PRIu64
+            " collections)\n",
+            bytes, st.heap_size, mdn_plan_name(), st.collections);
+    fflush(stderr);
+    exit(TOYVM_OOM_EXIT_STATUS);
+}
