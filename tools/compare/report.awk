@@ -131,17 +131,17 @@ function table(    b, p, v, m, i, j, key, cells, hdr) {
         print ""
         print "collections and max pause (medians):"
         row_reset()
-        row_add(hdr[1], "", hdr[3], hdr[4], hdr[5], hdr[6], hdr[7], hdr[8], hdr[9], hdr[10], hdr[11], hdr[12])
+        row_add(hdr[1], hdr[3], hdr[4], hdr[5], hdr[6], hdr[7], hdr[8], hdr[9], hdr[10], hdr[11], hdr[12], "")
         for (j = 1; j <= np; j++) {
             p = P[j]
             for (k = 1; k <= nm; k++) cells[k] = gc_cell(b SUBSEP p SUBSEP M[k])
-            row_add(p, "", cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], cells[8], cells[9], cells[10])
+            row_add(p, cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], cells[8], cells[9], cells[10], "")
         }
         for (j = 1; j <= nv; j++) {
             v = V[j]
-            row_add(v, "", gc_cell(b SUBSEP v SUBSEP "natural"), "", "", "", "", "", "", "", "", "")
+            row_add(v, gc_cell(b SUBSEP v SUBSEP "natural"), "", "", "", "", "", "", "", "", "", "")
         }
-        rows_print(nm + 2)
+        rows_print(nm + 1)
         print ""
     }
     print "min heap: smallest MDN_HEAP at which the benchmark exits 0, by bisection to " resolution "% (the value is at most " resolution "% above the true minimum)"
