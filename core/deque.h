@@ -44,6 +44,13 @@ void mdn_deque_push(mdn_deque *d, uintptr_t item);
 /* Owner only: take the most recently pushed item. false when empty. */
 bool mdn_deque_pop(mdn_deque *d, uintptr_t *out);
 
+/*
+ * Owner only, and only while no other thread can steal from the deque (a
+ * deque that is never shared): take the oldest item, FIFO, without the
+ * fence and compare-and-swap of a steal. false when empty.
+ */
+bool mdn_deque_take_oldest_unshared(mdn_deque *d, uintptr_t *out);
+
 /* Any thread: take the oldest item. */
 mdn_steal_result mdn_deque_steal(mdn_deque *d, uintptr_t *out);
 
@@ -52,5 +59,9 @@ size_t mdn_deque_size(const mdn_deque *d);
 
 /* Free retired arrays; only when no other thread can be stealing. */
 void mdn_deque_reclaim(mdn_deque *d);
+
+/* Check the invariants (aborts naming the broken one); only when no other
+ * thread is using the deque. */
+void mdn_deque_check(const mdn_deque *d);
 
 #endif

@@ -51,7 +51,9 @@ void mdn_workqueue_destroy(mdn_workqueue *q);
 /* Worker `worker` pushes an item on its own deque (only from that worker). */
 void mdn_workqueue_push(mdn_workqueue *q, unsigned worker, uintptr_t item);
 
-/* Any thread, typically before a phase: add an item to the shared injector. */
+/* Add an item to the shared injector: from any thread before a phase (the
+ * phase must begin after this returns), or during a phase from a worker
+ * inside the work function. */
 void mdn_workqueue_inject(mdn_workqueue *q, uintptr_t item);
 
 /* Direct access to worker `worker`'s deque, for inlined pushes. */
@@ -68,5 +70,12 @@ void mdn_workqueue_drain(mdn_workqueue *q, unsigned worker, mdn_work_fn fn, void
 
 /* Free outgrown deque arrays; call between phases (no worker running). */
 void mdn_workqueue_reclaim(mdn_workqueue *q);
+
+/* The number of workers the queue was created for. */
+unsigned mdn_workqueue_workers(const mdn_workqueue *q);
+
+/* Check the invariants (aborts naming the broken one); between phases only:
+ * termination state reset, every deque consistent, injector consistent. */
+void mdn_workqueue_check(mdn_workqueue *q);
 
 #endif
