@@ -13,8 +13,9 @@
  * cap. Wall time is measured with the monotonic clock around fork and
  * wait4; the maximum resident set size comes from wait4's rusage, so it
  * covers only the child (and any children it waited for). midden-runone
- * itself exits 0 when it could run the command, 2 on bad usage, and 127
- * when the command could not be started.
+ * itself exits 0 when it could run the command, 2 on bad usage, 127 when
+ * the command could not be started, and 128+N when signal N (INT, TERM or
+ * HUP) stopped it, after killing the command's process group.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,11 +72,21 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    /* SIGCHLD stays blocked so that sigtimedwait() can wait for it. */
-    sigset_t chld;
+    /* SIGCHLD stays blocked so that sigtimedwait() can wait for it; so do
+     * the signals that stop a session (the child runs in its own process
+     * group and would not see a ^C), which are passed on to the child. */
+    sigset_t chld, stop, waited;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &chld, NULL);
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    waited = chld;
+    sigaddset(&waited, SIGINT);
+    sigaddset(&waited, SIGTERM);
+    sigaddset(&waited, SIGHUP);
+    sigprocmask(SIG_BLOCK, &waited, NULL);
 
     double start = now();
     pid_t pid = fork();
@@ -85,7 +96,7 @@ int main(int argc, char **argv) {
     }
     if (pid == 0) {
         setpgid(0, 0); /* its own group, so a timeout kills its helpers too */
-        sigprocmask(SIG_UNBLOCK, &chld, NULL);
+        sigprocmask(SIG_UNBLOCK, &waited, NULL);
         if (out)
             redirect(1, out);
         if (err)
@@ -99,6 +110,7 @@ int main(int argc, char **argv) {
     int status = 0;
     struct rusage ru;
     int timed_out = 0;
+    int sig;
     for (;;) {
         pid_t r = wait4(pid, &status, WNOHANG, &ru);
         if (r == pid)
@@ -117,9 +129,16 @@ int main(int argc, char **argv) {
                 break;
             }
             struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
-            sigtimedwait(&chld, NULL, &ts);
+            sig = sigtimedwait(&waited, NULL, &ts);
         } else {
-            sigwaitinfo(&chld, NULL);
+            sig = sigwaitinfo(&waited, NULL);
+        }
+        if (sig > 0 && sigismember(&stop, sig)) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            wait4(pid, &status, 0, &ru);
+            fprintf(stderr, "midden-runone: stopped by signal %d\n", sig);
+            return 128 + sig;
         }
     }
     double wall = now() - start;
