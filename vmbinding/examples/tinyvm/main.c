@@ -37,8 +37,10 @@ static intptr_t build_and_sum(tv_thread *t, intptr_t n) {
     for (intptr_t i = n; i >= 1; i--)
         *list = must(t, tv_cons(t, tv_fixnum(i), *list));
     intptr_t sum = 0;
-    for (tv_value p = *list; p != TV_NIL; p = tv_cdr(p)) {
-        sum += tv_fixnum_value(tv_car(p));
+    /* The cursor is a slot too: the safepoint may move what it points to. */
+    tv_value *p = tv_local(t, *list);
+    for (; *p != TV_NIL; *p = tv_cdr(*p)) {
+        sum += tv_fixnum_value(tv_car(*p));
         /* A loop that does not allocate still polls: a collection
          * requested by another thread waits for this one. */
         mdn_safepoint(t->mutator);
