@@ -34,8 +34,10 @@ static tv_value must(tv_thread *t, tv_value v) {
 static intptr_t build_and_sum(tv_thread *t, intptr_t n) {
     size_t frame = tv_frame_enter(t);
     tv_value *list = tv_local(t, TV_NIL);
-    for (intptr_t i = n; i >= 1; i--)
+    for (intptr_t i = n; i >= 1; i--) {
         *list = must(t, tv_cons(t, tv_fixnum(i), *list));
+        mdn_safepoint(t->mutator);
+    }
     intptr_t sum = 0;
     /* The cursor is a slot too: the safepoint may move what it points to. */
     tv_value *p = tv_local(t, *list);
