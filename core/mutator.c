@@ -149,6 +149,7 @@ void mdn_leave_native(mdn_mutator *m) {
         mdn_misuse("leave_native", "mutator %p is not in native state", (void *)m);
     mdn_heap *heap = m->heap;
     pthread_mutex_lock(&heap->lock);
+    /* Never re-enter the heap during a collection (.protocol.native). */
     while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
     m->state = MDN_MUTATOR_RUNNING;
