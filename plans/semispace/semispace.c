@@ -129,7 +129,7 @@ void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn
 void plan_prepare(mdn_heap *heap, bool full) {
     (void)full; /* every collection is full: the whole copy space is evacuated */
     semispace_plan *p = plan_of(heap);
-    mdn_copy_prepare(&p->copy);
+    mdn_copy_prepare(&p->copy, heap->nworkers);
     mdn_los_prepare(&p->large);
     mdn_immortal_prepare(&p->immortal);
 }

@@ -35,9 +35,11 @@ static bool take_mutator_block(mdn_copy_space *s, mdn_bump_region *r) {
         mdn_budget_give(vs, 2 * MDN_BLOCK_SIZE);
         return false;
     }
+    /* Before the clearing: a locked instruction right after it would wait
+     * for 32 KiB of stores to drain. */
+    __atomic_fetch_add(&s->blocks, 1, __ATOMIC_RELAXED);
     if (!zeroed)
         memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
-    __atomic_fetch_add(&s->blocks, 1, __ATOMIC_RELAXED);
     mdn_copy_retire(s, r);
     set_region(r, block);
     return true;
@@ -86,7 +88,7 @@ void mdn_copy_retire(mdn_copy_space *s, mdn_bump_region *r) {
         }                                                                                                              \
     } while (0)
 
-void mdn_copy_prepare(mdn_copy_space *s) {
+void mdn_copy_prepare(mdn_copy_space *s, unsigned workers) {
     size_t n = 0;
     FOR_EACH_BLOCK_IN_STATE(s, MDN_BLOCK_USED, block, {
         mdn_block_state_set(s->pool.vs, block, MDN_COPY_BLOCK_FROM);
@@ -99,6 +101,7 @@ void mdn_copy_prepare(mdn_copy_space *s) {
     MDN_CHECK(n == __atomic_load_n(&s->blocks, __ATOMIC_RELAXED));
     s->from_blocks = n;
     s->in_collection = true;
+    s->single_worker = workers == 1;
 }
 
 void mdn_copy_allocator_init(mdn_copy_allocator *a) { memset(a, 0, sizeof *a); }

@@ -32,6 +32,10 @@
  * the first worker to claim an object copies it, the others wait for its
  * pointer. After the collection the forwarding bits of the from-space are
  * cleared in bulk, block by block.
+ * .copy.single: with one GC worker nothing can race for an object, so the
+ * claim and the publication are plain stores instead of two locked
+ * read-modify-writes per copied object (about a fifth of the cost of
+ * copying a small object).
  */
 #ifndef MDN_POLICY_COPY_H
 #define MDN_POLICY_COPY_H
@@ -61,6 +65,7 @@ typedef struct mdn_copy_space {
     size_t from_blocks; /* blocks flipped to from-space by the last prepare */
     size_t to_blocks;   /* blocks that survivors filled in the last collection */
     bool in_collection;
+    bool single_worker; /* .copy.single: the collection runs on one GC worker */
 } mdn_copy_space;
 
 /* A GC worker's copy allocator. */
@@ -80,8 +85,8 @@ void *mdn_copy_alloc(mdn_copy_space *s, mdn_bump_region *main, mdn_bump_region *
 void mdn_copy_retire(mdn_copy_space *s, mdn_bump_region *r);
 
 /* The flip, world stopped, every region retired: the blocks holding objects
- * become from-space. */
-void mdn_copy_prepare(mdn_copy_space *s);
+ * become from-space. `workers`: GC workers that will copy. */
+void mdn_copy_prepare(mdn_copy_space *s, unsigned workers);
 /* A GC worker's allocator: empty at the start, retired after the closure. */
 void mdn_copy_allocator_init(mdn_copy_allocator *a);
 void mdn_copy_allocator_retire(mdn_copy_space *s, mdn_copy_allocator *a);
@@ -107,11 +112,23 @@ static inline void mdn_copy_bytes(void *to, const void *from, size_t size) {
     if (size <= 64) {
         uint64_t *d = to;
         const uint64_t *f = from;
-        for (size_t i = 0; i < size / 8; i++)
-            d[i] = f[i];
+        size_t i = 0;
+        for (; i + 16 <= size; i += 16) {
+            d[i / 8] = f[i / 8];
+            d[i / 8 + 1] = f[i / 8 + 1];
+        }
+        if (i < size)
+            d[i / 8] = f[i / 8];
     } else {
         memcpy(to, from, size);
     }
+}
+
+/* .copy.single: publish a copy with plain stores (one GC worker only). */
+static inline void mdn_copy_forward_unshared(const mdn_copy_space *s, mdn_address start, mdn_objref to) {
+    mdn_address_store_word(start, to.value);
+    uint8_t *byte = mdn_side_byte_ptr(&s->fwd.bits, start);
+    __atomic_store_n(byte, (uint8_t)(*byte | (MDN_FWD_DONE << mdn_forwarding_shift(start))), __ATOMIC_RELAXED);
 }
 
 /* Forward `obj` (whose start is `start`, in this space): copy it on first
@@ -123,7 +140,7 @@ static inline mdn_objref mdn_copy_trace_object(mdn_copy_space *s, mdn_copy_alloc
         return obj;
     if (mdn_forwarding_state(&s->fwd, start) == MDN_FWD_DONE)
         return mdn_forwarding_pointer(start);
-    if (!mdn_forwarding_try_claim(&s->fwd, start)) {
+    if (!s->single_worker && !mdn_forwarding_try_claim(&s->fwd, start)) {
         mdn_objref to = mdn_forwarding_wait(&s->fwd, start);
         MDN_CHECK(!mdn_objref_is_null(to)); /* claims are never abandoned */
         return to;
@@ -134,7 +151,10 @@ static inline mdn_objref mdn_copy_trace_object(mdn_copy_space *s, mdn_copy_alloc
         copy = mdn_copy_alloc_to_space(s, a, size);
     mdn_copy_bytes(copy, mdn_address_to_ptr(start), size);
     mdn_objref to = mdn_vm_objref_from_start(mdn_address_from_ptr(copy));
-    mdn_forwarding_complete(&s->fwd, start, to);
+    if (s->single_worker)
+        mdn_copy_forward_unshared(s, start, to);
+    else
+        mdn_forwarding_complete(&s->fwd, start, to);
     t->bytes_copied += size;
     if (mdn_vm_object_moved)
         mdn_vm_object_moved(obj, to);
