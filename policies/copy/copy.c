@@ -35,12 +35,13 @@ static bool take_mutator_block(mdn_copy_space *s, mdn_bump_region *r) {
         mdn_budget_give(vs, 2 * MDN_BLOCK_SIZE);
         return false;
     }
-    /* Before the clearing: a locked instruction right after it would wait
-     * for 32 KiB of stores to drain. */
+    /* The atomic updates (block count, retiring the old region counts the
+     * bytes it handed out) come before the clearing: a locked instruction
+     * right after it would wait for 32 KiB of stores to drain. */
     __atomic_fetch_add(&s->blocks, 1, __ATOMIC_RELAXED);
+    mdn_copy_retire(s, r);
     if (!zeroed)
         memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
-    mdn_copy_retire(s, r);
     set_region(r, block);
     return true;
 }
