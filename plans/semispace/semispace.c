@@ -146,7 +146,7 @@ void plan_worker_release(mdn_heap *heap, mdn_tracer *t) {
 size_t plan_release(mdn_heap *heap) {
     semispace_plan *p = plan_of(heap);
     size_t from_blocks = p->copy.from_blocks;
-    size_t to_bytes = mdn_copy_release(&p->copy);
+    size_t to_bytes = mdn_copy_release(&p->copy, heap->options.poison);
     size_t large = mdn_los_sweep(&p->large);
     size_t nonmoving = mdn_nonmoving_sweep(&p->nonmoving);
     size_t immortal = mdn_immortal_used_bytes(&p->immortal);

@@ -142,13 +142,15 @@ void *mdn_copy_alloc_to_space(mdn_copy_space *s, mdn_copy_allocator *a, size_t s
     return mdn_bump_alloc(r, size, MDN_GRANULE_SIZE);
 }
 
-size_t mdn_copy_release(mdn_copy_space *s) {
+size_t mdn_copy_release(mdn_copy_space *s, bool poison) {
     MDN_CHECK(s->in_collection);
     mdn_vmspace *vs = s->pool.vs;
     size_t to = 0, from = 0;
     FOR_EACH_BLOCK_IN_STATE(s, MDN_BLOCK_USED, block, to++);
     FOR_EACH_BLOCK_IN_STATE(s, MDN_COPY_BLOCK_FROM, block, {
         mdn_forwarding_clear(&s->fwd, block, MDN_BLOCK_SIZE);
+        if (poison)
+            memset(mdn_address_to_ptr(block), MDN_COPY_POISON_BYTE, MDN_BLOCK_SIZE);
         mdn_block_pool_release(&s->pool, block, true);
         from++;
     });

@@ -53,6 +53,8 @@
 /* Blocks of the half being evacuated. */
 enum { MDN_COPY_BLOCK_FROM = MDN_BLOCK_POLICY };
 
+#define MDN_COPY_POISON_BYTE 0xdb
+
 /* Objects above this size use the overflow region when they do not fit. */
 #define MDN_COPY_MEDIUM_SIZE (MDN_BLOCK_SIZE / 8)
 
@@ -94,8 +96,10 @@ void mdn_copy_allocator_retire(mdn_copy_space *s, mdn_copy_allocator *a);
  * message if the address-space reservation itself is exhausted). */
 void *mdn_copy_alloc_to_space(mdn_copy_space *s, mdn_copy_allocator *a, size_t size);
 /* After the closure: release the from-space, settle the budget (.copy.budget).
- * Returns the bytes in to-space blocks. */
-size_t mdn_copy_release(mdn_copy_space *s);
+ * `poison`: fill the released blocks with MDN_COPY_POISON_BYTE, so a stale
+ * reference into them reads garbage at once. Returns the bytes in to-space
+ * blocks. */
+size_t mdn_copy_release(mdn_copy_space *s, bool poison);
 
 static inline bool mdn_copy_contains(const mdn_copy_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->pool.vs, a) == s->id;

@@ -9,7 +9,8 @@
  * move); breadth-first copy order with one GC thread; two GC workers racing
  * to forward shared objects; survivors that do not fit the copy reserve
  * end in the out-of-memory path; pinning; the non-moving space reclaims;
- * random graphs under the heap verifier and stress collections.
+ * random graphs under the heap verifier, stress collections and poisoned
+ * from-space.
  */
 #include "core/layout.h"
 #include "shadow.h"
@@ -685,7 +686,7 @@ END_TEST
 
 START_TEST(random_graphs_under_verifier_and_stress) {
     uint64_t seed = mdn_test_seed("random_graphs_under_verifier_and_stress");
-    mdn_heap *h = make_heap_with((size_t)24 << 20, gc_threads_for(_i), "verify=1,stress=300000");
+    mdn_heap *h = make_heap_with((size_t)24 << 20, gc_threads_for(_i), "verify=1,stress=300000,poison=1");
     toyvm_thread *t = toyvm_thread_attach(h);
     shadow_world w;
     shadow_world_init(&w, t, seed, 3, 40, 8, 4);
