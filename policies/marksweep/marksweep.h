@@ -1,0 +1,208 @@
+/*
+ * marksweep.h: the mark-sweep policy (design §7): segregated size classes,
+ * free lists threaded through the free cells of 32 KiB blocks, mark bits in
+ * side metadata, and lazy sweeping.
+ *
+ * .ms.classes: 72 size classes cover every small object up to the
+ * large-object threshold. Classes 1..32 have cells of exactly 8·c bytes (the
+ * inline FREELIST fast path of midden.h pops mutator->fast.free_lists[c] for
+ * requests of up to 256 bytes, so the class of a rounded size s ≤ 256 must be
+ * s/8). Classes 33..72 are geometric: each power-of-two octave from 256 to
+ * 8192 is split into 8 steps, so a cell wastes at most 1/8 of the request,
+ * and every cell is a multiple of 1/8 of its octave's base (which makes
+ * aligned requests easy: see mdn_ms_class_for()).
+ *
+ * .ms.blocks: a block holds cells of one class only, from its start (blocks
+ * are 32 KiB aligned, so a cell of size k·a is a-aligned), with no header;
+ * the class lives in a per-block table. Block states (block_pool.h):
+ *   FREE        in the core block pool (its budget given back);
+ *   ALLOCATING  owned by one thread's allocator, whose free list for the
+ *               class holds the block's free cells;
+ *   USED        retired by its allocator, or swept and found full;
+ *   SWEEPABLE   classified by the last collection as holding live cells; on
+ *               its class's list of blocks to sweep, not yet swept;
+ *   SWEPT       on the same list, already swept by the eager path (its free
+ *               list is kept in the per-block table).
+ * .ms.lists: a class's blocks to sweep form a lock-free stack (Treiber, with
+ * a tag against ABA) linked through the vmspace's per-block link words,
+ * which the core pool uses only for FREE blocks. Collections push (world
+ * stopped); allocators pop concurrently. A pop makes the popper the block's
+ * only owner.
+ *
+ * .ms.marks: one mark bit per 8-byte granule, at the cell's start, set with
+ * an atomic fetch-or by any GC worker. Marks stay valid from the end of a
+ * collection until the start of the next: the lazy sweep reads them then.
+ * They are cleared in bulk at the start of a collection (mdn_ms_prepare()),
+ * 512 bytes per block in use; a FREE block never has a mark set (it is
+ * released only when its count is zero), so the pool's blocks need nothing.
+ * An unswept block cleared and re-marked is still exact: a cell unmarked
+ * then was unreachable and stays so.
+ *
+ * .ms.lazy: after the closure, mdn_ms_release() only classifies blocks by
+ * the population count of their mark bits: no mark → back to the pool,
+ * all cells marked → USED, otherwise → SWEEPABLE on its class's list. The
+ * allocator that next needs a block of that class pops one and sweeps it:
+ * it builds the free list from the unmarked cells in address order and
+ * zeroes them. Blocks fresh from the pool are known zero (or zeroed whole),
+ * so only their links are written.
+ * .ms.zero: a free-list cell is zero except its first word, the link, which
+ * whoever pops it clears (the inline fast path does `*cell = NULL`).
+ * .ms.eager: mdn_ms_sweep_all() sweeps every block on the lists at once,
+ * world stopped (for verification and statistics); taking a SWEPT block
+ * adopts its ready list.
+ * .ms.count: bytes allocated are counted per retired free list: the cells a
+ * refill put on the list minus those still on it at retirement.
+ */
+#ifndef MDN_POLICY_MARKSWEEP_H
+#define MDN_POLICY_MARKSWEEP_H
+
+#include "core/block_pool.h"
+#include "core/side_metadata.h"
+#include "core/stats.h"
+#include "core/trace.h"
+
+#include <midden/vm.h>
+
+/* .ms.classes */
+#define MDN_MS_EXACT_CLASSES 32u      /* classes 1..32: cell = 8·c bytes */
+#define MDN_MS_GEOMETRIC_CLASSES 40u  /* classes 33..72: 8 per octave, 256..8192 */
+#define MDN_MS_CLASSES (1u + MDN_MS_EXACT_CLASSES + MDN_MS_GEOMETRIC_CLASSES) /* 0 is no class */
+#define MDN_MS_EXACT_MAX ((size_t)MDN_MS_EXACT_CLASSES * MDN_GRANULE_SIZE)  /* 256 */
+#define MDN_MS_MAX_CELL ((size_t)8192)
+
+_Static_assert(MDN_MS_MAX_CELL == MDN_LARGE_OBJECT_THRESHOLD, "classes cover the small objects");
+_Static_assert(MDN_MS_EXACT_MAX == MDN_FREELIST_FAST_MAX, "the inline fast path indexes classes by granules");
+
+/* Block states of the policy (.ms.blocks). */
+enum { MDN_MS_BLOCK_SWEEPABLE = MDN_BLOCK_POLICY, MDN_MS_BLOCK_SWEPT = MDN_BLOCK_POLICY + 1 };
+
+/* Cell size of class `c` (1..72). */
+static inline size_t mdn_ms_cell_size(unsigned c) {
+    if (c <= MDN_MS_EXACT_CLASSES)
+        return (size_t)c << MDN_LOG_GRANULE;
+    unsigned j = c - (MDN_MS_EXACT_CLASSES + 1), octave = j >> 3, step = (j & 7) + 1;
+    return ((size_t)256 << octave) + ((size_t)step << (5 + octave));
+}
+
+/* Cells in a block of class `c`. */
+static inline size_t mdn_ms_cells_per_block(unsigned c) { return MDN_BLOCK_SIZE / mdn_ms_cell_size(c); }
+
+/* The smallest class whose cell holds `bytes` (1..8192). */
+static inline unsigned mdn_ms_size_class(size_t bytes) {
+    if (bytes <= MDN_MS_EXACT_MAX)
+        return (unsigned)((bytes + MDN_GRANULE_SIZE - 1) >> MDN_LOG_GRANULE);
+    unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(bytes - 1)); /* 2^k < bytes <= 2^(k+1) */
+    unsigned step = (unsigned)((bytes - ((size_t)1 << k) + ((size_t)1 << (k - 3)) - 1) >> (k - 3)); /* 1..8 */
+    return MDN_MS_EXACT_CLASSES + (k - 8) * 8 + step;
+}
+
+/* The smallest class whose cells hold `bytes` and are `align`-aligned (a
+ * power of two); 0 when there is none (the request belongs in the
+ * large-object space). */
+unsigned mdn_ms_class_for(size_t bytes, size_t align);
+
+/* A thread's allocator: one free list per class. The lists of classes
+ * 1..32 live in an array given at init (a mutator's fast.free_lists, where
+ * the inline fast path pops them); the others live here. */
+typedef struct mdn_ms_allocator {
+    void **exact_heads;                        /* index = class, 1..32 */
+    void *heads[MDN_MS_GEOMETRIC_CLASSES];     /* class 33 + i */
+    uint32_t current[MDN_MS_CLASSES];          /* ALLOCATING block index + 1, 0 = none */
+    uint64_t refilled_bytes;                   /* bytes put on lists since the last retire */
+} mdn_ms_allocator;
+
+/* Per-block table entry (.ms.blocks). */
+typedef struct mdn_ms_block_info {
+    void *swept_head;     /* SWEPT: the free list built by the eager sweep */
+    uint16_t swept_free;  /* SWEPT: cells on it */
+    uint8_t size_class;   /* the class, set when the block leaves the pool */
+} mdn_ms_block_info;
+
+typedef struct mdn_ms_block_list {
+    _Alignas(MDN_CACHE_LINE) uint64_t head; /* (tag << 32) | (index + 1); 0 when empty */
+} mdn_ms_block_list;
+
+typedef struct mdn_ms_space {
+    mdn_block_pool pool;
+    mdn_side_metadata marks;      /* one bit per granule */
+    mdn_ms_block_info *blocks;    /* per vmspace block */
+    size_t nblocks;
+    unsigned id;
+    bool poison;                  /* fill reclaimed cells with MDN_MS_POISON_BYTE */
+    mdn_stats_state *stats;
+    mdn_ms_block_list lists[MDN_MS_CLASSES]; /* .ms.lists */
+} mdn_ms_space;
+
+#define MDN_MS_POISON_BYTE 0xdb
+
+bool mdn_ms_init(mdn_ms_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats, bool poison);
+void mdn_ms_destroy(mdn_ms_space *s);
+
+/* An allocator with empty lists; `exact_heads` has MDN_MS_EXACT_CLASSES + 1
+ * entries (a mutator's fast.free_lists). */
+void mdn_ms_allocator_init(mdn_ms_allocator *a, void **exact_heads);
+
+/* The address of class c's free-list head. */
+static inline void **mdn_ms_allocator_head(mdn_ms_allocator *a, unsigned c) {
+    return c <= MDN_MS_EXACT_CLASSES ? &a->exact_heads[c] : &a->heads[c - (MDN_MS_EXACT_CLASSES + 1)];
+}
+
+/* Refill class c's list: sweep a block from the class's list, else take a
+ * fresh block from the pool. false when the heap budget is used up. */
+bool mdn_ms_refill(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c);
+
+/* A zeroed cell of class c; NULL when the budget is used up (collect). */
+static inline void *mdn_ms_alloc(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c) {
+    void **head = mdn_ms_allocator_head(a, c);
+    void **cell = (void **)*head;
+    if (MDN_UNLIKELY(cell == NULL)) {
+        if (!mdn_ms_refill(s, a, c))
+            return NULL;
+        cell = (void **)*head;
+    }
+    *head = *cell;
+    *cell = NULL;
+    return cell;
+}
+
+/* Give the allocator's blocks back (USED) and count what it handed out. */
+void mdn_ms_allocator_retire(mdn_ms_space *s, mdn_ms_allocator *a);
+
+/* Start of a collection (world stopped): clear the marks of every block in use. */
+void mdn_ms_prepare(mdn_ms_space *s);
+/* After the closure: classify every block (.ms.lazy). Returns live bytes
+ * (marked cells times their size). */
+size_t mdn_ms_release(mdn_ms_space *s);
+/* Sweep every block waiting on a list now (.ms.eager); world stopped.
+ * Returns the bytes of free cells found. */
+size_t mdn_ms_sweep_all(mdn_ms_space *s);
+/* Check the invariants (world stopped; aborts on a violation): block states
+ * against lists and tables, SWEPT lists exact (unmarked, zeroed cells). */
+void mdn_ms_check(const mdn_ms_space *s);
+
+static inline bool mdn_ms_contains(const mdn_ms_space *s, mdn_address a) {
+    return mdn_vmspace_space_of(s->pool.vs, a) == s->id;
+}
+
+static inline mdn_objref mdn_ms_trace_object(mdn_ms_space *s, mdn_tracer *t, mdn_objref obj) {
+    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj)))
+        mdn_tracer_enqueue(t, obj);
+    return obj;
+}
+
+static inline bool mdn_ms_is_marked(const mdn_ms_space *s, mdn_address start) {
+    return mdn_side_bit_test(&s->marks, start);
+}
+
+/* Is `a` (in this space) the start of a cell of a block in use? */
+bool mdn_ms_is_cell_start(const mdn_ms_space *s, mdn_address a);
+
+/* The class of the block holding `a` (in this space, block in use). */
+static inline unsigned mdn_ms_block_class(const mdn_ms_space *s, mdn_address a) {
+    return s->blocks[mdn_vmspace_block_index(s->pool.vs, a)].size_class;
+}
+
+/* Bytes in the space's blocks that are not FREE. */
+size_t mdn_ms_used_bytes(const mdn_ms_space *s);
+
+#endif
