@@ -184,8 +184,28 @@ static inline bool mdn_ms_contains(const mdn_ms_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->pool.vs, a) == s->id;
 }
 
+/* Set the mark bit of `start`; true when this call set it. The table is
+ * read and written in aligned 64-bit words here (its base is page aligned),
+ * so the parallel case is one `lock bts`. With one GC worker nobody else
+ * writes marks during the closure: a plain read-modify-write serves and lets
+ * the processor overlap the cache misses of successive marks, which a locked
+ * instruction would serialise. */
+static inline bool mdn_ms_mark(const mdn_ms_space *s, mdn_address start, bool parallel) {
+    size_t i = mdn_side_index(&s->marks, start);
+    uint64_t mask = (uint64_t)1 << (i & 63);
+    uint64_t *word = (uint64_t *)(void *)s->marks.base + (i >> 6);
+    uint64_t old = __atomic_load_n(word, __ATOMIC_RELAXED);
+    if (old & mask)
+        return false;
+    if (!parallel) {
+        __atomic_store_n(word, old | mask, __ATOMIC_RELAXED);
+        return true;
+    }
+    return (__atomic_fetch_or(word, mask, __ATOMIC_RELAXED) & mask) == 0;
+}
+
 static inline mdn_objref mdn_ms_trace_object(mdn_ms_space *s, mdn_tracer *t, mdn_objref obj) {
-    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj)))
+    if (mdn_ms_mark(s, mdn_vm_object_start(obj), t->heap->nworkers > 1))
         mdn_tracer_enqueue(t, obj);
     return obj;
 }
