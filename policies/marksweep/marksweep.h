@@ -1,57 +1,12 @@
 /*
- * marksweep.h: the mark-sweep policy (design §7): segregated size classes,
- * free lists threaded through the free cells of 32 KiB blocks, mark bits in
- * side metadata, and lazy sweeping.
- *
- * .ms.classes: 72 size classes cover every small object up to the
- * large-object threshold. Classes 1..32 have cells of exactly 8·c bytes (the
- * inline FREELIST fast path of midden.h pops mutator->fast.free_lists[c] for
- * requests of up to 256 bytes, so the class of a rounded size s ≤ 256 must be
- * s/8). Classes 33..72 are geometric: each power-of-two octave from 256 to
- * 8192 is split into 8 steps, so a cell wastes at most 1/8 of the request,
- * and every cell is a multiple of 1/8 of its octave's base (which makes
- * aligned requests easy: see mdn_ms_class_for()).
- *
- * .ms.blocks: a block holds cells of one class only, from its start (blocks
- * are 32 KiB aligned, so a cell of size k·a is a-aligned), with no header;
- * the class lives in a per-block table. Block states (block_pool.h):
- *   FREE        in the core block pool (its budget given back);
- *   ALLOCATING  owned by one thread's allocator, whose free list for the
- *               class holds the block's free cells;
- *   USED        retired by its allocator, or swept and found full;
- *   SWEEPABLE   classified by the last collection as holding live cells; on
- *               its class's list of blocks to sweep, not yet swept;
- *   SWEPT       on the same list, already swept by the eager path (its free
- *               list is kept in the per-block table).
- * .ms.lists: a class's blocks to sweep form a lock-free stack (Treiber, with
- * a tag against ABA) linked through the vmspace's per-block link words,
- * which the core pool uses only for FREE blocks. Collections push (world
- * stopped); allocators pop concurrently. A pop makes the popper the block's
- * only owner.
- *
- * .ms.marks: one mark bit per 8-byte granule, at the cell's start, set with
- * an atomic fetch-or by any GC worker. Marks stay valid from the end of a
- * collection until the start of the next: the lazy sweep reads them then.
- * They are cleared in bulk at the start of a collection (mdn_ms_prepare()),
- * 512 bytes per block in use; a FREE block never has a mark set (it is
- * released only when its count is zero), so the pool's blocks need nothing.
- * An unswept block cleared and re-marked is still exact: a cell unmarked
- * then was unreachable and stays so.
- *
- * .ms.lazy: after the closure, mdn_ms_release() only classifies blocks by
- * the population count of their mark bits: no mark → back to the pool,
- * all cells marked → USED, otherwise → SWEEPABLE on its class's list. The
- * allocator that next needs a block of that class pops one and sweeps it:
- * it builds the free list from the unmarked cells in address order and
- * zeroes them. Blocks fresh from the pool are known zero (or zeroed whole),
- * so only their links are written.
- * .ms.zero: a free-list cell is zero except its first word, the link, which
- * whoever pops it clears (the inline fast path does `*cell = NULL`).
- * .ms.eager: mdn_ms_sweep_all() sweeps every block on the lists at once,
- * world stopped (for verification and statistics); taking a SWEPT block
- * adopts its ready list.
- * .ms.count: bytes allocated are counted per retired free list: the cells a
- * refill put on the list minus those still on it at retirement.
+ * marksweep.h: the mark-sweep policy (design §7; docs/design/policies.md,
+ * "Mark-sweep"): segregated size classes (.ms.classes), one class per 32 KiB
+ * block (.ms.blocks), free lists threaded through free cells and owned by
+ * one thread at a time, per-class lock-free lists of blocks to sweep
+ * (.ms.lists), mark bits in side metadata set by any GC worker (.ms.marks),
+ * classification after a collection and sweeping when an allocator takes a
+ * block (.ms.lazy), zeroed cells (.ms.zero), an eager sweep for verification
+ * (.ms.eager), and allocation counted per free list (.ms.count).
  */
 #ifndef MDN_POLICY_MARKSWEEP_H
 #define MDN_POLICY_MARKSWEEP_H
