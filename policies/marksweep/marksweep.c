@@ -140,11 +140,10 @@ static size_t sweep_block(const mdn_ms_space *s, mdn_address block, unsigned c, 
 }
 
 static void install(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c, size_t index, void *head, size_t nfree) {
-    (void)s;
     MDN_ASSERT(a->current[c] == 0);
     *mdn_ms_allocator_head(a, c) = head;
     a->current[c] = (uint32_t)(index + 1);
-    a->refilled_bytes += nfree * mdn_ms_cell_size(c);
+    mdn_stats_count_alloc(s->stats, nfree * mdn_ms_cell_size(c)); /* .ms.count */
 }
 
 /* The allocator's block of class c is used up: hand it back. */
@@ -225,10 +224,13 @@ void mdn_ms_allocator_retire(mdn_ms_space *s, mdn_ms_allocator *a) {
         *head = NULL;
         retire_current(s, a, c);
     }
-    MDN_ASSERT(a->refilled_bytes >= leftover);
-    if (a->refilled_bytes > leftover)
-        mdn_stats_count_alloc(s->stats, a->refilled_bytes - leftover);
-    a->refilled_bytes = 0;
+    /* .ms.count: cells never handed out were counted by their refill. The
+     * figure may have been reset since (mdn_harness_begin): never below 0. */
+    uint64_t counted = __atomic_load_n(&s->stats->bytes_allocated, __ATOMIC_RELAXED);
+    while (leftover && !__atomic_compare_exchange_n(&s->stats->bytes_allocated, &counted,
+                                                    counted > leftover ? counted - leftover : 0, true,
+                                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
 }
 
 /* ---- collection ----------------------------------------------------------- */

@@ -63,7 +63,6 @@ typedef struct mdn_ms_allocator {
     void **exact_heads;                        /* index = class, 1..32 */
     void *heads[MDN_MS_GEOMETRIC_CLASSES];     /* class 33 + i */
     uint32_t current[MDN_MS_CLASSES];          /* ALLOCATING block index + 1, 0 = none */
-    uint64_t refilled_bytes;                   /* bytes put on lists since the last retire */
 } mdn_ms_allocator;
 
 /* Per-block table entry (.ms.blocks). */

@@ -247,8 +247,16 @@ START_TEST(allocated_bytes_are_counted_per_retired_list) {
         ck_assert_ptr_nonnull(mdn_ms_alloc(&f->ms, &f->a, 3));
     for (int i = 0; i < 3; i++)
         ck_assert_ptr_nonnull(mdn_ms_alloc(&f->ms, &f->a, 50));
+    /* Counted per refill: whole lists, before the cells are handed out ... */
+    ck_assert_uint_eq(f->stats.bytes_allocated, mdn_ms_cells_per_block(3) * 24 + mdn_ms_cells_per_block(50) * mdn_ms_cell_size(50));
+    /* ... and made exact when the lists are retired. */
     mdn_ms_allocator_retire(&f->ms, &f->a);
     ck_assert_uint_eq(f->stats.bytes_allocated, 10 * 24 + 3 * mdn_ms_cell_size(50));
+    /* After a reset the subtraction stops at zero. */
+    ck_assert_ptr_nonnull(mdn_ms_alloc(&f->ms, &f->a, 3));
+    mdn_stats_reset(&f->stats);
+    mdn_ms_allocator_retire(&f->ms, &f->a);
+    ck_assert_uint_eq(f->stats.bytes_allocated, 0);
     fixture_free(f);
 }
 END_TEST
