@@ -17,16 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static mdn_heap *make_heap(size_t bytes, unsigned gc_threads) {
-    mdn_options o;
-    mdn_options_init(&o);
-    o.heap_size = bytes;
-    o.gc_threads = gc_threads;
-    mdn_error err;
-    mdn_heap *h = mdn_heap_create(&o, &err);
-    ck_assert_msg(h != NULL, "%s", err.message);
-    return h;
-}
+static mdn_heap *make_heap(size_t bytes, unsigned gc_threads) { return mdn_test_heap(bytes, gc_threads); }
 
 static uint64_t collections(mdn_heap *h) {
     mdn_stats st;
@@ -306,9 +297,5 @@ int main(void) {
     tcase_add_loop_test(tc, deep_list_and_wide_object, 0, 2);
     tcase_add_loop_test(tc, multithreaded_mutators, 0, 2);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mdn_run_suite(s);
 }

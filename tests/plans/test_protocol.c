@@ -39,15 +39,7 @@ static void check_world_stopped(mdn_heap *heap, void *arg) {
             __atomic_fetch_add(&s->violations, 1, __ATOMIC_RELAXED);
 }
 
-static mdn_heap *make_heap(size_t bytes, unsigned gc_threads) {
-    mdn_options o;
-    mdn_options_init(&o);
-    o.heap_size = bytes;
-    o.gc_threads = gc_threads;
-    mdn_heap *h = mdn_heap_create(&o, NULL);
-    ck_assert_ptr_nonnull(h);
-    return h;
-}
+static mdn_heap *make_heap(size_t bytes, unsigned gc_threads) { return mdn_test_heap(bytes, gc_threads); }
 
 static bool plan_collects(mdn_heap *h) {
     mdn_stats st;
@@ -234,9 +226,5 @@ int main(void) {
     tcase_add_test(tc, native_thread_is_not_waited_for);
     tcase_add_test(tc, bind_and_unbind_during_collections);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mdn_run_suite(su);
 }
