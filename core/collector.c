@@ -165,12 +165,12 @@ void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
     pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested) {
         /* Another thread is collecting: this thread's request is served by
-         * that collection. */
-        uint64_t epoch = heap->gc_epoch;
+         * that collection (and any that follows it at once, which counts
+         * this thread as parked: .protocol.repark in mutator.c). */
         int old = self->state;
         self->state = MDN_MUTATOR_PARKED;
         pthread_cond_broadcast(&heap->stopped_cond);
-        while (heap->gc_epoch == epoch)
+        while (heap->gc_requested)
             pthread_cond_wait(&heap->resume_cond, &heap->lock);
         self->state = old;
         pthread_mutex_unlock(&heap->lock);

@@ -33,13 +33,15 @@ static void require_running(const mdn_mutator *m, const char *check) {
         mdn_misuse(check, "mutator %p is in native state; call mdn_leave_native first", (const void *)m);
 }
 
-/* Park until the current collection ends. heap->lock held. */
+/* Park until no collection is requested. heap->lock held.
+ * .protocol.repark: waiting for the epoch to change is not enough: another
+ * thread may request the next collection before this one wakes, and that
+ * collection counts this thread as parked; so wait until none is requested. */
 static void park_locked(mdn_mutator *m) {
     mdn_heap *heap = m->heap;
-    uint64_t epoch = heap->gc_epoch;
     m->state = MDN_MUTATOR_PARKED;
     pthread_cond_broadcast(&heap->stopped_cond);
-    while (heap->gc_epoch == epoch)
+    while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
     m->state = MDN_MUTATOR_RUNNING;
 }
