@@ -46,6 +46,8 @@ void mdn_gc_parallel(mdn_heap *heap, void (*fn)(mdn_tracer *t, void *arg), void 
 
 void mdn_tracer_share(mdn_tracer *t, bool all) {
     unsigned n = all ? t->nlocal : t->nlocal / 2;
+    if (n == 0)
+        return; /* also when there is no private stack (one worker): no memmove of NULL */
     for (unsigned i = 0; i < n; i++)
         mdn_deque_push(t->deque, t->local[i]);
     memmove(t->local, t->local + n, (t->nlocal - n) * sizeof *t->local);
