@@ -111,7 +111,7 @@ void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn
 
 void plan_prepare(mdn_heap *heap, bool full) {
     immix_plan *p = plan_of(heap);
-    mdn_immix_prepare(&p->immix, full);
+    mdn_immix_prepare(&p->immix, full, heap->nworkers);
     mdn_los_prepare(&p->large);
     mdn_immortal_prepare(&p->immortal);
 }

@@ -281,7 +281,8 @@ static void choose_candidates(mdn_immix_space *s, size_t ncand, size_t copy_bloc
     s->copy_blocks_left = s->defrag ? copy_blocks : 0;
 }
 
-void mdn_immix_prepare(mdn_immix_space *s, bool full) {
+void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers) {
+    s->parallel = workers > 1;
     /* .immix.lines: a new epoch; on wrap-around, clear the table once. */
     if (s->mark_epoch == UINT8_MAX) {
         for (size_t c = 0, n = mdn_block_pool_chunk_count(&s->pool); c < n; c++)
@@ -389,7 +390,7 @@ size_t mdn_immix_used_blocks(const mdn_immix_space *s) {
  * space). The mark bit is set before the claim is given up, so a worker
  * that claims the object next sees it marked and does not copy it. */
 static mdn_objref mark_in_place(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj, mdn_address start, size_t size) {
-    mdn_side_bit_set_atomic(&s->marks, start);
+    mdn_immix_mark_object(s, start);
     mdn_immix_mark_lines(s, start, size);
     mdn_forwarding_abandon(&s->fwd, start);
     mdn_tracer_enqueue(t, obj);
@@ -419,7 +420,7 @@ mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
     memcpy(to, mdn_address_to_ptr(start), size);
     mdn_address new_start = mdn_address_from_ptr(to);
     mdn_objref moved = mdn_vm_objref_from_start(new_start);
-    mdn_side_bit_set_atomic(&s->marks, new_start);
+    mdn_immix_mark_object(s, new_start);
     mdn_immix_mark_lines(s, new_start, size);
     mdn_forwarding_complete(&s->fwd, start, moved);
     if (mdn_vm_object_moved)

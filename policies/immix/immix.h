@@ -82,6 +82,7 @@ typedef struct mdn_immix_space {
     unsigned headroom_percent;
 
     /* The collection in progress. */
+    bool parallel;             /* more than one GC worker marks (.immix.objects) */
     bool defrag;               /* evacuating candidates this collection */
     size_t copy_blocks_left;   /* atomic: blocks copy allocators may still take */
     uint32_t *candidates;      /* scratch for candidate selection */
@@ -134,8 +135,9 @@ static inline bool mdn_immix_is_pinned(const mdn_immix_space *s, mdn_address sta
 
 /* Collection phases (world stopped). prepare: advance the epoch, clear
  * object marks, decide on defragmentation and choose candidates. `full`:
- * defragment as far as the free budget allows. */
-void mdn_immix_prepare(mdn_immix_space *s, bool full);
+ * defragment as far as the free budget allows; `workers`: GC workers that
+ * will mark. */
+void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers);
 /* Sweep (.immix.sweep); returns live bytes (live lines × line size). */
 size_t mdn_immix_release(mdn_immix_space *s);
 
@@ -228,6 +230,23 @@ static inline bool mdn_immix_is_candidate(const mdn_immix_space *s, mdn_address 
     return mdn_block_state_get(s->vs, mdn_address_align_down(start, MDN_BLOCK_SIZE)) == MDN_IMMIX_EVACUATING;
 }
 
+/* Set the mark bit of the object at `start`; true when this call set it.
+ * .immix.objects: with several workers the bit is set with an atomic
+ * fetch-or (bits of neighbouring objects share the byte); a lone worker
+ * owns the whole table and skips the locked instruction, which costs more
+ * than the rest of marking an object. */
+static inline bool mdn_immix_mark_object(const mdn_immix_space *s, mdn_address start) {
+    if (s->parallel)
+        return mdn_side_bit_set_atomic(&s->marks, start);
+    size_t i = mdn_side_index(&s->marks, start);
+    uint8_t mask = (uint8_t)(1u << (i & 7));
+    uint8_t *byte = &s->marks.base[i >> 3];
+    if (*byte & mask)
+        return false;
+    *byte = (uint8_t)(*byte | mask);
+    return true;
+}
+
 /* Mark (or evacuate) an object of the space; returns its reference after
  * the collection. `copy` is the calling worker's copy allocator. */
 static inline mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
@@ -235,7 +254,7 @@ static inline mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *
     mdn_address start = mdn_vm_object_start(obj);
     if (MDN_UNLIKELY(s->defrag) && mdn_immix_is_candidate(s, start))
         return mdn_immix_evacuate(s, t, obj, start, copy);
-    if (mdn_side_bit_set_atomic(&s->marks, start)) {
+    if (mdn_immix_mark_object(s, start)) {
         mdn_immix_mark_lines(s, start, mdn_vm_object_size(obj));
         mdn_tracer_enqueue(t, obj);
     }
