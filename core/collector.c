@@ -115,7 +115,7 @@ static void collect(mdn_heap *heap, bool full) {
     }
     plan_prepare(heap, full);
     /* Worker 0's copy allocator must exist before roots are traced: roots
-     * are forwarded by worker 0. */
+     * are forwarded by worker 0 (.plan.phases). */
     plan_worker_prepare(heap, &heap->tracers[0]);
     phase[MDN_PHASE_PREPARE] = lap(&clock);
     scan_roots(heap);
