@@ -1,6 +1,6 @@
 /*
  * The Immix plan: a mark-region collector with opportunistic
- * defragmentation (Blackburn & McKinley, PLDI 2008; docs/immix.md).
+ * defragmentation (Blackburn & McKinley, PLDI 2008; docs/design/immix.md).
  *
  * Spaces:  DEFAULT ≤ 8 KiB     → immix (inline bump into the current hole)
  *          NONMOVING ≤ 8 KiB   → immix, pinned at allocation

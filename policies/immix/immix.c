@@ -1,5 +1,5 @@
 /* immix.c: the Immix allocators, sweep, defragmentation and evacuation
- * (immix.h; docs/immix.md). */
+ * (immix.h; docs/design/immix.md). */
 #include "immix.h"
 
 #include "core/os.h"

@@ -1,7 +1,7 @@
 /*
  * immix.h: the Immix policy (design §7; Blackburn & McKinley, PLDI 2008):
  * a mark-region space of 32 KiB blocks divided into 256-byte lines.
- * docs/immix.md explains the design; the tags below are cited from the code.
+ * docs/design/immix.md explains the design; the tags below are cited from the code.
  *
  * .immix.lines: a line is live when its mark byte equals the space's mark
  * epoch. Marking stores the epoch of the collection in progress, so line
