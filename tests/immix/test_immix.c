@@ -454,6 +454,30 @@ START_TEST(pinned_and_nonmoving_objects_never_move) {
 }
 END_TEST
 
+START_TEST(line_mark_epoch_wraps_around) {
+    /* More collections than there are epochs: the wrap-around clears the
+     * line marks once and everything stays live and intact. */
+    mdn_heap *h = heap_with((size_t)16 << 20, 1, false);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_immix_space *s = mdn_immix_plan_space(h);
+    frag_heap f;
+    fragment(t, &f, 4000);
+    bool wrapped = false;
+    for (int c = 0; c < 300; c++) {
+        uint8_t before = s->mark_epoch;
+        for (int i = 0; i < 1000; i++)
+            toyvm_alloc(t, 41, 0, 24 + (size_t)(i % 5) * 64, MDN_ALLOC_DEFAULT);
+        mdn_collect(t->mutator, c % 10 == 9 ? MDN_GC_FULL : MDN_GC_DEFAULT);
+        wrapped |= s->mark_epoch < before;
+        frag_check(&f);
+    }
+    ck_assert(wrapped);
+    frag_destroy(h, &f);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("immix");
     TCase *tc = tcase_create("immix");
@@ -464,6 +488,7 @@ int main(void) {
     tcase_add_test(tc, recyclable_blocks_are_reused_before_free_ones);
     tcase_add_loop_test(tc, defragmentation_compacts_a_fragmented_heap, 0, 2);
     tcase_add_loop_test(tc, pinned_and_nonmoving_objects_never_move, 0, 2);
+    tcase_add_test(tc, line_mark_epoch_wraps_around);
     suite_add_tcase(s, tc);
     return mdn_run_suite(s);
 }
