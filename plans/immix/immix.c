@@ -2,7 +2,9 @@
  * The Immix plan: a mark-region collector with opportunistic
  * defragmentation (Blackburn & McKinley, PLDI 2008; docs/design/immix.md).
  *
- * Spaces:  DEFAULT ≤ 8 KiB     → immix (inline bump into the current hole)
+ * Spaces:  DEFAULT ≤ 8 KiB     → immix (inline bump into the current hole up to
+ *                                 one line; medium objects out of line, where
+ *                                 they get their medium bit, .immix.medium)
  *          NONMOVING ≤ 8 KiB   → immix, pinned at allocation
  *          IMMORTAL            → immortal (thread-local bump, never reclaimed)
  *          LARGE, > 8 KiB      → large-object space
@@ -104,7 +106,11 @@ void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn
     if (kind == MDN_ALLOC_IMMORTAL)
         return mdn_immortal_alloc(&p->immortal, &im->immortal, bytes, align);
     void *obj = mdn_immix_alloc(&im->immix, bytes, align);
-    if (obj && (kind == MDN_ALLOC_NONMOVING || align > MDN_MIN_ALIGN))
+    if (!obj)
+        return NULL;
+    if (bytes > MDN_IMMIX_SMALL_MAX)
+        mdn_immix_note_medium(&p->immix, mdn_address_from_ptr(obj));
+    if (kind == MDN_ALLOC_NONMOVING || align > MDN_MIN_ALIGN)
         mdn_immix_pin(&p->immix, mdn_address_from_ptr(obj));
     return obj;
 }

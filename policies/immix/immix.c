@@ -30,6 +30,7 @@ bool mdn_immix_init(mdn_immix_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_
     bool ok = mdn_side_metadata_init(&s->line_marks, vs, MDN_LOG_LINE, 3, "immix-line-mark") &&
               mdn_side_metadata_init(&s->marks, vs, MDN_LOG_GRANULE, 0, "immix-mark") &&
               mdn_side_metadata_init(&s->pinned, vs, MDN_LOG_GRANULE, 0, "immix-pinned") &&
+              mdn_side_metadata_init(&s->medium, vs, MDN_LOG_GRANULE, 0, "immix-medium") &&
               mdn_forwarding_init(&s->fwd, vs);
     s->block_free_lines = reserve_table(vs->nblocks);
     s->block_holes = reserve_table(vs->nblocks);
@@ -47,6 +48,7 @@ void mdn_immix_destroy(mdn_immix_space *s) {
     release_table(s->recyclable, nblocks * sizeof(uint32_t));
     release_table(s->candidates, nblocks * sizeof(uint32_t));
     mdn_forwarding_destroy(&s->fwd);
+    mdn_side_metadata_destroy(&s->medium);
     mdn_side_metadata_destroy(&s->pinned);
     mdn_side_metadata_destroy(&s->marks);
     mdn_side_metadata_destroy(&s->line_marks);
@@ -139,6 +141,7 @@ static uintptr_t take_free(mdn_immix_allocator *a) {
         return 0;
     }
     size_t b = block_index(s, block.value);
+    mdn_side_clear_range(&s->medium, block, MDN_BLOCK_SIZE);
     s->block_free_lines[b] = 0;
     s->block_holes[b] = 0;
     /* Copies overwrite every byte they use and later holes are zeroed when
@@ -153,6 +156,7 @@ static void start_hole(mdn_immix_allocator *a, uintptr_t start, uintptr_t end, b
     mdn_immix_space *s = a->space;
     if (zero) {
         memset((void *)start, 0, end - start);
+        mdn_side_clear_range(&s->medium, mdn_address_from_word(start), end - start);
         if (__atomic_load_n(&s->block_has_pinned[block_index(s, a->block)], __ATOMIC_RELAXED))
             mdn_side_clear_range(&s->pinned, mdn_address_from_word(start), end - start);
     }
@@ -422,6 +426,8 @@ mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
     mdn_objref moved = mdn_vm_objref_from_start(new_start);
     mdn_immix_mark_object(s, new_start);
     mdn_immix_mark_lines(s, new_start, size);
+    if (size > MDN_IMMIX_SMALL_MAX)
+        mdn_immix_note_medium(s, new_start);
     mdn_forwarding_complete(&s->fwd, start, moved);
     if (mdn_vm_object_moved)
         mdn_vm_object_moved(obj, moved);

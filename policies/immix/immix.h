@@ -63,6 +63,7 @@ typedef struct mdn_immix_space {
     mdn_side_metadata line_marks; /* one byte per line: the epoch that last marked it */
     mdn_side_metadata marks;      /* one bit per granule: object marked this collection */
     mdn_side_metadata pinned;     /* one bit per granule: object may never move */
+    mdn_side_metadata medium;     /* one bit per granule: an object above a line starts here */
     mdn_forwarding fwd;           /* forwarding states for evacuation */
     uint8_t mark_epoch;           /* epoch of the last (or current) marking, 1..255 */
 
@@ -126,6 +127,15 @@ void mdn_immix_allocator_retire(mdn_immix_allocator *a);
  * allocators. NULL when the budget refuses a block (or, for a copy
  * allocator, when the collection's copy space is used up). */
 void *mdn_immix_alloc(mdn_immix_allocator *a, size_t size, size_t align);
+
+/* Record that the object just allocated at `start` is medium (above a
+ * line), so tracing marks all its lines without reading it (.immix.medium).
+ * Only the owner of the block writes these bits. */
+static inline void mdn_immix_note_medium(mdn_immix_space *s, mdn_address start) {
+    size_t i = mdn_side_index(&s->medium, start);
+    uint8_t *byte = &s->medium.base[i >> 3];
+    *byte = (uint8_t)(*byte | (1u << (i & 7)));
+}
 
 /* Pin the object starting at `start` (.immix.pin). */
 void mdn_immix_pin(mdn_immix_space *s, mdn_address start);
@@ -255,8 +265,15 @@ static inline mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *
     if (MDN_UNLIKELY(s->defrag) && mdn_immix_is_candidate(s, start))
         return mdn_immix_evacuate(s, t, obj, start, copy);
     if (mdn_immix_mark_object(s, start)) {
-        mdn_immix_mark_lines(s, start, mdn_vm_object_size(obj));
+        /* .immix.medium: a small object marks its first line, which needs
+         * no read of the object; its header is fetched while it waits in
+         * the queue. */
+        if (MDN_UNLIKELY(mdn_side_bit_test(&s->medium, start)))
+            mdn_immix_mark_lines(s, start, mdn_vm_object_size(obj));
+        else
+            mdn_immix_mark_lines(s, start, MDN_GRANULE_SIZE);
         mdn_tracer_enqueue(t, obj);
+        __builtin_prefetch(mdn_address_to_ptr(start));
     }
     return obj;
 }
