@@ -90,16 +90,22 @@ static size_t bits_count(const uint64_t *w, size_t first, size_t n) {
     return count;
 }
 
-/* First fit of `n` pages in chunk `c`; SIZE_MAX if none. */
-static size_t find_run(const mdn_los_chunk *c, size_t n) {
-    if (c->free_pages < n)
+/* First fit of `n` pages in chunk `c`; SIZE_MAX if none. A failed search
+ * records the longest run it saw, so later requests that cannot fit skip
+ * the chunk until pages are freed in it (allocation only shortens runs). */
+static size_t find_run(mdn_los_chunk *c, size_t n) {
+    if (c->free_pages < n || c->max_run < n)
         return SIZE_MAX;
+    size_t longest = 0;
     for (size_t i = bits_next(c->used, 0, false); i < LOS_PAGES;) {
         size_t end = bits_next(c->used, i, true);
         if (end - i >= n)
             return i;
+        if (end - i > longest)
+            longest = end - i;
         i = bits_next(c->used, end, false);
     }
+    c->max_run = longest;
     return SIZE_MAX;
 }
 
@@ -157,6 +163,7 @@ static mdn_los_chunk *add_chunk(mdn_large_space *s) {
     memset(c, 0, sizeof *c);
     c->start = chunk.value;
     c->free_pages = LOS_PAGES;
+    c->max_run = LOS_PAGES;
     return c;
 }
 
@@ -254,6 +261,7 @@ static void free_object(mdn_large_space *s, const mdn_los_object *o) {
     bits_set(c->dirty, first, o->pages);
     c->free_pages += o->pages;
     c->dirty_pages += o->pages;
+    c->max_run = LOS_PAGES;
     s->dirty_bytes += bytes;
     mdn_budget_give(s->vs, bytes);
 }

@@ -36,6 +36,7 @@ typedef struct mdn_los_chunk {
     uint64_t dirty[MDN_LOS_PAGES_PER_CHUNK / 64]; /* free page that may hold non-zero bytes */
     size_t free_pages;
     size_t dirty_pages;
+    size_t max_run; /* no free run is longer (an upper bound) */
 } mdn_los_chunk;
 
 typedef struct mdn_los_object {
