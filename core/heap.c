@@ -31,6 +31,9 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
     heap->options = *opts;
     if (heap->options.gc_threads == 0)
         heap->options.gc_threads = mdn_cpu_count();
+#ifdef MDN_DEBUG
+    heap->options.poison = true; /* debug builds always poison reclaimed memory */
+#endif
     /* .heap.reserve: room for the budget twice over plus slack for chunks
      * held partly empty by different spaces; address space is cheap. */
     size_t reserve = opts->heap_size * 2 + 64 * MDN_CHUNK_SIZE;
@@ -38,6 +41,7 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
         free(heap);
         return NULL;
     }
+    heap->vm.poison = heap->options.poison;
     pthread_mutex_init(&heap->lock, NULL);
     pthread_cond_init(&heap->stopped_cond, NULL);
     pthread_cond_init(&heap->resume_cond, NULL);

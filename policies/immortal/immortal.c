@@ -1,6 +1,8 @@
 /* immortal.c: block refill and mark clearing for the immortal policy. */
 #include "immortal.h"
 
+#include "core/verify.h"
+
 #include <string.h>
 
 bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
@@ -56,4 +58,20 @@ void mdn_immortal_prepare(mdn_immortal_space *s) {
 size_t mdn_immortal_used_bytes(const mdn_immortal_space *s) {
     return (mdn_block_pool_chunk_count(&s->pool) * MDN_BLOCKS_PER_CHUNK - mdn_block_pool_free_count(&s->pool)) *
            MDN_BLOCK_SIZE;
+}
+
+void mdn_immortal_verify(const mdn_immortal_space *s) {
+    mdn_block_pool_check(&s->pool);
+    size_t n = mdn_block_pool_chunk_count(&s->pool);
+    for (size_t i = 0; i < n; i++) {
+        mdn_address chunk = mdn_block_pool_chunk(&s->pool, i);
+        if (mdn_vmspace_space_of(s->pool.vs, chunk) != s->id)
+            mdn_verify_fail("immortal chunk %p is not mapped to space %u", mdn_address_to_ptr(chunk), s->id);
+        for (size_t b = 0; b < MDN_BLOCKS_PER_CHUNK; b++) {
+            mdn_address block = mdn_address_add(chunk, b * MDN_BLOCK_SIZE);
+            uint8_t st = mdn_block_state_get(s->pool.vs, block);
+            if (st != MDN_BLOCK_FREE && st != MDN_BLOCK_USED)
+                mdn_verify_fail("immortal block %p is in state %u", mdn_address_to_ptr(block), (unsigned)st);
+        }
+    }
 }

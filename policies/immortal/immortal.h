@@ -49,6 +49,10 @@ static inline bool mdn_immortal_is_marked(const mdn_immortal_space *s, mdn_objre
     return mdn_side_bit_test(&s->marks, mdn_vm_object_start(obj));
 }
 
+/* Heap verifier (.verify.metadata): the block pool's free stack matches the
+ * block states and no block of the space is ALLOCATING. World stopped. */
+void mdn_immortal_verify(const mdn_immortal_space *s);
+
 /* Bytes in the space's blocks. */
 size_t mdn_immortal_used_bytes(const mdn_immortal_space *s);
 

@@ -17,9 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Options from the environment (MDN_STRESS, MDN_VERIFY, MDN_POISON, ...),
+ * so the suite also runs under GC stress and the heap verifier; the heap
+ * size and GC threads are the test's own. */
 static mdn_heap *make_heap(size_t bytes, unsigned gc_threads) {
     mdn_options o;
     mdn_options_init(&o);
+    mdn_error env_err;
+    ck_assert_msg(mdn_options_from_env(&o, &env_err), "%s", env_err.message);
     o.heap_size = bytes;
     o.gc_threads = gc_threads;
     mdn_error err;
