@@ -13,7 +13,10 @@
 #include "core/heap.h"
 
 #include "core/plan.h"
+#include "core/trace.h"
 #include "core/verify.h"
+
+#include <string.h>
 
 #include <stdio.h>
 
@@ -41,12 +44,28 @@ void mdn_gc_parallel(mdn_heap *heap, void (*fn)(mdn_tracer *t, void *arg), void 
     mdn_workers_run(heap->workers, parallel_trampoline, &c);
 }
 
+void mdn_tracer_share(mdn_tracer *t, bool all) {
+    unsigned n = all ? t->nlocal : t->nlocal / 2;
+    for (unsigned i = 0; i < n; i++)
+        mdn_deque_push(t->deque, t->local[i]);
+    memmove(t->local, t->local + n, (t->nlocal - n) * sizeof *t->local);
+    t->nlocal -= n;
+}
+
+/* Scan one object from the deque, then everything it leads to through the
+ * private stack, sharing with idle workers now and then. */
 static void scan_item(mdn_workqueue *q, unsigned worker, uintptr_t item, void *arg) {
-    (void)q;
     mdn_heap *heap = arg;
     mdn_tracer *t = &heap->tracers[worker];
     t->objects_traced++;
     mdn_vm_scan_object(mdn_objref_from_address(mdn_address_from_word(item)), t);
+    while (t->nlocal) {
+        uintptr_t next = t->local[--t->nlocal];
+        t->objects_traced++;
+        mdn_vm_scan_object(mdn_objref_from_address(mdn_address_from_word(next)), t);
+        if (MDN_UNLIKELY((++t->since_share & 127) == 0) && t->nlocal > 1 && mdn_workqueue_has_idle(q))
+            mdn_tracer_share(t, false);
+    }
 }
 
 static void closure_job(mdn_tracer *t, void *arg) {
@@ -97,6 +116,7 @@ static void collect(mdn_heap *heap, bool full) {
     plan_worker_prepare(heap, &heap->tracers[0]);
     phase[MDN_PHASE_PREPARE] = lap(&clock);
     scan_roots(heap);
+    mdn_tracer_share(&heap->tracers[0], true);
     phase[MDN_PHASE_ROOTS] = lap(&clock);
     mdn_gc_parallel(heap, closure_job, NULL);
     mdn_workqueue_reclaim(heap->queue);

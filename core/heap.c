@@ -65,6 +65,15 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
             heap->tracers[i].heap = heap;
             heap->tracers[i].worker = i;
             heap->tracers[i].deque = mdn_workqueue_deque(heap->queue, i);
+            if (heap->nworkers > 1) {
+                heap->tracers[i].local_capacity = 1024;
+                heap->tracers[i].local = malloc(1024 * sizeof(uintptr_t));
+                if (!heap->tracers[i].local) {
+                    mdn_error_set(err, MDN_ERR_MEMORY, "cannot allocate the collector's work stacks");
+                    mdn_heap_destroy(heap);
+                    return NULL;
+                }
+            }
         }
     }
     if (!plan_create(heap, err)) {
@@ -91,6 +100,8 @@ void mdn_heap_destroy(mdn_heap *heap) {
         mdn_workers_destroy(heap->workers);
     if (heap->queue)
         mdn_workqueue_destroy(heap->queue);
+    for (unsigned i = 0; heap->tracers && i < heap->nworkers; i++)
+        free(heap->tracers[i].local);
     free(heap->tracers);
     free(heap->roots);
     mdn_stats_destroy(&heap->stats);

@@ -59,6 +59,14 @@ struct mdn_tracer {
     struct mdn_verifier *verifier; /* non-NULL: slots go to the heap verifier */
     mdn_deque *deque;      /* this worker's deque */
     unsigned worker;
+    /* .trace.local: objects found while scanning go on this private stack
+     * first (no fences); they move to the shared deque when it fills or when
+     * another worker is idle. Capacity 0 (one worker) means push straight to
+     * the deque, whose single-worker order is FIFO (Cheney order). */
+    uintptr_t *local;
+    unsigned nlocal;
+    unsigned local_capacity;
+    unsigned since_share;
     uint64_t objects_traced;
     uint64_t bytes_copied;
     _Alignas(64) unsigned char plan[MDN_PLAN_TRACER_AREA];

@@ -15,8 +15,20 @@
 #include "core/heap.h"
 #include "core/verify.h"
 
-/* Queue a newly reached object; a GC worker will scan it. */
-static inline void mdn_tracer_enqueue(mdn_tracer *t, mdn_objref obj) { mdn_deque_push(t->deque, obj.value); }
+/* Move the older half of the private stack (all of it if `all`) to the
+ * worker's deque, where other workers can steal it. */
+void mdn_tracer_share(mdn_tracer *t, bool all);
+
+/* Queue a newly reached object; a GC worker will scan it (.trace.local). */
+static inline void mdn_tracer_enqueue(mdn_tracer *t, mdn_objref obj) {
+    if (t->local_capacity == 0) {
+        mdn_deque_push(t->deque, obj.value);
+        return;
+    }
+    if (MDN_UNLIKELY(t->nlocal == t->local_capacity))
+        mdn_tracer_share(t, false);
+    t->local[t->nlocal++] = obj.value;
+}
 
 /* Define mdn_trace_slot() for a plan whose trace function is
  * `mdn_objref fn(mdn_tracer *t, mdn_objref obj)`. */

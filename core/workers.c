@@ -445,6 +445,10 @@ void mdn_workqueue_reclaim(mdn_workqueue *q) {
 
 unsigned mdn_workqueue_workers(const mdn_workqueue *q) { return q->workers; }
 
+bool mdn_workqueue_has_idle(const mdn_workqueue *q) {
+    return atomic_load_explicit(&((mdn_workqueue *)q)->active, memory_order_relaxed) < q->workers;
+}
+
 void mdn_workqueue_check(mdn_workqueue *q) {
     MDN_CHECK(q->workers >= 1);
     MDN_CHECK(atomic_load_explicit(&q->active, memory_order_acquire) == q->workers);

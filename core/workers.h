@@ -74,6 +74,10 @@ void mdn_workqueue_reclaim(mdn_workqueue *q);
 /* The number of workers the queue was created for. */
 unsigned mdn_workqueue_workers(const mdn_workqueue *q);
 
+/* Is some worker of the running phase idle (looking for work)? A hint for
+ * workers that keep items privately: time to share some. */
+bool mdn_workqueue_has_idle(const mdn_workqueue *q);
+
 /* Check the invariants (aborts naming the broken one); between phases only:
  * termination state reset, every deque consistent, injector consistent. */
 void mdn_workqueue_check(mdn_workqueue *q);

@@ -129,7 +129,7 @@ typedef struct mdn_mutator_fast {
 
 /* ---- options ---------------------------------------------------------- */
 
-/** @brief Set every option to its default. */
+/** @brief Set every option to its default. @param opts the options to fill */
 void mdn_options_init(mdn_options *opts);
 
 /**

@@ -46,104 +46,221 @@ typedef struct mdn_slot {
     uintptr_t value; /**< Address of the field. */
 } mdn_slot;
 
-/** @brief The zero address. */
+/**
+ * @brief The zero address.
+ * @return an address of value 0
+ */
 static inline mdn_address mdn_address_zero(void) { mdn_address a = {0}; return a; }
 
-/** @brief Make an address from a word; for OS and layout code only (greppable). */
+/**
+ * @brief Make an address from a word; for OS and layout code only (greppable).
+ * @param word the word
+ * @return the result
+ */
 static inline mdn_address mdn_address_from_word(uintptr_t word) { mdn_address a = {word}; return a; }
 
-/** @brief Make an address from a C pointer. */
+/**
+ * @brief Make an address from a C pointer.
+ * @param p a C pointer
+ * @return the result
+ */
 static inline mdn_address mdn_address_from_ptr(const void *p) { mdn_address a = {(uintptr_t)p}; return a; }
 
-/** @brief The address as a C pointer. */
+/**
+ * @brief The address as a C pointer.
+ * @param a an address
+ * @return the result
+ */
 static inline void *mdn_address_to_ptr(mdn_address a) { return (void *)a.value; }
 
-/** @brief True when @p a is the zero address. */
+/**
+ * @brief True when @p a is the zero address.
+ * @param a an address
+ * @return the result
+ */
 static inline bool mdn_address_is_zero(mdn_address a) { return a.value == 0; }
 
-/** @brief @p a plus @p bytes. */
+/**
+ * @brief @p a plus @p bytes.
+ * @param a an address
+ * @param bytes a byte count
+ * @return the result
+ */
 static inline mdn_address mdn_address_add(mdn_address a, size_t bytes) { a.value += bytes; return a; }
 
-/** @brief @p a minus @p bytes. */
+/**
+ * @brief @p a minus @p bytes.
+ * @param a an address
+ * @param bytes a byte count
+ * @return the result
+ */
 static inline mdn_address mdn_address_sub(mdn_address a, size_t bytes) { a.value -= bytes; return a; }
 
-/** @brief Bytes from @p lo up to @p hi; requires lo <= hi. */
+/**
+ * @brief Bytes from @p lo up to @p hi; requires lo <= hi.
+ * @param hi the upper bound (exclusive for ranges)
+ * @param lo the lower bound
+ * @return the result
+ */
 static inline size_t mdn_address_diff(mdn_address hi, mdn_address lo) { return (size_t)(hi.value - lo.value); }
 
-/** @brief True when both addresses are equal. */
+/**
+ * @brief True when both addresses are equal.
+ * @param a an address
+ * @param b another address
+ * @return the result
+ */
 static inline bool mdn_address_eq(mdn_address a, mdn_address b) { return a.value == b.value; }
 
-/** @brief True when @p a is below @p b. */
+/**
+ * @brief True when @p a is below @p b.
+ * @param a an address
+ * @param b another address
+ * @return the result
+ */
 static inline bool mdn_address_lt(mdn_address a, mdn_address b) { return a.value < b.value; }
 
-/** @brief True when @p a lies in [lo, hi). */
+/**
+ * @brief True when @p a lies in [lo, hi).
+ * @param a an address
+ * @param lo the lower bound
+ * @param hi the upper bound (exclusive for ranges)
+ * @return the result
+ */
 static inline bool mdn_address_in(mdn_address a, mdn_address lo, mdn_address hi) {
     return a.value >= lo.value && a.value < hi.value;
 }
 
-/** @brief Round @p a up to a multiple of @p align (a power of two). */
+/**
+ * @brief Round @p a up to a multiple of @p align (a power of two).
+ * @param a an address
+ * @param align the alignment, a power of two
+ * @return the result
+ */
 static inline mdn_address mdn_address_align_up(mdn_address a, size_t align) {
     a.value = (a.value + (align - 1)) & ~(uintptr_t)(align - 1);
     return a;
 }
 
-/** @brief Round @p a down to a multiple of @p align (a power of two). */
+/**
+ * @brief Round @p a down to a multiple of @p align (a power of two).
+ * @param a an address
+ * @param align the alignment, a power of two
+ * @return the result
+ */
 static inline mdn_address mdn_address_align_down(mdn_address a, size_t align) {
     a.value &= ~(uintptr_t)(align - 1);
     return a;
 }
 
-/** @brief True when @p a is a multiple of @p align (a power of two). */
+/**
+ * @brief True when @p a is a multiple of @p align (a power of two).
+ * @param a an address
+ * @param align the alignment, a power of two
+ * @return the result
+ */
 static inline bool mdn_address_is_aligned(mdn_address a, size_t align) {
     return (a.value & (uintptr_t)(align - 1)) == 0;
 }
 
-/** @brief Load the word stored at @p a. */
+/**
+ * @brief Load the word stored at @p a.
+ * @param a an address
+ * @return the result
+ */
 static inline uintptr_t mdn_address_load_word(mdn_address a) { return *(const uintptr_t *)a.value; }
 
-/** @brief Store @p word at @p a. */
+/**
+ * @brief Store @p word at @p a.
+ * @param a an address
+ * @param word the word
+ */
 static inline void mdn_address_store_word(mdn_address a, uintptr_t word) { *(uintptr_t *)a.value = word; }
 
-/** @brief The null reference: "no object". */
+/**
+ * @brief The null reference: "no object".
+ * @return the null reference
+ */
 static inline mdn_objref mdn_objref_null(void) { mdn_objref r = {0}; return r; }
 
-/** @brief True when @p r is the null reference. */
+/**
+ * @brief True when @p r is the null reference.
+ * @param r a reference
+ * @return the result
+ */
 static inline bool mdn_objref_is_null(mdn_objref r) { return r.value == 0; }
 
-/** @brief True when two references name the same object address. */
+/**
+ * @brief True when two references name the same object address.
+ * @param a an address
+ * @param b another address
+ * @return the result
+ */
 static inline bool mdn_objref_eq(mdn_objref a, mdn_objref b) { return a.value == b.value; }
 
-/** @brief Make a reference from a C pointer (NULL gives the null reference). */
+/**
+ * @brief Make a reference from a C pointer (NULL gives the null reference).
+ * @param p a C pointer
+ * @return the result
+ */
 static inline mdn_objref mdn_objref_from_ptr(const void *p) { mdn_objref r = {(uintptr_t)p}; return r; }
 
-/** @brief The reference as a C pointer (the null reference gives NULL). */
+/**
+ * @brief The reference as a C pointer (the null reference gives NULL).
+ * @param r a reference
+ * @return the result
+ */
 static inline void *mdn_objref_to_ptr(mdn_objref r) { return (void *)r.value; }
 
 /**
  * @brief The address a reference holds, without the object model's
  * adjustment. Use mdn_vm_object_start() to get the object's start.
+ * @param r a reference
+ * @return the address it holds
  */
 static inline mdn_address mdn_objref_to_address(mdn_objref r) { mdn_address a = {r.value}; return a; }
 
 /**
  * @brief A reference holding address @p a, without the object model's
  * adjustment. Use mdn_vm_objref_from_start() to go from a start address.
+ * @param a an address
+ * @return a reference holding it
  */
 static inline mdn_objref mdn_objref_from_address(mdn_address a) { mdn_objref r = {a.value}; return r; }
 
-/** @brief The slot at address @p a. */
+/**
+ * @brief The slot at address @p a.
+ * @param a an address
+ * @return the result
+ */
 static inline mdn_slot mdn_slot_from_address(mdn_address a) { mdn_slot s = {a.value}; return s; }
 
-/** @brief The slot that is the C variable or field @p field. */
+/**
+ * @brief The slot that is the C variable or field @p field.
+ * @param field the field or variable holding a reference
+ * @return the result
+ */
 static inline mdn_slot mdn_slot_from_ptr(void *field) { mdn_slot s = {(uintptr_t)field}; return s; }
 
-/** @brief The address of the slot. */
+/**
+ * @brief The address of the slot.
+ * @param s a slot
+ * @return the result
+ */
 static inline mdn_address mdn_slot_address(mdn_slot s) { mdn_address a = {s.value}; return a; }
 
-/** @brief Read the reference stored in @p s. */
+/**
+ * @brief Read the reference stored in @p s.
+ * @param s a slot
+ * @return the result
+ */
 static inline mdn_objref mdn_slot_load(mdn_slot s) { mdn_objref r = {*(const uintptr_t *)s.value}; return r; }
 
-/** @brief Write @p r into @p s. */
+/**
+ * @brief Write @p r into @p s.
+ * @param s a slot
+ * @param r a reference
+ */
 static inline void mdn_slot_store(mdn_slot s, mdn_objref r) { *(uintptr_t *)s.value = r.value; }
 
 #ifdef __cplusplus

@@ -2,6 +2,8 @@
  * blocks (each block owned by exactly one thread at a time). */
 #include "core/block_pool.h"
 
+#include "testutil.h"
+
 #include <check.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -162,9 +164,5 @@ int main(void) {
     tcase_add_test(tc, budget_take_and_give);
     tcase_add_test(tc, threads_racing_each_block_has_one_owner);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mdn_run_suite(s);
 }

@@ -2,6 +2,8 @@
  * scanning, and concurrent setting from several threads. */
 #include "core/side_metadata.h"
 
+#include "testutil.h"
+
 #include <check.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -151,9 +153,5 @@ int main(void) {
     tcase_add_test(tc, find_next_set_bit);
     tcase_add_test(tc, concurrent_set_one_winner_per_bit);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mdn_run_suite(s);
 }

@@ -1,4 +1,6 @@
 /* Core value types: address arithmetic, object references, slots. */
+#include "testutil.h"
+
 #include <check.h>
 #include <midden/types.h>
 #include <stdlib.h>
@@ -81,9 +83,5 @@ int main(void) {
     tcase_add_test(tc, slots_load_and_store);
     tcase_add_test(tc, types_are_one_word);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mdn_run_suite(s);
 }

@@ -256,9 +256,5 @@ int main(void) {
     tcase_add_test(tc, bad_options_are_refused_by_heap_create);
     tcase_add_test(tc, threads_bind_allocate_unbind);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mdn_run_suite(s);
 }

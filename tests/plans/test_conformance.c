@@ -311,9 +311,5 @@ int main(void) {
     tcase_add_loop_test(tc, deep_list_and_wide_object, 0, 2);
     tcase_add_loop_test(tc, multithreaded_mutators, 0, 2);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mdn_run_suite(s);
 }

@@ -116,9 +116,5 @@ int main(void) {
     tcase_add_test(tc, request_larger_than_heap);
     tcase_add_test(tc, returning_hook_gives_null_and_heap_stays_usable);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mdn_run_suite(s);
 }

@@ -1,5 +1,8 @@
 #include "testutil.h"
 
+#include <check.h>
+#include <midden/midden.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -75,4 +78,23 @@ uint64_t mdn_test_seed(const char *test_name) {
         seed = 0x9E3779B97F4A7C15ULL;
     fprintf(stderr, "%s: seed %" PRIu64 " (replay with MDN_TEST_SEED=%" PRIu64 ")\n", test_name, seed, seed);
     return seed;
+}
+
+int mdn_run_suite(Suite *suite) {
+    SRunner *sr = srunner_create(suite);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+mdn_heap *mdn_test_heap(size_t bytes, unsigned gc_threads) {
+    mdn_options o;
+    mdn_options_init(&o);
+    o.heap_size = bytes;
+    o.gc_threads = gc_threads;
+    mdn_error err;
+    mdn_heap *h = mdn_heap_create(&o, &err);
+    ck_assert_msg(h != NULL, "heap of %zu bytes: %s", bytes, err.message);
+    return h;
 }

@@ -27,6 +27,16 @@ void mdn_run_in_child(void (*fn)(void *), void *arg, mdn_child_result *out);
  * the test name so a failure can be replayed. */
 uint64_t mdn_test_seed(const char *test_name);
 
+struct Suite;
+struct mdn_heap;
+
+/* Run every test of `suite` and free it; the process exit status. */
+int mdn_run_suite(struct Suite *suite);
+
+/* A heap of `bytes` with `gc_threads` GC threads, other options default;
+ * fails the current test if it cannot be created. */
+struct mdn_heap *mdn_test_heap(size_t bytes, unsigned gc_threads);
+
 /* xorshift64*: a small deterministic generator for tests. */
 static inline uint64_t mdn_test_rand(uint64_t *state) {
     uint64_t x = *state;

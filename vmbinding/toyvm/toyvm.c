@@ -16,6 +16,15 @@ static mdn_objref **globals;
 static size_t nglobals, globals_capacity;
 static toyvm_oom_mode oom_mode = TOYVM_OOM_EXIT;
 static uint64_t oom_count;
+static void (*gc_hook)(mdn_heap *, void *);
+static void *gc_hook_arg;
+
+void toyvm_set_gc_hook(void (*hook)(mdn_heap *heap, void *arg), void *arg) {
+    pthread_mutex_lock(&globals_lock);
+    gc_hook = hook;
+    gc_hook_arg = arg;
+    pthread_mutex_unlock(&globals_lock);
+}
 
 void toyvm_set_oom_mode(toyvm_oom_mode mode) { __atomic_store_n(&oom_mode, mode, __ATOMIC_RELAXED); }
 uint64_t toyvm_oom_count(void) { return __atomic_load_n(&oom_count, __ATOMIC_RELAXED); }
@@ -98,8 +107,9 @@ void mdn_vm_scan_object(mdn_objref obj, mdn_tracer *tracer) {
 }
 
 void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer) {
-    (void)heap;
     pthread_mutex_lock(&globals_lock);
+    if (gc_hook)
+        gc_hook(heap, gc_hook_arg);
     for (size_t i = 0; i < nglobals; i++)
         mdn_trace_slot(tracer, mdn_slot_from_ptr(globals[i]));
     pthread_mutex_unlock(&globals_lock);

@@ -152,6 +152,15 @@ static inline void toyvm_set_root(toyvm_thread *t, size_t i, mdn_objref o) { t->
 /** @brief Pop @p n roots. @param t the thread @param n how many */
 static inline void toyvm_pop_roots(toyvm_thread *t, size_t n) { t->root_count -= n; }
 
+/**
+ * @brief Observe collections: @p hook is called once per collection, with
+ * the world stopped, when the collector asks for the VM's global roots.
+ * Tests use it to check the thread protocol. NULL removes the hook.
+ * @param hook the function to call, or NULL
+ * @param arg  passed to @p hook
+ */
+void toyvm_set_gc_hook(void (*hook)(mdn_heap *heap, void *arg), void *arg);
+
 /** @brief Type id used by toyvm_alloc_node(). */
 #define TOYVM_TYPE_NODE 1u
 
