@@ -110,6 +110,9 @@ struct mdn_heap {
     mdn_stats_state stats;
 };
 
+/* Validate a heap handed to the API; `check` names the calling function. */
+void mdn_heap_check_api(const mdn_heap *heap, const char *check);
+
 /* Validate a mutator handed to the API; `check` names the calling function. */
 void mdn_mutator_check_api(const mdn_mutator *m, const char *check);
 

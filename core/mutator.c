@@ -63,8 +63,7 @@ void mdn_mutator_unhide_buffers(mdn_mutator *m) {
 }
 
 mdn_mutator *mdn_mutator_bind(mdn_heap *heap, void *vm_thread) {
-    if (!heap || heap->magic != MDN_HEAP_MAGIC)
-        mdn_misuse("mutator_bind", "%p is not a live heap", (void *)heap);
+    mdn_heap_check_api(heap, "mutator_bind");
     pthread_mutex_lock(&heap->lock);
     while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
