@@ -39,7 +39,8 @@ function(midden_add_plan)
   set(lib midden_${P_NAME})
   add_library(${lib} STATIC ${P_SOURCES} ${policy_sources} $<TARGET_OBJECTS:midden_core>)
   target_include_directories(${lib}
-    PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<BUILD_INTERFACE:${gen}>
+    PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
+           $<BUILD_INTERFACE:${gen}>
     PRIVATE ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
   target_compile_definitions(${lib} PRIVATE MDN_BUILDING_PLAN=1)
   target_link_libraries(${lib} PUBLIC Threads::Threads m)

@@ -38,7 +38,7 @@ static bool pop_free(mdn_block_pool *pool, size_t *index) {
         if (top == 0)
             return false;
         /* The link may be stale if another thread popped `top` meanwhile;
-         * the tag makes the CAS below fail in that case. */
+         * the tag makes the CAS below fail in that case (.block.stack). */
         uint32_t link = __atomic_load_n(&pool->vs->block_next[top - 1], __ATOMIC_RELAXED);
         uint64_t next = (((head >> 32) + 1) << 32) | link;
         if (__atomic_compare_exchange_n(&pool->free_head, &head, next, true, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {

@@ -46,6 +46,8 @@ void mdn_gc_parallel(mdn_heap *heap, void (*fn)(mdn_tracer *t, void *arg), void 
 
 void mdn_tracer_share(mdn_tracer *t, bool all) {
     unsigned n = all ? t->nlocal : t->nlocal / 2;
+    if (n == 0)
+        return; /* also when there is no private stack (one worker): no memmove of NULL */
     for (unsigned i = 0; i < n; i++)
         mdn_deque_push(t->deque, t->local[i]);
     memmove(t->local, t->local + n, (t->nlocal - n) * sizeof *t->local);
@@ -112,7 +114,7 @@ static void collect(mdn_heap *heap, bool full) {
     }
     plan_prepare(heap, full);
     /* Worker 0's copy allocator must exist before roots are traced: roots
-     * are forwarded by worker 0. */
+     * are forwarded by worker 0 (.plan.phases). */
     plan_worker_prepare(heap, &heap->tracers[0]);
     phase[MDN_PHASE_PREPARE] = lap(&clock);
     scan_roots(heap);
@@ -164,12 +166,12 @@ void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
     pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested) {
         /* Another thread is collecting: this thread's request is served by
-         * that collection. */
-        uint64_t epoch = heap->gc_epoch;
+         * that collection (and any that follows it at once, which counts
+         * this thread as parked: .protocol.repark in mutator.c). */
         int old = self->state;
         self->state = MDN_MUTATOR_PARKED;
         pthread_cond_broadcast(&heap->stopped_cond);
-        while (heap->gc_epoch == epoch)
+        while (heap->gc_requested)
             pthread_cond_wait(&heap->resume_cond, &heap->lock);
         self->state = old;
         pthread_mutex_unlock(&heap->lock);

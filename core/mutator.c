@@ -7,7 +7,7 @@
  * than the requester is PARKED or NATIVE.
  * .protocol.poll: the requester sets each mutator's gc_pending word; a
  * running thread sees it at its next mdn_safepoint() or allocation slow path
- * and parks in mdn_safepoint_slow() until the collection's epoch ends.
+ * and parks in mdn_safepoint_slow() until no collection is requested.
  * .protocol.native: a NATIVE thread is not waited for; leaving native (and
  * binding, unbinding) waits while a collection is requested.
  */
@@ -33,13 +33,15 @@ static void require_running(const mdn_mutator *m, const char *check) {
         mdn_misuse(check, "mutator %p is in native state; call mdn_leave_native first", (const void *)m);
 }
 
-/* Park until the current collection ends. heap->lock held. */
+/* Park until no collection is requested. heap->lock held.
+ * .protocol.repark: waiting for the epoch to change is not enough: another
+ * thread may request the next collection before this one wakes, and that
+ * collection counts this thread as parked; so wait until none is requested. */
 static void park_locked(mdn_mutator *m) {
     mdn_heap *heap = m->heap;
-    uint64_t epoch = heap->gc_epoch;
     m->state = MDN_MUTATOR_PARKED;
     pthread_cond_broadcast(&heap->stopped_cond);
-    while (heap->gc_epoch == epoch)
+    while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
     m->state = MDN_MUTATOR_RUNNING;
 }
@@ -155,6 +157,7 @@ void mdn_leave_native(mdn_mutator *m) {
         mdn_misuse("leave_native", "mutator %p is not in native state", (void *)m);
     mdn_heap *heap = m->heap;
     pthread_mutex_lock(&heap->lock);
+    /* Never re-enter the heap during a collection (.protocol.native). */
     while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
     m->state = MDN_MUTATOR_RUNNING;
@@ -194,6 +197,9 @@ void *mdn_alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind 
         mdn_misuse("alloc", "alignment %zu is larger than the page size %zu", align, MDN_PAGE_SIZE);
     if ((unsigned)kind > MDN_ALLOC_LARGE)
         mdn_misuse("alloc", "unknown allocation kind %d", (int)kind);
+    /* .protocol.poll: the slow path is a safepoint too, so a thread that
+     * only allocates cannot hold up another thread's collection. */
+    mdn_safepoint(m);
     mdn_heap *heap = m->heap;
     size_t size = mdn_align_up(bytes, MDN_MIN_ALIGN);
     if (align < MDN_MIN_ALIGN)

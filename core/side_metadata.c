@@ -47,7 +47,7 @@ void mdn_side_clear_range(const mdn_side_metadata *md, mdn_address start, size_t
     size_t first, count;
     byte_range(md, start, bytes, &first, &count);
     if (count >= 16 * MDN_PAGE_SIZE) {
-        /* Whole pages go back to the OS and read as zero again. */
+        /* Whole pages go back to the OS and read as zero again (.side.bulk). */
         uintptr_t lo = mdn_align_up((uintptr_t)(md->base + first), MDN_PAGE_SIZE);
         uintptr_t hi = mdn_align_down_word((uintptr_t)(md->base + first + count), MDN_PAGE_SIZE);
         memset(md->base + first, 0, lo - (uintptr_t)(md->base + first));

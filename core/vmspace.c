@@ -87,6 +87,8 @@ mdn_address mdn_vmspace_acquire_chunks(mdn_vmspace *vs, size_t n, unsigned space
     mdn_address start = mdn_address_from_word(vs->start + (found << MDN_LOG_CHUNK));
     if (!mdn_os_commit(start, n << MDN_LOG_CHUNK))
         mdn_fatal("cannot commit %zu bytes of heap memory", n << MDN_LOG_CHUNK);
+    /* Publish the owner last: from here address → space works for every
+     * address of the run (.vmspace.chunks). */
     for (size_t i = found; i < found + n; i++)
         __atomic_store_n(&vs->chunk_space[i], (uint8_t)space, __ATOMIC_RELEASE);
     vs->chunk_hint = found + n;

@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [test|bench|all]
 set -eu
 what=${1:-all}
-pkgs="cmake gcc make pkg-config check"
+pkgs="cmake gcc libc6-dev make pkg-config check"
 case "$what" in
   test)  pkgs="$pkgs doxygen valgrind libgc-dev libmimalloc-dev libjemalloc-dev gnuplot-nox" ;;
   bench) pkgs="$pkgs libgc-dev libmimalloc-dev libjemalloc-dev gnuplot-nox" ;;
@@ -16,12 +16,20 @@ for p in $pkgs; do
 done
 if [ -n "$missing" ]; then
   echo "installing:$missing"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "error: packages missing ($missing) and not running as root" >&2
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: missing packages:$missing; install them by hand (this script uses apt-get)" >&2
     exit 1
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  sudo=
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=sudo
+    else
+      echo "error: missing packages:$missing; run as root or install them first" >&2
+      exit 1
+    fi
+  fi
+  $sudo apt-get update -qq
   # shellcheck disable=SC2086
-  apt-get install -y -qq --no-install-recommends $missing
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 fi

@@ -12,6 +12,7 @@
 #define MIDDEN_MIDDEN_H
 
 #include <midden/types.h>
+#include <midden/version.h>
 #include <midden/vm.h>
 
 #include <stdio.h>

@@ -17,12 +17,14 @@ const char mdn_plan_name_string[] = "nogc";
 const bool plan_can_collect = false;
 const int mdn_plan_nogc_linked = 1;
 
+/* [snippet:nogc-spaces] */
 enum { SPACE_IMMORTAL = 1, SPACE_LARGE = 2 };
 
 typedef struct nogc_plan {
     mdn_immortal_space immortal;
     mdn_large_space large;
 } nogc_plan;
+/* [/snippet] */
 
 static nogc_plan *plan_of(mdn_heap *heap) { return heap->plan; }
 
@@ -52,12 +54,14 @@ void plan_mutator_retire(mdn_heap *heap, mdn_mutator *m) {
     mdn_immortal_retire(&plan_of(heap)->immortal, mdn_mutator_bump(&m->fast));
 }
 
+/* [snippet:nogc-alloc] */
 void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
     nogc_plan *p = plan_of(heap);
     if (kind == MDN_ALLOC_LARGE || bytes > MDN_LARGE_OBJECT_THRESHOLD)
         return mdn_los_alloc(&p->large, bytes);
     return mdn_immortal_alloc(&p->immortal, mdn_mutator_bump(&m->fast), bytes, align);
 }
+/* [/snippet] */
 
 /* NoGC never collects; the phase hooks exist only to complete the plan
  * interface and are never reached (plan_can_collect is false). */
@@ -66,6 +70,7 @@ void plan_worker_prepare(mdn_heap *heap, mdn_tracer *t) { (void)heap, (void)t; }
 void plan_worker_release(mdn_heap *heap, mdn_tracer *t) { (void)heap, (void)t; }
 size_t plan_release(mdn_heap *heap) { return mdn_budget_used(&heap->vm); }
 
+/* [snippet:nogc-trace] */
 static inline mdn_objref nogc_trace_object(mdn_tracer *t, mdn_objref obj) {
     nogc_plan *p = plan_of(t->heap);
     if (mdn_los_contains(&p->large, mdn_objref_to_address(obj)))
@@ -74,6 +79,7 @@ static inline mdn_objref nogc_trace_object(mdn_tracer *t, mdn_objref obj) {
 }
 
 MDN_DEFINE_TRACE_SLOT(nogc_trace_object)
+/* [/snippet] */
 
 bool plan_pin_object(mdn_heap *heap, mdn_objref obj) {
     (void)heap, (void)obj;

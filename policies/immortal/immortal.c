@@ -23,6 +23,7 @@ void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size,
     if (p)
         return p;
     MDN_CHECK(size <= MDN_BLOCK_SIZE);
+    /* A refused take makes the plan collect (.vmspace.budget). */
     if (!mdn_budget_take(s->pool.vs, MDN_BLOCK_SIZE))
         return NULL;
     bool zeroed;
