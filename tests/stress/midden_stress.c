@@ -22,7 +22,7 @@
  *                    (the run must then fail with a report)
  *   any heap option  heap=, gc-threads=, stress=, verify=, poison=, verbose=, ... (see mdn_options)
  * Heap options also come from the MDN_* environment variables; the
- * command line wins. Without heap=, a collecting plan gets 32M + 8M per
+ * command line wins. Without heap=, a collecting plan gets 8M + 2M per
  * thread and a plan that never collects a budget that holds every
  * allocation of the run.
  *
@@ -262,7 +262,8 @@ int main(int argc, char **argv) {
     bool collects = plan_collects();
     if (!cfg.heap_given) {
         if (collects) {
-            cfg.options.heap_size = ((size_t)32 << 20) + (size_t)cfg.threads * ((size_t)8 << 20);
+            /* Small, so that most collections are the heap's own. */
+            cfg.options.heap_size = ((size_t)8 << 20) + (size_t)cfg.threads * ((size_t)2 << 20);
         } else {
             /* About 1 KiB per operation covers the shapes shadow_step draws. */
             uint64_t need = ((uint64_t)64 << 20) + cfg.ops * cfg.threads * 1024u;
