@@ -24,7 +24,7 @@
  * Heap options also come from the MDN_* environment variables; the
  * command line wins. Without heap=, a collecting plan gets 8M + 2M per
  * thread and a plan that never collects a budget that holds every
- * allocation of the run.
+ * allocation of the run (at most 2 GiB: longer runs are cut short).
  *
  * Each thread's operations depend only on the seed and the thread number,
  * so a failure replays with the same seed (the interleaving with other
@@ -265,9 +265,17 @@ int main(int argc, char **argv) {
             /* Small, so that most collections are the heap's own. */
             cfg.options.heap_size = ((size_t)8 << 20) + (size_t)cfg.threads * ((size_t)2 << 20);
         } else {
-            /* About 1 KiB per operation covers the shapes shadow_step draws. */
-            uint64_t need = ((uint64_t)64 << 20) + cfg.ops * cfg.threads * 1024u;
-            cfg.options.heap_size = (size_t)(need < ((uint64_t)1 << 40) ? need : ((uint64_t)1 << 40));
+            /* About 1 KiB per operation covers the shapes shadow_step
+             * draws; nothing is ever freed, so a long run is cut to what
+             * 2 GiB holds. */
+            const uint64_t cap = (uint64_t)2 << 30, per_op = 1024;
+            uint64_t max_ops = (cap - ((uint64_t)64 << 20)) / per_op / cfg.threads;
+            if (cfg.ops > max_ops) {
+                fprintf(stderr, "%s: plan %s never collects: %" PRIu64 " operations per thread instead of %" PRIu64 "\n",
+                        program, mdn_plan_name(), max_ops, cfg.ops);
+                cfg.ops = max_ops;
+            }
+            cfg.options.heap_size = (size_t)(((uint64_t)64 << 20) + cfg.ops * cfg.threads * per_op);
         }
     }
     snprintf(cfg.replay, sizeof cfg.replay,
