@@ -65,7 +65,7 @@ void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size,
     }
     if (!zeroed)
         memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
-    *counted_offset(s, block.value) = 0;
+    __atomic_store_n(counted_offset(s, block.value), 0u, __ATOMIC_RELAXED);
     mdn_immortal_retire(s, r);
     r->cursor = block.value;
     r->limit = block.value + MDN_BLOCK_SIZE;
@@ -77,9 +77,11 @@ void mdn_immortal_retire(mdn_immortal_space *s, mdn_bump_region *r) {
         return;
     /* The block stays full of immortal objects; it is never handed back. */
     uintptr_t block = r->limit - MDN_BLOCK_SIZE;
+    /* Atomic: a thread popping the free stack may still read a stale link
+     * word of a block another thread just took (.block.stack). */
     uint32_t *counted = counted_offset(s, block);
-    mdn_stats_count_alloc(s->stats, r->cursor - (block + *counted));
-    *counted = (uint32_t)(r->cursor - block);
+    mdn_stats_count_alloc(s->stats, r->cursor - (block + __atomic_load_n(counted, __ATOMIC_RELAXED)));
+    __atomic_store_n(counted, (uint32_t)(r->cursor - block), __ATOMIC_RELAXED);
     mdn_block_state_set(s->pool.vs, mdn_address_from_word(block), MDN_BLOCK_USED);
     if (r->limit - r->cursor >= MDN_IMMORTAL_PARTIAL_MIN) {
         pthread_mutex_lock(&s->partial_lock);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct graph {
     mdn_heap *heap;
@@ -175,6 +176,27 @@ static void plant_poisoned_target(void *arg) {
     verify_now(&g);
 }
 
+static void plant_stale_moved_reference(void *arg) {
+    (void)arg;
+    graph g;
+    build(&g, false);
+    note_field_slot(&g);
+    mdn_objref before = root(&g, ROOT_TARGET);
+    mdn_collect(g.t->mutator, MDN_GC_FULL);
+    mdn_objref after = root(&g, ROOT_TARGET);
+    if (after.value == before.value) {
+        /* The plan did not move it (non-moving plans, or it stayed put). */
+        fprintf(stderr, "not moved\n");
+        fflush(stderr);
+        _exit(0);
+    }
+    note_field_slot(&g);
+    announce();
+    /* The old copy's address: from-space, or a block freed by evacuation. */
+    toyvm_set_ref(root(&g, ROOT_HOLDER), 1, before);
+    verify_now(&g);
+}
+
 static void plant_registered_root_interior(void *arg) {
     (void)arg;
     graph g;
@@ -238,6 +260,15 @@ END_TEST
 START_TEST(pointer_to_poisoned_memory) { expect_report(plant_poisoned_target, "poisoned", true); }
 END_TEST
 
+START_TEST(pointer_to_an_old_copy) {
+    mdn_child_result r;
+    mdn_run_in_child(plant_stale_moved_reference, NULL, &r);
+    if (r.exited && r.exit_status == 0 && strstr(r.output, "not moved"))
+        return;
+    expect_report(plant_stale_moved_reference, NULL, true);
+}
+END_TEST
+
 START_TEST(registered_root_into_an_object) { expect_report(plant_registered_root_interior, NULL, false); }
 END_TEST
 
@@ -254,6 +285,7 @@ int main(void) {
     tcase_add_test(tc, pointer_outside_the_heap);
     tcase_add_test(tc, pointer_to_freed_large_object);
     tcase_add_test(tc, pointer_to_poisoned_memory);
+    tcase_add_test(tc, pointer_to_an_old_copy);
     tcase_add_test(tc, registered_root_into_an_object);
     tcase_add_test(tc, block_left_allocating);
     suite_add_tcase(s, tc);
