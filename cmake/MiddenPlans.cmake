@@ -12,7 +12,7 @@
 # over the global property MIDDEN_PLANS, so a new plan is picked up without
 # edits elsewhere.
 
-set(MIDDEN_PLAN "nogc" CACHE STRING "The plan the 'midden' target is")
+set(MIDDEN_PLAN "immix" CACHE STRING "The plan the 'midden' target is")
 set(MIDDEN_PLAN_ORDER nogc marksweep semispace immix genimmix gencopy stickyimmix markcompact)
 
 function(midden_add_plan)

@@ -71,6 +71,15 @@ START_TEST(bulk_clear_is_exact) {
     ck_assert(!mdn_side_bit_test(&md, at(MDN_CHUNK_SIZE)));
     ck_assert(!mdn_side_bit_test(&md, at(2 * MDN_CHUNK_SIZE - 4096)));
     ck_assert(mdn_side_bit_test(&md, at(2 * MDN_CHUNK_SIZE)));
+    /* Twenty chunks of a 1-bit table are 1.25 MiB of metadata: that clear
+     * returns pages to the OS instead of writing zeros; the edges stay. */
+    for (size_t off = 0; off < 24 * MDN_CHUNK_SIZE; off += 4096)
+        mdn_side_bit_set_atomic(&md, at(off));
+    mdn_side_clear_range(&md, at(MDN_CHUNK_SIZE + 8 * 64), 20 * MDN_CHUNK_SIZE);
+    ck_assert(mdn_side_bit_test(&md, at(MDN_CHUNK_SIZE)));
+    ck_assert(!mdn_side_bit_test(&md, at(MDN_CHUNK_SIZE + 4096)));
+    ck_assert(!mdn_side_bit_test(&md, at(21 * MDN_CHUNK_SIZE - 4096)));
+    ck_assert(mdn_side_bit_test(&md, at(21 * MDN_CHUNK_SIZE + 4096)));
     mdn_side_clear_all(&md);
     ck_assert(!mdn_side_bit_test(&md, at(0)));
     mdn_side_metadata_destroy(&md);

@@ -1,0 +1,437 @@
+/* immix.c: the Immix allocators, sweep, defragmentation and evacuation
+ * (immix.h; docs/design/immix.md). */
+#include "immix.h"
+
+#include "core/os.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *reserve_table(size_t bytes) {
+    return mdn_address_to_ptr(mdn_os_reserve_zeroed(mdn_align_up(bytes ? bytes : 1, MDN_PAGE_SIZE)));
+}
+
+static void release_table(void *p, size_t bytes) {
+    if (p)
+        mdn_os_release(mdn_address_from_ptr(p), mdn_align_up(bytes ? bytes : 1, MDN_PAGE_SIZE));
+}
+
+bool mdn_immix_init(mdn_immix_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats,
+                    unsigned headroom_percent) {
+    memset(s, 0, sizeof *s);
+    s->vs = vs;
+    s->id = id;
+    s->stats = stats;
+    s->mark_epoch = 1;
+    s->headroom_percent = headroom_percent;
+    /* .immix.defrag: the headroom, in whole blocks, kept from mutators. */
+    s->reserve_bytes = (vs->budget / MDN_BLOCK_SIZE) * headroom_percent / 100 * MDN_BLOCK_SIZE;
+    mdn_block_pool_init(&s->pool, vs, id);
+    bool ok = mdn_side_metadata_init(&s->line_marks, vs, MDN_LOG_LINE, 3, "immix-line-mark") &&
+              mdn_side_metadata_init(&s->marks, vs, MDN_LOG_GRANULE, 0, "immix-mark") &&
+              mdn_side_metadata_init(&s->pinned, vs, MDN_LOG_GRANULE, 0, "immix-pinned") &&
+              mdn_side_metadata_init(&s->medium, vs, MDN_LOG_GRANULE, 0, "immix-medium") &&
+              mdn_forwarding_init(&s->fwd, vs);
+    s->block_free_lines = reserve_table(vs->nblocks);
+    s->block_holes = reserve_table(vs->nblocks);
+    s->block_has_pinned = reserve_table(vs->nblocks);
+    s->recyclable = reserve_table(vs->nblocks * sizeof(uint32_t));
+    s->candidates = reserve_table(vs->nblocks * sizeof(uint32_t));
+    return ok && s->block_free_lines && s->block_holes && s->block_has_pinned && s->recyclable && s->candidates;
+}
+
+void mdn_immix_destroy(mdn_immix_space *s) {
+    size_t nblocks = s->vs->nblocks;
+    release_table(s->block_free_lines, nblocks);
+    release_table(s->block_holes, nblocks);
+    release_table(s->block_has_pinned, nblocks);
+    release_table(s->recyclable, nblocks * sizeof(uint32_t));
+    release_table(s->candidates, nblocks * sizeof(uint32_t));
+    mdn_forwarding_destroy(&s->fwd);
+    mdn_side_metadata_destroy(&s->medium);
+    mdn_side_metadata_destroy(&s->pinned);
+    mdn_side_metadata_destroy(&s->marks);
+    mdn_side_metadata_destroy(&s->line_marks);
+    mdn_block_pool_destroy(&s->pool);
+}
+
+static size_t block_index(const mdn_immix_space *s, uintptr_t block) {
+    return mdn_vmspace_block_index(s->vs, mdn_address_from_word(block));
+}
+
+/* ---- allocators ------------------------------------------------------------ */
+
+void mdn_immix_allocator_init(mdn_immix_allocator *a, mdn_immix_space *s, mdn_bump_region *region, bool copy) {
+    memset(a, 0, sizeof *a);
+    a->space = s;
+    a->copy = copy;
+    a->hole = region ? region : &a->own;
+    a->hole->cursor = a->hole->limit = 0;
+}
+
+static void retire_hole(mdn_immix_allocator *a) {
+    if (a->hole_start && !a->copy)
+        mdn_stats_count_alloc(a->space->stats, a->hole->cursor - a->hole_start);
+    a->hole_start = 0;
+    a->hole->cursor = a->hole->limit = 0;
+}
+
+static void retire_block(mdn_immix_allocator *a, uintptr_t block) {
+    mdn_block_state_set(a->space->vs, mdn_address_from_word(block), MDN_BLOCK_USED);
+}
+
+static void retire_overflow(mdn_immix_allocator *a) {
+    if (!a->overflow.limit)
+        return;
+    uintptr_t block = a->overflow.limit - MDN_BLOCK_SIZE;
+    if (!a->copy)
+        mdn_stats_count_alloc(a->space->stats, a->overflow.cursor - block);
+    retire_block(a, block);
+    a->overflow.cursor = a->overflow.limit = 0;
+}
+
+void mdn_immix_allocator_retire(mdn_immix_allocator *a) {
+    retire_hole(a);
+    if (a->block)
+        retire_block(a, a->block);
+    a->block = 0;
+    retire_overflow(a);
+}
+
+/* Own a recyclable block from the list of the last sweep; 0 when none is
+ * left. The atomic index hands every entry to exactly one thread. */
+static uintptr_t take_recyclable(mdn_immix_space *s) {
+    size_t count = s->recyclable_count;
+    if (__atomic_load_n(&s->recyclable_next, __ATOMIC_RELAXED) >= count)
+        return 0;
+    size_t i = __atomic_fetch_add(&s->recyclable_next, 1, __ATOMIC_RELAXED);
+    if (i >= count)
+        return 0;
+    mdn_address block = mdn_vmspace_block_at(s->vs, s->recyclable[i]);
+    bool owned = mdn_block_state_cas(s->vs, block, MDN_IMMIX_RECYCLABLE, MDN_BLOCK_ALLOCATING);
+    MDN_CHECK(owned);
+    (void)owned;
+    return block.value;
+}
+
+/* Own a free block, taking its bytes from the budget. A mutator leaves the
+ * headroom untouched; a copy allocator takes from the collection's copy
+ * space. 0 when refused. */
+static uintptr_t take_free(mdn_immix_allocator *a) {
+    mdn_immix_space *s = a->space;
+    mdn_vmspace *vs = s->vs;
+    if (a->copy) {
+        size_t left = __atomic_load_n(&s->copy_blocks_left, __ATOMIC_RELAXED);
+        do {
+            if (left == 0)
+                return 0;
+        } while (!__atomic_compare_exchange_n(&s->copy_blocks_left, &left, left - 1, true, __ATOMIC_RELAXED,
+                                              __ATOMIC_RELAXED));
+    } else if (mdn_budget_used(vs) + MDN_BLOCK_SIZE + s->reserve_bytes > vs->budget) {
+        /* A soft check: two threads may both pass it and eat a block of the
+         * headroom, never more than the budget (the take below is exact). */
+        return 0;
+    }
+    if (!mdn_budget_take(vs, MDN_BLOCK_SIZE))
+        return 0;
+    bool zeroed;
+    mdn_address block = mdn_block_pool_acquire(&s->pool, &zeroed);
+    if (mdn_address_is_zero(block)) {
+        mdn_budget_give(vs, MDN_BLOCK_SIZE);
+        return 0;
+    }
+    size_t b = block_index(s, block.value);
+    mdn_side_clear_range(&s->medium, block, MDN_BLOCK_SIZE);
+    s->block_free_lines[b] = 0;
+    s->block_holes[b] = 0;
+    /* Copies overwrite every byte they use and later holes are zeroed when
+     * the allocator starts on them, so only mutator blocks need zeroing. */
+    if (!zeroed && !a->copy)
+        memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
+    return block.value;
+}
+
+/* Make [start, end) of the current block the current hole. */
+static void start_hole(mdn_immix_allocator *a, uintptr_t start, uintptr_t end, bool zero) {
+    mdn_immix_space *s = a->space;
+    if (zero) {
+        memset((void *)start, 0, end - start);
+        mdn_side_clear_range(&s->medium, mdn_address_from_word(start), end - start);
+        if (__atomic_load_n(&s->block_has_pinned[block_index(s, a->block)], __ATOMIC_RELAXED))
+            mdn_side_clear_range(&s->pinned, mdn_address_from_word(start), end - start);
+    }
+    a->hole->cursor = start;
+    a->hole->limit = end;
+    a->hole_start = start;
+}
+
+/* Move to the next hole: in the current block, else in a recyclable block
+ * (mutators only), else a whole free block. false when the budget refuses. */
+static bool next_hole(mdn_immix_allocator *a) {
+    mdn_immix_space *s = a->space;
+    retire_hole(a);
+    for (;;) {
+        if (a->block) {
+            unsigned end;
+            unsigned first = mdn_immix_find_hole(mdn_immix_line_marks_of(s, mdn_address_from_word(a->block)),
+                                                 a->next_line, s->mark_epoch, &end);
+            if (first < MDN_LINES_PER_BLOCK) {
+                a->next_line = end;
+                start_hole(a, a->block + ((uintptr_t)first << MDN_LOG_LINE), a->block + ((uintptr_t)end << MDN_LOG_LINE),
+                           true);
+                return true;
+            }
+            retire_block(a, a->block);
+            a->block = 0;
+        }
+        uintptr_t block = a->copy ? 0 : take_recyclable(s);
+        if (block) {
+            a->block = block;
+            a->next_line = 0;
+            continue;
+        }
+        block = take_free(a);
+        if (!block)
+            return false;
+        a->block = block;
+        a->next_line = MDN_LINES_PER_BLOCK;
+        start_hole(a, block, block + MDN_BLOCK_SIZE, false);
+        return true;
+    }
+}
+
+/* A medium object that did not fit the current hole (.immix.alloc). */
+static void *overflow_alloc(mdn_immix_allocator *a, size_t size, size_t align) {
+    void *p = mdn_bump_alloc(&a->overflow, size, align);
+    if (p)
+        return p;
+    uintptr_t block = take_free(a);
+    if (!block)
+        return NULL;
+    retire_overflow(a);
+    a->overflow.cursor = block;
+    a->overflow.limit = block + MDN_BLOCK_SIZE;
+    return mdn_bump_alloc(&a->overflow, size, align);
+}
+
+void *mdn_immix_alloc(mdn_immix_allocator *a, size_t size, size_t align) {
+    MDN_ASSERT(size + align <= MDN_BLOCK_SIZE);
+    for (;;) {
+        void *p = mdn_bump_alloc(a->hole, size, align);
+        if (p)
+            return p;
+        if (size > MDN_IMMIX_SMALL_MAX)
+            return overflow_alloc(a, size, align);
+        if (!next_hole(a))
+            return NULL;
+    }
+}
+
+void mdn_immix_pin(mdn_immix_space *s, mdn_address start) {
+    uint8_t *flag = &s->block_has_pinned[mdn_vmspace_block_index(s->vs, start)];
+    if (!__atomic_load_n(flag, __ATOMIC_RELAXED))
+        __atomic_store_n(flag, 1, __ATOMIC_RELAXED);
+    mdn_side_bit_set_atomic(&s->pinned, start);
+}
+
+/* ---- collection ------------------------------------------------------------ */
+
+/* Visit every block of the space's chunks. */
+#define FOR_EACH_BLOCK(s, blk)                                                                                         \
+    for (size_t c_ = 0, nc_ = mdn_block_pool_chunk_count(&(s)->pool); c_ < nc_; c_++)                                  \
+        for (uintptr_t blk = mdn_block_pool_chunk(&(s)->pool, c_).value,                                              \
+                       end_ = blk + MDN_CHUNK_SIZE;                                                                    \
+             blk < end_; blk += MDN_BLOCK_SIZE)
+
+typedef struct candidate_key {
+    uint32_t block;
+    uint8_t holes;
+    uint8_t free_lines;
+} candidate_key;
+
+/* Most holes first; among equals, fewest live lines (most free) first. */
+static int by_fragmentation(const void *x, const void *y) {
+    const candidate_key *a = x, *b = y;
+    if (a->holes != b->holes)
+        return a->holes > b->holes ? -1 : 1;
+    if (a->free_lines != b->free_lines)
+        return a->free_lines > b->free_lines ? -1 : 1;
+    return a->block < b->block ? -1 : a->block > b->block;
+}
+
+/* .immix.defrag: choose candidates by the last sweep's block statistics,
+ * as many as the copy space should hold. */
+static void choose_candidates(mdn_immix_space *s, size_t ncand, size_t copy_blocks) {
+    candidate_key *keys = malloc(ncand * sizeof *keys);
+    if (!keys)
+        mdn_fatal("out of memory choosing evacuation candidates");
+    for (size_t i = 0; i < ncand; i++) {
+        uint32_t b = s->candidates[i];
+        keys[i] = (candidate_key){b, s->block_holes[b], s->block_free_lines[b]};
+    }
+    qsort(keys, ncand, sizeof *keys, by_fragmentation);
+    size_t room = copy_blocks * MDN_LINES_PER_BLOCK, chosen = 0;
+    for (size_t i = 0; i < ncand && room > 0; i++) {
+        size_t live = MDN_LINES_PER_BLOCK - keys[i].free_lines;
+        if (live > room)
+            continue;
+        room -= live;
+        mdn_block_state_set(s->vs, mdn_vmspace_block_at(s->vs, keys[i].block), MDN_IMMIX_EVACUATING);
+        chosen++;
+    }
+    free(keys);
+    s->candidate_blocks = chosen;
+    s->defrag = chosen > 0;
+    s->copy_blocks_left = s->defrag ? copy_blocks : 0;
+}
+
+void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers) {
+    s->parallel = workers > 1;
+    /* .immix.lines: a new epoch; on wrap-around, clear the table once. */
+    if (s->mark_epoch == UINT8_MAX) {
+        for (size_t c = 0, n = mdn_block_pool_chunk_count(&s->pool); c < n; c++)
+            mdn_side_clear_range(&s->line_marks, mdn_block_pool_chunk(&s->pool, c), MDN_CHUNK_SIZE);
+        s->mark_epoch = 1;
+    } else {
+        s->mark_epoch++;
+    }
+    /* Free lines left in recyclable blocks that no allocator took. */
+    size_t stranded = 0;
+    for (size_t i = s->recyclable_next; i < s->recyclable_count; i++)
+        stranded += s->block_free_lines[s->recyclable[i]];
+    s->recyclable_count = 0;
+    __atomic_store_n(&s->recyclable_next, 0, __ATOMIC_RELAXED);
+
+    size_t ncand = 0;
+    FOR_EACH_BLOCK(s, block) {
+        mdn_address b = mdn_address_from_word(block);
+        uint8_t state = mdn_block_state_get(s->vs, b);
+        if (state == MDN_BLOCK_FREE)
+            continue;
+        MDN_CHECK(state == MDN_BLOCK_USED || state == MDN_IMMIX_RECYCLABLE);
+        if (state != MDN_BLOCK_USED)
+            mdn_block_state_set(s->vs, b, MDN_BLOCK_USED);
+        mdn_side_clear_range(&s->marks, b, MDN_BLOCK_SIZE);
+        size_t i = block_index(s, block);
+        if (s->block_holes[i] && !s->block_has_pinned[i])
+            s->candidates[ncand++] = (uint32_t)i;
+    }
+
+    /* Defragment on a full collection, or when at least a block's worth of
+     * free lines sat unused in recyclable blocks: holes the allocators
+     * could not use are fragmentation that costs memory. */
+    s->defrag = false;
+    s->candidate_blocks = 0;
+    s->copy_blocks_left = 0;
+    if (ncand == 0 || !(full || stranded >= MDN_LINES_PER_BLOCK))
+        return;
+    size_t used = mdn_budget_used(s->vs);
+    size_t free_blocks = used < s->vs->budget ? (s->vs->budget - used) / MDN_BLOCK_SIZE : 0;
+    size_t headroom = s->reserve_bytes / MDN_BLOCK_SIZE;
+    size_t copy_blocks = full ? free_blocks : (headroom < free_blocks ? headroom : free_blocks);
+    if (copy_blocks == 0)
+        return;
+    choose_candidates(s, ncand, copy_blocks);
+}
+
+size_t mdn_immix_release(mdn_immix_space *s) {
+    uint8_t epoch = s->mark_epoch;
+    size_t live_lines = 0, nfree = 0, nrecyclable = 0, nfull = 0, evacuated = 0;
+    FOR_EACH_BLOCK(s, block) {
+        mdn_address b = mdn_address_from_word(block);
+        uint8_t state = mdn_block_state_get(s->vs, b);
+        if (state == MDN_BLOCK_FREE)
+            continue;
+        MDN_CHECK(state == MDN_BLOCK_USED || state == MDN_IMMIX_EVACUATING);
+        size_t i = block_index(s, block);
+        unsigned free_lines, holes;
+        unsigned live = mdn_immix_count_lines(mdn_immix_line_marks_of(s, b), epoch, &free_lines, &holes);
+        if (state == MDN_IMMIX_EVACUATING)
+            mdn_forwarding_clear(&s->fwd, b, MDN_BLOCK_SIZE); /* forwarded copies are now garbage */
+        live_lines += live;
+        if (live == 0) {
+            evacuated += state == MDN_IMMIX_EVACUATING;
+            s->block_free_lines[i] = 0;
+            s->block_holes[i] = 0;
+            if (s->block_has_pinned[i]) {
+                mdn_side_clear_range(&s->pinned, b, MDN_BLOCK_SIZE);
+                s->block_has_pinned[i] = 0;
+            }
+            mdn_block_pool_release(&s->pool, b, true);
+            mdn_budget_give(s->vs, MDN_BLOCK_SIZE);
+            nfree++;
+        } else if (free_lines > 0) {
+            s->block_free_lines[i] = (uint8_t)free_lines;
+            s->block_holes[i] = (uint8_t)holes;
+            mdn_block_state_set(s->vs, b, MDN_IMMIX_RECYCLABLE);
+            s->recyclable[s->recyclable_count++] = (uint32_t)i;
+            nrecyclable++;
+        } else {
+            s->block_free_lines[i] = 0;
+            s->block_holes[i] = 0;
+            if (state != MDN_BLOCK_USED)
+                mdn_block_state_set(s->vs, b, MDN_BLOCK_USED);
+            nfull++;
+        }
+    }
+    s->defrag = false;
+    s->copy_blocks_left = 0;
+    s->live_lines = live_lines;
+    s->free_blocks = nfree;
+    s->recyclable_blocks = nrecyclable;
+    s->full_blocks = nfull;
+    s->evacuated_blocks = evacuated;
+    return live_lines * MDN_LINE_SIZE;
+}
+
+size_t mdn_immix_used_blocks(const mdn_immix_space *s) {
+    return mdn_block_pool_chunk_count(&s->pool) * MDN_BLOCKS_PER_CHUNK - mdn_block_pool_free_count(&s->pool);
+}
+
+/* ---- evacuation ------------------------------------------------------------ */
+
+/* Mark an object of a candidate block where it is (pinned, or no copy
+ * space). The mark bit is set before the claim is given up, so a worker
+ * that claims the object next sees it marked and does not copy it. */
+static mdn_objref mark_in_place(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj, mdn_address start, size_t size) {
+    mdn_immix_mark_object(s, start);
+    mdn_immix_mark_lines(s, start, size);
+    mdn_forwarding_abandon(&s->fwd, start);
+    mdn_tracer_enqueue(t, obj);
+    return obj;
+}
+
+mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj, mdn_address start,
+                              mdn_immix_allocator *copy) {
+    if (mdn_side_bit_test(&s->marks, start))
+        return obj; /* already marked in place */
+    if (mdn_forwarding_state(&s->fwd, start) == MDN_FWD_DONE)
+        return mdn_forwarding_pointer(start);
+    if (!mdn_forwarding_try_claim(&s->fwd, start)) {
+        /* Another worker is copying it, or marking it in place. */
+        mdn_objref moved = mdn_forwarding_wait(&s->fwd, start);
+        return mdn_objref_is_null(moved) ? obj : moved;
+    }
+    if (mdn_side_bit_test(&s->marks, start)) {
+        /* Marked in place by a worker whose claim this one followed. */
+        mdn_forwarding_abandon(&s->fwd, start);
+        return obj;
+    }
+    size_t size = mdn_vm_object_size(obj);
+    void *to = mdn_immix_is_pinned(s, start) ? NULL : mdn_immix_alloc(copy, size, MDN_MIN_ALIGN);
+    if (!to)
+        return mark_in_place(s, t, obj, start, size);
+    memcpy(to, mdn_address_to_ptr(start), size);
+    mdn_address new_start = mdn_address_from_ptr(to);
+    mdn_objref moved = mdn_vm_objref_from_start(new_start);
+    mdn_immix_mark_object(s, new_start);
+    mdn_immix_mark_lines(s, new_start, size);
+    if (size > MDN_IMMIX_SMALL_MAX)
+        mdn_immix_note_medium(s, new_start);
+    mdn_forwarding_complete(&s->fwd, start, moved);
+    if (mdn_vm_object_moved)
+        mdn_vm_object_moved(obj, moved);
+    t->bytes_copied += size;
+    mdn_tracer_enqueue(t, moved);
+    return moved;
+}

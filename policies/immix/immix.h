@@ -1,0 +1,288 @@
+/*
+ * immix.h: the Immix policy (design §7; Blackburn & McKinley, PLDI 2008):
+ * a mark-region space of 32 KiB blocks divided into 256-byte lines.
+ * docs/design/immix.md explains the design; the tags below are cited from the code.
+ *
+ * .immix.lines: a line is live when its mark byte equals the space's mark
+ * epoch. Marking stores the epoch of the collection in progress, so line
+ * marks are never cleared between collections: lines marked by an earlier
+ * collection simply hold an older epoch. After 255 epochs the byte wraps and
+ * the table is cleared in bulk once.
+ * .immix.conservative: an object of at most one line marks only the line it
+ * starts in; it may end in the next line, so the allocator treats a line as
+ * free only if it and the line before it are unmarked (the first line of a
+ * block has no line before it: objects never cross blocks). A larger
+ * (medium) object marks every line it spans.
+ * .immix.objects: one mark bit per granule (object start), set with an
+ * atomic fetch-or so each object is scanned once; cleared in bulk per block
+ * when a collection starts.
+ * .immix.alloc: a thread-local allocator bumps into the current hole (for a
+ * mutator, the inline region of mdn_alloc) and finds the next hole by
+ * scanning the line marks of its block; blocks come from the recyclable list
+ * built by the last sweep first (consumed with an atomic index), then from
+ * the free pool. An object larger than a line that does not fit the current
+ * hole goes to a separate overflow block, so medium objects do not make the
+ * allocator skip holes.
+ * .immix.sweep: after marking, each block is classified free, recyclable or
+ * full from its line marks alone; free blocks go back to the pool.
+ * .immix.defrag: when the last collection left free lines stranded in
+ * recyclable blocks nobody used, or on a full collection, blocks with the
+ * most holes are chosen as evacuation candidates (within the copy space
+ * available); their objects are copied by the GC workers into fresh blocks,
+ * or marked in place when pinned or when copy space runs out.
+ * .immix.pin: a pinned bit per granule keeps an object from being evacuated.
+ */
+#ifndef MDN_POLICY_IMMIX_H
+#define MDN_POLICY_IMMIX_H
+
+#include "core/block_pool.h"
+#include "core/bump.h"
+#include "core/forwarding.h"
+#include "core/side_metadata.h"
+#include "core/stats.h"
+#include "core/trace.h"
+
+#include <midden/vm.h>
+
+#include <string.h>
+
+/* Policy block states (vmspace block_state). */
+enum {
+    MDN_IMMIX_RECYCLABLE = MDN_BLOCK_POLICY,     /* on the recyclable list: has free lines */
+    MDN_IMMIX_EVACUATING = MDN_BLOCK_POLICY + 1, /* evacuation candidate of this collection */
+};
+
+/* Objects above this size are medium: they mark every line they span. */
+#define MDN_IMMIX_SMALL_MAX MDN_LINE_SIZE
+
+typedef struct mdn_immix_space {
+    mdn_block_pool pool;
+    mdn_vmspace *vs;
+    unsigned id;
+    mdn_stats_state *stats;
+    mdn_side_metadata line_marks; /* one byte per line: the epoch that last marked it */
+    mdn_side_metadata marks;      /* one bit per granule: object marked this collection */
+    mdn_side_metadata pinned;     /* one bit per granule: object may never move */
+    mdn_side_metadata medium;     /* one bit per granule: an object above a line starts here */
+    mdn_forwarding fwd;           /* forwarding states for evacuation */
+    uint8_t mark_epoch;           /* epoch of the last (or current) marking, 1..255 */
+
+    /* Per block (indexed by the block's number in the reservation). */
+    uint8_t *block_free_lines;  /* free lines found by the last sweep (recyclable blocks) */
+    uint8_t *block_holes;       /* holes found by the last sweep; 0 = not a candidate */
+    uint8_t *block_has_pinned;  /* some granule's pinned bit may be set (atomic) */
+
+    /* .immix.alloc: the recyclable list, rebuilt by every sweep. */
+    uint32_t *recyclable;      /* block indices */
+    size_t recyclable_count;
+    size_t recyclable_next;    /* atomic: next entry to hand out */
+
+    /* Headroom (.immix.defrag): mutators leave this many bytes of the budget
+     * unused so that a collection has free blocks to copy into. */
+    size_t reserve_bytes;
+    unsigned headroom_percent;
+
+    /* The collection in progress. */
+    bool parallel;             /* more than one GC worker marks (.immix.objects) */
+    bool defrag;               /* evacuating candidates this collection */
+    size_t copy_blocks_left;   /* atomic: blocks copy allocators may still take */
+    uint32_t *candidates;      /* scratch for candidate selection */
+
+    /* Figures of the last sweep. */
+    size_t live_lines;
+    size_t free_blocks;
+    size_t recyclable_blocks;
+    size_t full_blocks;
+    size_t candidate_blocks;
+    size_t evacuated_blocks;   /* candidates that ended free */
+} mdn_immix_space;
+
+/* A thread-local allocator: a mutator's (holes in recyclable blocks, then
+ * free blocks; overflow block for medium objects) or a GC worker's copy
+ * allocator (free blocks only, within the collection's copy space). */
+typedef struct mdn_immix_allocator {
+    mdn_immix_space *space;
+    mdn_bump_region *hole;     /* the current hole: the mutator's inline region or `own` */
+    mdn_bump_region own;
+    uintptr_t hole_start;      /* start of the current hole, for allocation statistics */
+    uintptr_t block;           /* block of the current hole; 0 when none */
+    unsigned next_line;        /* where the search for the next hole resumes in `block` */
+    bool copy;                 /* a copy allocator */
+    mdn_bump_region overflow;  /* the overflow block; limit 0 when none */
+} mdn_immix_allocator;
+
+bool mdn_immix_init(mdn_immix_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats,
+                    unsigned headroom_percent);
+void mdn_immix_destroy(mdn_immix_space *s);
+
+/* A mutator allocator whose holes are `region` (the mutator's inline
+ * region), or a copy allocator (region NULL, copy true). */
+void mdn_immix_allocator_init(mdn_immix_allocator *a, mdn_immix_space *s, mdn_bump_region *region, bool copy);
+/* Give the allocator's blocks back to the space (collection start, unbind,
+ * end of a GC worker's closure). */
+void mdn_immix_allocator_retire(mdn_immix_allocator *a);
+
+/* Slow path: allocate `size` bytes (a multiple of MDN_MIN_ALIGN, at most a
+ * block less the alignment) aligned to `align`. Zeroed memory for mutator
+ * allocators. NULL when the budget refuses a block (or, for a copy
+ * allocator, when the collection's copy space is used up). */
+void *mdn_immix_alloc(mdn_immix_allocator *a, size_t size, size_t align);
+
+/* Record that the object just allocated at `start` is medium (above a
+ * line), so tracing marks all its lines without reading it (.immix.medium).
+ * Only the owner of the block writes these bits. */
+static inline void mdn_immix_note_medium(mdn_immix_space *s, mdn_address start) {
+    size_t i = mdn_side_index(&s->medium, start);
+    uint8_t *byte = &s->medium.base[i >> 3];
+    *byte = (uint8_t)(*byte | (1u << (i & 7)));
+}
+
+/* Pin the object starting at `start` (.immix.pin). */
+void mdn_immix_pin(mdn_immix_space *s, mdn_address start);
+static inline bool mdn_immix_is_pinned(const mdn_immix_space *s, mdn_address start) {
+    return mdn_side_bit_test(&s->pinned, start);
+}
+
+/* Collection phases (world stopped). prepare: advance the epoch, clear
+ * object marks, decide on defragmentation and choose candidates. `full`:
+ * defragment as far as the free budget allows; `workers`: GC workers that
+ * will mark. */
+void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers);
+/* Sweep (.immix.sweep); returns live bytes (live lines × line size). */
+size_t mdn_immix_release(mdn_immix_space *s);
+
+/* ---- line marks and holes ---- */
+
+static inline uint8_t *mdn_immix_line_marks_of(const mdn_immix_space *s, mdn_address block) {
+    return mdn_side_byte_ptr(&s->line_marks, block);
+}
+
+/*
+ * Find the next hole in a block whose line marks are `marks` (one byte per
+ * line, MDN_LINES_PER_BLOCK of them), starting at line `from`: the first
+ * line i >= from that is free (.immix.conservative: marks[i] and
+ * marks[i-1] both differ from `epoch`, or i == 0 and marks[0] does), up to
+ * the next marked line. Returns the hole's first line and sets *end to one
+ * past its last line; returns MDN_LINES_PER_BLOCK when there is no hole.
+ */
+static inline unsigned mdn_immix_find_hole(const uint8_t *marks, unsigned from, uint8_t epoch, unsigned *end) {
+    unsigned i = from;
+    while (i < MDN_LINES_PER_BLOCK) {
+        if (marks[i] == epoch) {
+            i += 2; /* this line is live and the next one may hold its object's tail */
+            continue;
+        }
+        if (i > 0 && marks[i - 1] == epoch) {
+            i++;
+            continue;
+        }
+        unsigned j = i + 1;
+        while (j < MDN_LINES_PER_BLOCK && marks[j] != epoch)
+            j++;
+        *end = j;
+        return i;
+    }
+    *end = MDN_LINES_PER_BLOCK;
+    return MDN_LINES_PER_BLOCK;
+}
+
+/* Count free lines and holes of a block by the rule of mdn_immix_find_hole;
+ * returns the number of live (marked) lines. */
+static inline unsigned mdn_immix_count_lines(const uint8_t *marks, uint8_t epoch, unsigned *free_lines,
+                                             unsigned *holes) {
+    unsigned live = 0, nfree = 0, nholes = 0;
+    bool prev_marked = false, in_hole = false;
+    for (unsigned i = 0; i < MDN_LINES_PER_BLOCK; i++) {
+        bool marked = marks[i] == epoch;
+        live += marked;
+        if (!marked && !prev_marked) {
+            nfree++;
+            nholes += !in_hole;
+            in_hole = true;
+        } else {
+            in_hole = false;
+        }
+        prev_marked = marked;
+    }
+    *free_lines = nfree;
+    *holes = nholes;
+    return live;
+}
+
+/* Mark the lines of a reached object (.immix.conservative). Several workers
+ * may store the same epoch into a line; the load first avoids writing a
+ * shared cache line that already holds it. */
+static inline void mdn_immix_mark_lines(const mdn_immix_space *s, mdn_address start, size_t size) {
+    uint8_t epoch = s->mark_epoch;
+    uint8_t *line = mdn_side_byte_ptr(&s->line_marks, start);
+    if (MDN_LIKELY(size <= MDN_IMMIX_SMALL_MAX)) {
+        if (__atomic_load_n(line, __ATOMIC_RELAXED) != epoch)
+            __atomic_store_n(line, epoch, __ATOMIC_RELAXED);
+        return;
+    }
+    size_t n = ((start.value + size - 1) >> MDN_LOG_LINE) - (start.value >> MDN_LOG_LINE) + 1;
+    for (size_t i = 0; i < n; i++)
+        if (__atomic_load_n(&line[i], __ATOMIC_RELAXED) != epoch)
+            __atomic_store_n(&line[i], epoch, __ATOMIC_RELAXED);
+}
+
+/* ---- tracing ---- */
+
+/* Out of line: an object in an evacuation candidate block. */
+mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj, mdn_address start,
+                              mdn_immix_allocator *copy);
+
+static inline bool mdn_immix_contains(const mdn_immix_space *s, mdn_address a) {
+    return mdn_vmspace_space_of(s->vs, a) == s->id;
+}
+
+static inline bool mdn_immix_is_candidate(const mdn_immix_space *s, mdn_address start) {
+    return mdn_block_state_get(s->vs, mdn_address_align_down(start, MDN_BLOCK_SIZE)) == MDN_IMMIX_EVACUATING;
+}
+
+/* Set the mark bit of the object at `start`; true when this call set it.
+ * .immix.objects: with several workers the bit is set with an atomic
+ * fetch-or (bits of neighbouring objects share the byte); a lone worker
+ * owns the whole table and skips the locked instruction, which costs more
+ * than the rest of marking an object. */
+static inline bool mdn_immix_mark_object(const mdn_immix_space *s, mdn_address start) {
+    if (s->parallel)
+        return mdn_side_bit_set_atomic(&s->marks, start);
+    size_t i = mdn_side_index(&s->marks, start);
+    uint8_t mask = (uint8_t)(1u << (i & 7));
+    uint8_t *byte = &s->marks.base[i >> 3];
+    if (*byte & mask)
+        return false;
+    *byte = (uint8_t)(*byte | mask);
+    return true;
+}
+
+/* Mark (or evacuate) an object of the space; returns its reference after
+ * the collection. `copy` is the calling worker's copy allocator. */
+static inline mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
+                                                mdn_immix_allocator *copy) {
+    mdn_address start = mdn_vm_object_start(obj);
+    if (MDN_UNLIKELY(s->defrag) && mdn_immix_is_candidate(s, start))
+        return mdn_immix_evacuate(s, t, obj, start, copy);
+    if (mdn_immix_mark_object(s, start)) {
+        /* .immix.medium: a small object marks its first line, which needs
+         * no read of the object; its header is fetched while it waits in
+         * the queue. */
+        if (MDN_UNLIKELY(mdn_side_bit_test(&s->medium, start)))
+            mdn_immix_mark_lines(s, start, mdn_vm_object_size(obj));
+        else
+            mdn_immix_mark_lines(s, start, MDN_GRANULE_SIZE);
+        mdn_tracer_enqueue(t, obj);
+        __builtin_prefetch(mdn_address_to_ptr(start));
+    }
+    return obj;
+}
+
+static inline bool mdn_immix_is_marked(const mdn_immix_space *s, mdn_address start) {
+    return mdn_side_bit_test(&s->marks, start);
+}
+
+/* Blocks of the space that are not free. */
+size_t mdn_immix_used_blocks(const mdn_immix_space *s);
+
+#endif

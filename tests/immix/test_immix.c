@@ -1,0 +1,494 @@
+/*
+ * Immix-specific tests: hole finding over hand-made line-mark patterns,
+ * allocation into holes only, overflow blocks for medium objects, recyclable
+ * blocks before free ones, defragmentation of a fragmented heap, and
+ * pinned / non-moving objects that never move.
+ */
+#include "plans/immix/immix_plan.h"
+#include "testutil.h"
+#include "toyvm.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { L = MDN_LINES_PER_BLOCK };
+
+/* Check's ck_assert records every passing assertion, which dominates loops
+ * of thousands of checks; these report only failures. */
+#define EXPECT(cond) EXPECT_MSG(cond, "%s", #cond)
+#define EXPECT_MSG(cond, ...)                                                                                          \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            ck_abort_msg(__VA_ARGS__);                                                                                 \
+    } while (0)
+#define EXPECT_EQ(a, b)                                                                                                \
+    EXPECT_MSG((uint64_t)(a) == (uint64_t)(b), "%s == %s: %llu != %llu", #a, #b, (unsigned long long)(a),            \
+               (unsigned long long)(b))
+
+/* ---- hole finding ------------------------------------------------------------ */
+
+/* All holes of `marks` as [start, end) pairs; returns how many. */
+static unsigned holes_of(const uint8_t *marks, uint8_t epoch, unsigned (*out)[2]) {
+    unsigned n = 0, from = 0, end;
+    for (;;) {
+        unsigned start = mdn_immix_find_hole(marks, from, epoch, &end);
+        if (start >= L)
+            return n;
+        EXPECT(start < end);
+        EXPECT(end <= L);
+        out[n][0] = start;
+        out[n][1] = end;
+        n++;
+        from = end;
+    }
+}
+
+static void set_marks(uint8_t *marks, uint8_t epoch, const unsigned *lines, size_t n) {
+    memset(marks, 0, L);
+    for (size_t i = 0; i < n; i++)
+        marks[lines[i]] = epoch;
+}
+
+START_TEST(holes_in_hand_made_patterns) {
+    uint8_t m[L];
+    unsigned h[L][2];
+    const uint8_t e = 7;
+
+    /* Nothing marked: the whole block is one hole. */
+    set_marks(m, e, NULL, 0);
+    ck_assert_uint_eq(holes_of(m, e, h), 1);
+    ck_assert(h[0][0] == 0 && h[0][1] == L);
+
+    /* Lines marked by older epochs are free. */
+    memset(m, e - 1, L);
+    m[10] = 3;
+    ck_assert_uint_eq(holes_of(m, e, h), 1);
+    ck_assert(h[0][0] == 0 && h[0][1] == L);
+
+    /* Everything marked: no hole. */
+    memset(m, e, L);
+    ck_assert_uint_eq(holes_of(m, e, h), 0);
+
+    /* Line 0 marked: line 1 may hold the tail of its object, so the hole
+     * starts at line 2. */
+    set_marks(m, e, (unsigned[]){0}, 1);
+    ck_assert_uint_eq(holes_of(m, e, h), 1);
+    ck_assert(h[0][0] == 2 && h[0][1] == L);
+
+    /* Last line marked: a hole at the block start up to it. */
+    set_marks(m, e, (unsigned[]){L - 1}, 1);
+    ck_assert_uint_eq(holes_of(m, e, h), 1);
+    ck_assert(h[0][0] == 0 && h[0][1] == L - 1);
+
+    /* Second-to-last marked: the last line is skipped, no hole at the end. */
+    set_marks(m, e, (unsigned[]){L - 2}, 1);
+    ck_assert_uint_eq(holes_of(m, e, h), 1);
+    ck_assert(h[0][0] == 0 && h[0][1] == L - 2);
+
+    /* Third-to-last marked: a one-line hole at the very end. */
+    set_marks(m, e, (unsigned[]){L - 3}, 1);
+    ck_assert_uint_eq(holes_of(m, e, h), 2);
+    ck_assert(h[0][0] == 0 && h[0][1] == L - 3);
+    ck_assert(h[1][0] == L - 1 && h[1][1] == L);
+
+    /* Marks two apart: the line between is skipped, not a hole. */
+    set_marks(m, e, (unsigned[]){5, 7}, 2);
+    ck_assert_uint_eq(holes_of(m, e, h), 2);
+    ck_assert(h[0][0] == 0 && h[0][1] == 5);
+    ck_assert(h[1][0] == 9 && h[1][1] == L);
+
+    /* Marks three apart: a one-line hole between them. */
+    set_marks(m, e, (unsigned[]){5, 8}, 2);
+    ck_assert_uint_eq(holes_of(m, e, h), 3);
+    ck_assert(h[0][0] == 0 && h[0][1] == 5);
+    ck_assert(h[1][0] == 7 && h[1][1] == 8);
+    ck_assert(h[2][0] == 10 && h[2][1] == L);
+
+    /* Every other line marked: no free line anywhere. */
+    memset(m, 0, L);
+    for (unsigned i = 0; i < L; i += 2)
+        m[i] = e;
+    ck_assert_uint_eq(holes_of(m, e, h), 0);
+
+    /* One line in four marked: holes of two lines. */
+    memset(m, 0, L);
+    for (unsigned i = 0; i < L; i += 4)
+        m[i] = e;
+    ck_assert_uint_eq(holes_of(m, e, h), L / 4);
+    for (unsigned k = 0; k < L / 4; k++)
+        ck_assert(h[k][0] == 4 * k + 2 && h[k][1] == 4 * k + 4);
+
+    /* A search that starts inside a hole starts the hole there. */
+    set_marks(m, e, (unsigned[]){20}, 1);
+    unsigned end;
+    ck_assert_uint_eq(mdn_immix_find_hole(m, 11, e, &end), 11);
+    ck_assert_uint_eq(end, 20);
+    ck_assert_uint_eq(mdn_immix_find_hole(m, 20, e, &end), 22);
+    ck_assert_uint_eq(end, L);
+    ck_assert_uint_eq(mdn_immix_find_hole(m, 21, e, &end), 22);
+}
+END_TEST
+
+START_TEST(line_counts_agree_with_hole_finding) {
+    uint64_t seed = mdn_test_seed("line_counts_agree_with_hole_finding");
+    uint8_t m[L];
+    unsigned h[L][2];
+    for (int round = 0; round < 2000; round++) {
+        unsigned density = 1 + (unsigned)mdn_test_rand_below(&seed, 8);
+        uint8_t e = (uint8_t)(1 + mdn_test_rand_below(&seed, 255));
+        for (unsigned i = 0; i < L; i++)
+            m[i] = mdn_test_rand_below(&seed, density) == 0 ? e : (uint8_t)(e + 1 + mdn_test_rand_below(&seed, 3));
+        unsigned free_lines, holes;
+        unsigned live = mdn_immix_count_lines(m, e, &free_lines, &holes);
+        unsigned n = holes_of(m, e, h), sum = 0, marked = 0;
+        for (unsigned k = 0; k < n; k++) {
+            sum += h[k][1] - h[k][0];
+            for (unsigned i = h[k][0]; i < h[k][1]; i++)
+                EXPECT_MSG(m[i] != e && (i == 0 || m[i - 1] != e), "line %u of a hole is not free", i);
+        }
+        for (unsigned i = 0; i < L; i++)
+            marked += m[i] == e;
+        EXPECT_EQ(n, holes);
+        EXPECT_EQ(sum, free_lines);
+        EXPECT_EQ(live, marked);
+        /* Every free line lies in a hole. */
+        for (unsigned i = 0; i < L; i++) {
+            bool is_free = m[i] != e && (i == 0 || m[i - 1] != e);
+            bool in_hole = false;
+            for (unsigned k = 0; k < n; k++)
+                in_hole |= i >= h[k][0] && i < h[k][1];
+            EXPECT_MSG(is_free == in_hole, "seed %llu round %d line %u", (unsigned long long)seed, round, i);
+        }
+    }
+}
+END_TEST
+
+/* ---- allocation ---------------------------------------------------------------- */
+
+static mdn_heap *heap_with(size_t bytes, unsigned gc_threads, bool verify) {
+    mdn_options o;
+    mdn_options_init(&o);
+    o.heap_size = bytes;
+    o.gc_threads = gc_threads;
+    o.verify = verify;
+    mdn_error err;
+    mdn_heap *h = mdn_heap_create(&o, &err);
+    ck_assert_msg(h != NULL, "%s", err.message);
+    return h;
+}
+
+static uintptr_t block_of(uintptr_t a) { return a & ~(uintptr_t)(MDN_BLOCK_SIZE - 1); }
+
+/* 32-byte and medium objects, by address. */
+static uintptr_t small_obj(toyvm_thread *t) { return toyvm_alloc(t, 30, 0, 24, MDN_ALLOC_DEFAULT).value; }
+static uintptr_t medium_obj(toyvm_thread *t, size_t bytes) {
+    return toyvm_alloc(t, 31, 0, bytes - 8, MDN_ALLOC_DEFAULT).value;
+}
+
+START_TEST(medium_objects_go_to_an_overflow_block) {
+    mdn_heap *h = heap_with((size_t)64 << 20, 1, false);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    uintptr_t a = small_obj(t);
+    /* Fill the current hole (a fresh block) until less than 1 KiB is left. */
+    while (block_of(a) + MDN_BLOCK_SIZE - (a + 32) >= 1024) {
+        uintptr_t b = small_obj(t);
+        ck_assert_uint_eq(b, a + 32);
+        a = b;
+    }
+    uintptr_t hole_block = block_of(a);
+    uintptr_t m1 = medium_obj(t, 1024);
+    ck_assert_msg(block_of(m1) != hole_block, "medium object placed in the current hole's block");
+    /* The hole is not abandoned: small objects continue right after. */
+    uintptr_t s1 = small_obj(t);
+    ck_assert_uint_eq(s1, a + 32);
+    /* Further medium objects fill the overflow block. */
+    uintptr_t m2 = medium_obj(t, 1024);
+    ck_assert_uint_eq(m2, m1 + 1024);
+    ck_assert_uint_eq(small_obj(t), s1 + 32);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+/* Does `a` lie in one of the `n` blocks of `set`? */
+static bool in_blocks(const uintptr_t *set, size_t n, uintptr_t a) {
+    for (size_t i = 0; i < n; i++)
+        if (set[i] == block_of(a))
+            return true;
+    return false;
+}
+
+static bool line_is_free(mdn_immix_space *s, uintptr_t a) {
+    const uint8_t *marks = mdn_immix_line_marks_of(s, mdn_address_from_word(block_of(a)));
+    unsigned line = (unsigned)((a - block_of(a)) >> MDN_LOG_LINE);
+    return marks[line] != s->mark_epoch && (line == 0 || marks[line - 1] != s->mark_epoch);
+}
+
+START_TEST(recyclable_blocks_are_reused_before_free_ones) {
+    mdn_heap *h = heap_with((size_t)64 << 20, 1, false);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_immix_space *s = mdn_immix_plan_space(h);
+    enum { N = 2048 }; /* 256-byte objects: one per line, 16 blocks */
+    mdn_objref *objs = calloc(N, sizeof *objs);
+    mdn_add_roots(h, objs, N);
+    for (int i = 0; i < N; i++)
+        objs[i] = toyvm_alloc(t, 32, 1, 240, MDN_ALLOC_DEFAULT);
+    uintptr_t blocks[64];
+    size_t nblocks = 0;
+    for (int i = 0; i < N; i++)
+        if (!in_blocks(blocks, nblocks, objs[i].value)) {
+            ck_assert_uint_lt(nblocks, 64);
+            blocks[nblocks++] = block_of(objs[i].value);
+        }
+    /* Keep one line in four. */
+    for (int i = 0; i < N; i++)
+        if (((objs[i].value >> MDN_LOG_LINE) & 3) != 0)
+            objs[i] = mdn_objref_null();
+    mdn_collect(t->mutator, MDN_GC_DEFAULT);
+    size_t used = mdn_immix_used_blocks(s);
+    ck_assert_uint_ge(s->recyclable_count, nblocks - 1);
+    size_t free_lines = 0;
+    for (size_t i = 0; i < s->recyclable_count; i++)
+        free_lines += s->block_free_lines[s->recyclable[i]];
+    ck_assert_uint_gt(free_lines, (nblocks - 1) * (L / 2 - 1));
+    /* Fill 90% of the free lines with small objects: all of them land in
+     * free lines of the old blocks; no new block is taken. */
+    size_t n = free_lines * MDN_LINE_SIZE / 32 * 9 / 10;
+    uintptr_t prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t a = small_obj(t);
+        EXPECT_MSG(in_blocks(blocks, nblocks, a), "object %zu at %p is not in a recycled block", i, (void *)a);
+        EXPECT_MSG(line_is_free(s, a) && line_is_free(s, a + 31), "object %zu at %p is on a live line", i,
+                      (void *)a);
+        if (i % 97 == 0) {
+            /* A medium object that fits no two-line hole goes to an overflow
+             * block (a fresh one), and the hole is kept. */
+            uintptr_t m = medium_obj(t, 600);
+            EXPECT(!in_blocks(blocks, nblocks, m));
+            prev = a;
+            a = small_obj(t);
+            EXPECT(a == prev + 32 || line_is_free(s, a));
+            EXPECT(in_blocks(blocks, nblocks, a));
+            i++;
+        }
+    }
+    /* Only overflow blocks were added. */
+    ck_assert_uint_le(mdn_immix_used_blocks(s), used + 1 + n / 97 * 600 / MDN_BLOCK_SIZE);
+    /* The kept objects are intact. */
+    for (int i = 0; i < N; i++)
+        if (!mdn_objref_is_null(objs[i]))
+            EXPECT_EQ(toyvm_size(objs[i]), 256);
+    mdn_remove_roots(h, objs);
+    free(objs);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+/* ---- defragmentation and pinning --------------------------------------------------- */
+
+enum { FRAG_TYPE = 40, FRAG_PAYLOAD = 6 };
+
+typedef struct frag_heap {
+    mdn_objref *objs; /* a registered root range */
+    size_t n;
+    uint64_t *ids;    /* id of the object in each root, 0 when dropped */
+} frag_heap;
+
+static uint64_t check_word(uint64_t id, unsigned k) { return (id * 0x9E3779B97F4A7C15ULL) ^ (k * 0x1234567u); }
+
+/* 64-byte objects (header, one reference, 48 bytes of payload), then keep
+ * the objects of one line in four; kept objects are chained through their
+ * reference field as well as rooted. `pin_every`: pin each kept object
+ * whose block number is a multiple of it (0: none). */
+static void fragment(toyvm_thread *t, frag_heap *f, size_t n) {
+    mdn_heap *h = t->heap;
+    f->n = n;
+    f->objs = calloc(n, sizeof *f->objs);
+    f->ids = calloc(n, sizeof *f->ids);
+    mdn_add_roots(h, f->objs, n);
+    for (size_t i = 0; i < n; i++) {
+        mdn_objref o = toyvm_alloc(t, FRAG_TYPE, 1, FRAG_PAYLOAD * 8, MDN_ALLOC_DEFAULT);
+        uint64_t *p = toyvm_payload(o);
+        f->ids[i] = i + 1;
+        p[0] = i + 1;
+        for (unsigned k = 1; k < FRAG_PAYLOAD; k++)
+            p[k] = check_word(i + 1, k);
+        f->objs[i] = o;
+    }
+    mdn_objref last = mdn_objref_null();
+    for (size_t i = n; i-- > 0;) {
+        if (((f->objs[i].value >> MDN_LOG_LINE) & 3) != 0) {
+            f->objs[i] = mdn_objref_null();
+            f->ids[i] = 0;
+            continue;
+        }
+        toyvm_set_ref(f->objs[i], 0, last);
+        last = f->objs[i];
+    }
+}
+
+static void frag_check(const frag_heap *f) {
+    mdn_objref expect_next = mdn_objref_null();
+    for (size_t i = f->n; i-- > 0;) {
+        if (!f->ids[i])
+            continue;
+        mdn_objref o = f->objs[i];
+        EXPECT_EQ(toyvm_type(o), FRAG_TYPE);
+        EXPECT_EQ(toyvm_size(o), 64);
+        const uint64_t *p = toyvm_payload(o);
+        EXPECT_EQ(p[0], f->ids[i]);
+        for (unsigned k = 1; k < FRAG_PAYLOAD; k++)
+            EXPECT_EQ(p[k], check_word(f->ids[i], k));
+        EXPECT_MSG(mdn_objref_eq(toyvm_get_ref(o, 0), expect_next), "chain broken at object %zu", i);
+        expect_next = o;
+    }
+}
+
+static void frag_destroy(mdn_heap *h, frag_heap *f) {
+    mdn_remove_roots(h, f->objs);
+    free(f->objs);
+    free(f->ids);
+}
+
+static uint64_t copied_bytes(mdn_heap *h) {
+    mdn_stats st;
+    mdn_stats_get(h, &st);
+    return st.bytes_copied;
+}
+
+START_TEST(defragmentation_compacts_a_fragmented_heap) {
+    mdn_heap *h = heap_with((size_t)64 << 20, 1 + (unsigned)_i, true);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_immix_space *s = mdn_immix_plan_space(h);
+    frag_heap f;
+    fragment(t, &f, 60000); /* about 3.7 MiB, a quarter of it kept */
+    mdn_collect(t->mutator, MDN_GC_DEFAULT);
+    frag_check(&f);
+    size_t before = mdn_immix_used_blocks(s);
+    ck_assert_uint_gt(before, 100);
+    ck_assert_uint_gt(s->recyclable_blocks, 100);
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    frag_check(&f);
+    size_t after = mdn_immix_used_blocks(s);
+    ck_assert_msg(after < before / 2, "blocks in use: %zu before, %zu after a defragmenting collection", before,
+                  after);
+    ck_assert_uint_gt(copied_bytes(h), 60000 / 4 * 64 / 2);
+    /* The compacted heap stays sound through more collections. */
+    for (int c = 0; c < 3; c++) {
+        for (int i = 0; i < 20000; i++)
+            toyvm_alloc(t, 41, 0, 56, MDN_ALLOC_DEFAULT);
+        mdn_collect(t->mutator, c == 1 ? MDN_GC_FULL : MDN_GC_DEFAULT);
+        frag_check(&f);
+    }
+    frag_destroy(h, &f);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(pinned_and_nonmoving_objects_never_move) {
+    mdn_heap *h = heap_with((size_t)64 << 20, 1 + (unsigned)_i, true);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    frag_heap f;
+    fragment(t, &f, 40000);
+    /* Pin the kept objects of every fourth block. */
+    size_t npinned = 0;
+    uintptr_t *pinned_at = calloc(f.n, sizeof *pinned_at);
+    for (size_t i = 0; i < f.n; i++) {
+        if (f.ids[i] && ((f.objs[i].value >> MDN_LOG_BLOCK) & 3) == 0) {
+            EXPECT(mdn_pin_object(t->mutator, f.objs[i]));
+            pinned_at[i] = f.objs[i].value;
+            npinned++;
+        }
+    }
+    ck_assert_uint_gt(npinned, 100);
+    /* Non-moving objects (and over-aligned ones) among fragmenting garbage. */
+    enum { K = 600 };
+    mdn_objref *keep = calloc(2 * K, sizeof *keep);
+    mdn_add_roots(h, keep, 2 * K);
+    for (int i = 0; i < K; i++) {
+        keep[i] = toyvm_alloc(t, 42, 0, 40, MDN_ALLOC_NONMOVING);
+        ((uint64_t *)toyvm_payload(keep[i]))[0] = (uint64_t)i;
+        void *p = mdn_alloc(t->mutator, 48, 64, MDN_ALLOC_DEFAULT);
+        EXPECT_EQ((uintptr_t)p % 64, 0);
+        *(uint64_t *)p = toyvm_make_header(43, 0, 48);
+        keep[K + i] = mdn_objref_from_ptr(p);
+        for (int g = 0; g < 12; g++)
+            toyvm_alloc(t, 44, 0, 56, MDN_ALLOC_DEFAULT);
+    }
+    uintptr_t *keep_at = calloc(2 * K, sizeof *keep_at);
+    for (int i = 0; i < 2 * K; i++)
+        keep_at[i] = keep[i].value;
+    uintptr_t *first_at = calloc(f.n, sizeof *first_at);
+    for (size_t i = 0; i < f.n; i++)
+        first_at[i] = f.objs[i].value;
+    for (int c = 0; c < 4; c++) {
+        mdn_collect(t->mutator, MDN_GC_DEFAULT);
+        mdn_collect(t->mutator, MDN_GC_FULL);
+        frag_check(&f);
+        for (size_t i = 0; i < f.n; i++)
+            if (pinned_at[i])
+                EXPECT_MSG(f.objs[i].value == pinned_at[i], "pinned object %zu moved (collection round %d)", i, c);
+        for (int i = 0; i < 2 * K; i++)
+            EXPECT_MSG(keep[i].value == keep_at[i], "non-moving object %d moved (collection round %d)", i, c);
+        for (int i = 0; i < K; i++)
+            EXPECT_EQ(((uint64_t *)toyvm_payload(keep[i]))[0], (uint64_t)i);
+        for (int i = 0; i < 30000; i++)
+            toyvm_alloc(t, 44, 0, 56, MDN_ALLOC_DEFAULT);
+    }
+    /* Defragmentation did run: unpinned kept objects moved. */
+    size_t moved = 0;
+    for (size_t i = 0; i < f.n; i++)
+        moved += f.ids[i] && !pinned_at[i] && f.objs[i].value != first_at[i];
+    ck_assert_uint_gt(moved, 1000);
+    mdn_remove_roots(h, keep);
+    free(keep);
+    free(keep_at);
+    free(first_at);
+    free(pinned_at);
+    frag_destroy(h, &f);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(line_mark_epoch_wraps_around) {
+    /* More collections than there are epochs: the wrap-around clears the
+     * line marks once and everything stays live and intact. */
+    mdn_heap *h = heap_with((size_t)16 << 20, 1, false);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_immix_space *s = mdn_immix_plan_space(h);
+    frag_heap f;
+    fragment(t, &f, 4000);
+    bool wrapped = false;
+    for (int c = 0; c < 300; c++) {
+        uint8_t before = s->mark_epoch;
+        for (int i = 0; i < 1000; i++)
+            toyvm_alloc(t, 41, 0, 24 + (size_t)(i % 5) * 64, MDN_ALLOC_DEFAULT);
+        mdn_collect(t->mutator, c % 10 == 9 ? MDN_GC_FULL : MDN_GC_DEFAULT);
+        wrapped |= s->mark_epoch < before;
+        frag_check(&f);
+    }
+    ck_assert(wrapped);
+    frag_destroy(h, &f);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("immix");
+    TCase *tc = tcase_create("immix");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, holes_in_hand_made_patterns);
+    tcase_add_test(tc, line_counts_agree_with_hole_finding);
+    tcase_add_test(tc, medium_objects_go_to_an_overflow_block);
+    tcase_add_test(tc, recyclable_blocks_are_reused_before_free_ones);
+    tcase_add_loop_test(tc, defragmentation_compacts_a_fragmented_heap, 0, 2);
+    tcase_add_loop_test(tc, pinned_and_nonmoving_objects_never_move, 0, 2);
+    tcase_add_test(tc, line_mark_epoch_wraps_around);
+    suite_add_tcase(s, tc);
+    return mdn_run_suite(s);
+}
