@@ -16,13 +16,14 @@
  *   seed=N           random seed (default MDN_TEST_SEED, else the clock)
  *   ops=N            operations per thread (default 100000)
  *   threads=N        mutator threads, 1..64 (default 1)
- *   collect-every=N  one explicit collection per N operations on average (0 = none; default 2000)
+ *   collect-every=N  one explicit collection per N operations on average (0 = none; default 50000;
+ *                    the small default heap makes most collections the allocator's own)
  *   check-every=N    one extra model check per N operations on average (0 = none; default 1000)
  *   corrupt-at=N     self-test: thread 0 flips a payload byte of a rooted object after operation N
  *                    (the run must then fail with a report)
  *   any heap option  heap=, gc-threads=, stress=, verify=, poison=, verbose=, ... (see mdn_options)
  * Heap options also come from the MDN_* environment variables; the
- * command line wins. Without heap=, a collecting plan gets 8M + 2M per
+ * command line wins. Without heap=, a collecting plan gets 4M + 2M per
  * thread and a plan that never collects a budget that holds every
  * allocation of the run (at most 2 GiB: longer runs are cut short).
  *
@@ -111,7 +112,7 @@ static void parse(stress_config *cfg, int argc, char **argv) {
     memset(cfg, 0, sizeof *cfg);
     cfg->ops = 100000;
     cfg->threads = 1;
-    cfg->collect_every = 2000;
+    cfg->collect_every = 50000;
     cfg->check_every = 1000;
     mdn_options_init(&cfg->options);
     mdn_error err;
@@ -263,7 +264,7 @@ int main(int argc, char **argv) {
     if (!cfg.heap_given) {
         if (collects) {
             /* Small, so that most collections are the heap's own. */
-            cfg.options.heap_size = ((size_t)8 << 20) + (size_t)cfg.threads * ((size_t)2 << 20);
+            cfg.options.heap_size = ((size_t)4 << 20) + (size_t)cfg.threads * ((size_t)2 << 20);
         } else {
             /* About 1 KiB per operation covers the shapes shadow_step
              * draws; nothing is ever freed, so a long run is cut to what
