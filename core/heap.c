@@ -65,7 +65,7 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
             heap->tracers[i].heap = heap;
             heap->tracers[i].worker = i;
             heap->tracers[i].deque = mdn_workqueue_deque(heap->queue, i);
-            if (heap->nworkers > 1) {
+            if (heap->nworkers > 1 || !plan_breadth_first) {
                 heap->tracers[i].local_capacity = 1024;
                 heap->tracers[i].local = malloc(1024 * sizeof(uintptr_t));
                 if (!heap->tracers[i].local) {

@@ -61,8 +61,9 @@ struct mdn_tracer {
     unsigned worker;
     /* .trace.local: objects found while scanning go on this private stack
      * first (no fences); they move to the shared deque when it fills or when
-     * another worker is idle. Capacity 0 (one worker) means push straight to
-     * the deque, whose single-worker order is FIFO (Cheney order). */
+     * another worker is idle. Capacity 0 (one worker of a plan that wants
+     * breadth-first order) means push straight to the deque, whose
+     * single-worker order is FIFO (Cheney order). */
     uintptr_t *local;
     unsigned nlocal;
     unsigned local_capacity;

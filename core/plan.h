@@ -21,6 +21,11 @@
 extern const char mdn_plan_name_string[];
 /* false for plans that never collect (NoGC). */
 extern const bool plan_can_collect;
+/* true if a collection on one GC worker must scan objects in the order they
+ * were reached (breadth first: Cheney order for a copying plan); false lets
+ * a single worker use its private stack (depth first, fewer queue
+ * operations). Several workers always use private stacks (.trace.local). */
+extern const bool plan_breadth_first;
 
 bool plan_create(mdn_heap *heap, mdn_error *err);
 void plan_destroy(mdn_heap *heap);

@@ -30,6 +30,7 @@
 
 const char mdn_plan_name_string[] = "immix";
 const bool plan_can_collect = true;
+const bool plan_breadth_first = false;
 const int mdn_plan_immix_linked = 1;
 
 enum { SPACE_IMMIX = 1, SPACE_LARGE = 2, SPACE_IMMORTAL = 3 };

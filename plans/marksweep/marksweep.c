@@ -25,6 +25,7 @@
 
 const char mdn_plan_name_string[] = "marksweep";
 const bool plan_can_collect = true;
+const bool plan_breadth_first = false;
 const int mdn_plan_marksweep_linked = 1;
 
 /* The mutator's plan area: the mark-sweep allocator. The immortal space

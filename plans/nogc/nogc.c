@@ -15,6 +15,7 @@
 
 const char mdn_plan_name_string[] = "nogc";
 const bool plan_can_collect = false;
+const bool plan_breadth_first = false;
 const int mdn_plan_nogc_linked = 1;
 
 /* [snippet:nogc-spaces] */

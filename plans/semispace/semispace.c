@@ -37,6 +37,7 @@
 
 const char mdn_plan_name_string[] = "semispace";
 const bool plan_can_collect = true;
+const bool plan_breadth_first = true;
 const int mdn_plan_semispace_linked = 1;
 
 enum { SPACE_COPY = 1, SPACE_LARGE = 2, SPACE_IMMORTAL = 3, SPACE_NONMOVING = 4 };
