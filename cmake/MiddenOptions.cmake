@@ -5,6 +5,7 @@ option(MIDDEN_LTO "Build with link-time optimisation (lets the binding inline in
 option(MIDDEN_BUILD_TESTS "Build the test suite" ON)
 option(MIDDEN_BUILD_TOOLS "Build benchmarks and the comparison tool" ON)
 option(MIDDEN_SOAK "Register the long soak tests with CTest" OFF)
+option(MIDDEN_FUZZ "Build the AFL++ fuzz targets with afl-clang-fast (tests/fuzz/run-afl.sh)" OFF)
 set(MIDDEN_SANITIZE "" CACHE STRING "Sanitizers to build with: '', 'address;undefined' or 'thread'")
 
 if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)

@@ -1,6 +1,8 @@
 /* block_pool.c: the lock-free free-block stack and chunk growth. */
 #include "core/block_pool.h"
 
+#include "core/poison.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +106,10 @@ void mdn_block_pool_release(mdn_block_pool *pool, mdn_address block, bool dirty)
     MDN_ASSERT(mdn_vmspace_space_of(pool->vs, block) == pool->space);
     uint8_t old = mdn_block_state_get(pool->vs, block);
     MDN_CHECK(old != MDN_BLOCK_FREE && old != MDN_BLOCK_UNOWNED);
+    if (pool->vs->poison) { /* .poison.dirty */
+        mdn_poison_range(mdn_address_to_ptr(block), MDN_BLOCK_SIZE);
+        dirty = true;
+    }
     mdn_block_flags_set(pool->vs, block, dirty ? MDN_BLOCK_FLAG_DIRTY : 0);
     mdn_block_state_set(pool->vs, block, MDN_BLOCK_FREE);
     push_free(pool, mdn_vmspace_block_index(pool->vs, block));

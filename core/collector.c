@@ -105,8 +105,7 @@ static void collect(mdn_heap *heap, bool full) {
     uint64_t phase[MDN_PHASE_COUNT] = {0};
     heap->current_full = full;
     MDN_FOR_EACH_MUTATOR(heap, m) {
-        if (m->force_slow)
-            mdn_mutator_unhide_buffers(m);
+        mdn_mutator_unhide_buffers(m);
         plan_mutator_retire(heap, m);
     }
     for (unsigned i = 0; i < heap->nworkers; i++) {
@@ -136,7 +135,7 @@ static void collect(mdn_heap *heap, bool full) {
         mdn_verify_heap(heap);
     MDN_FOR_EACH_MUTATOR(heap, m) {
         plan_mutator_init(heap, m);
-        if (m->force_slow)
+        if (mdn_mutator_should_hide(m))
             mdn_mutator_hide_buffers(m);
     }
     uint64_t pause = mdn_now_ns() - start;

@@ -8,7 +8,7 @@
 
 const char *mdn_plan_name(void) { return mdn_plan_name_string; }
 
-static void heap_check(const mdn_heap *heap, const char *check) {
+void mdn_heap_check_api(const mdn_heap *heap, const char *check) {
     if (!heap)
         mdn_misuse(check, "the heap is NULL");
     if (heap->magic != MDN_HEAP_MAGIC)
@@ -31,6 +31,9 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
     heap->options = *opts;
     if (heap->options.gc_threads == 0)
         heap->options.gc_threads = mdn_cpu_count();
+#ifdef MDN_DEBUG
+    heap->options.poison = true; /* debug builds always poison reclaimed memory */
+#endif
     /* .heap.reserve: room for the budget twice over plus slack for chunks
      * held partly empty by different spaces; address space is cheap. */
     size_t reserve = opts->heap_size * 2 + 64 * MDN_CHUNK_SIZE;
@@ -38,6 +41,7 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
         free(heap);
         return NULL;
     }
+    heap->vm.poison = heap->options.poison;
     pthread_mutex_init(&heap->lock, NULL);
     pthread_cond_init(&heap->stopped_cond, NULL);
     pthread_cond_init(&heap->resume_cond, NULL);
@@ -83,7 +87,7 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
 }
 
 void mdn_heap_destroy(mdn_heap *heap) {
-    heap_check(heap, "heap_destroy");
+    mdn_heap_check_api(heap, "heap_destroy");
     if (heap->nmutators)
         mdn_misuse("heap_destroy", "%zu mutator(s) are still bound; unbind them first", heap->nmutators);
     if (heap->plan)
@@ -111,12 +115,12 @@ void mdn_heap_destroy(mdn_heap *heap) {
 }
 
 const mdn_options *mdn_heap_options(const mdn_heap *heap) {
-    heap_check(heap, "heap_options");
+    mdn_heap_check_api(heap, "heap_options");
     return &heap->options;
 }
 
 void mdn_add_roots(mdn_heap *heap, mdn_objref *start, size_t count) {
-    heap_check(heap, "add_roots");
+    mdn_heap_check_api(heap, "add_roots");
     if (!start)
         mdn_misuse("add_roots", "the root range start is NULL");
     if (((uintptr_t)start & (sizeof(uintptr_t) - 1)) != 0)
@@ -143,7 +147,7 @@ void mdn_add_roots(mdn_heap *heap, mdn_objref *start, size_t count) {
 }
 
 void mdn_remove_roots(mdn_heap *heap, mdn_objref *start) {
-    heap_check(heap, "remove_roots");
+    mdn_heap_check_api(heap, "remove_roots");
     pthread_mutex_lock(&heap->roots_lock);
     for (size_t i = 0; i < heap->nroots; i++) {
         if (heap->roots[i].start == start) {

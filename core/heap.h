@@ -46,7 +46,8 @@ struct mdn_mutator {
     struct mdn_mutator *prev;
     size_t stress_count;         /* bytes since the last stress collection */
     bool force_slow;             /* stress/verify: every allocation takes the slow path */
-    uintptr_t saved_limit;       /* the real bump limit while force_slow */
+    bool hidden;                 /* buffers hidden (force_slow, or NATIVE): fast paths fail */
+    uintptr_t saved_limit;       /* the real bump limit while hidden */
     void *saved_free_lists[MDN_FREELIST_FAST_CLASSES];
     _Alignas(64) unsigned char plan[MDN_PLAN_MUTATOR_AREA];
 };
@@ -110,6 +111,9 @@ struct mdn_heap {
     mdn_stats_state stats;
 };
 
+/* Validate a heap handed to the API; `check` names the calling function. */
+void mdn_heap_check_api(const mdn_heap *heap, const char *check);
+
 /* Validate a mutator handed to the API; `check` names the calling function. */
 void mdn_mutator_check_api(const mdn_mutator *m, const char *check);
 
@@ -123,7 +127,14 @@ void mdn_gc_parallel(mdn_heap *heap, void (*fn)(mdn_tracer *t, void *arg), void 
 /* For each bound mutator (world stopped, or under heap->lock). */
 #define MDN_FOR_EACH_MUTATOR(heap, m) for (mdn_mutator *m = (heap)->mutators; m; m = m->next)
 
-/* Save/restore the real allocation buffers of a force_slow mutator. */
+/* Save/restore the real allocation buffers of a mutator whose fast paths
+ * must fail: force_slow (stress, verify) or NATIVE (so an allocation in
+ * native state reaches the slow path and its misuse check). Both are
+ * idempotent; mdn_mutator_should_hide() says whether buffers stay hidden
+ * outside the slow path. */
+static inline bool mdn_mutator_should_hide(const mdn_mutator *m) {
+    return m->force_slow || m->state == MDN_MUTATOR_NATIVE;
+}
 void mdn_mutator_unhide_buffers(mdn_mutator *m);
 void mdn_mutator_hide_buffers(mdn_mutator *m);
 

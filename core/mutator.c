@@ -47,6 +47,9 @@ static void park_locked(mdn_mutator *m) {
 }
 
 void mdn_mutator_hide_buffers(mdn_mutator *m) {
+    if (m->hidden)
+        return;
+    m->hidden = true;
     m->saved_limit = m->fast.bump_limit;
     m->fast.bump_limit = m->fast.bump_cursor;
     memcpy(m->saved_free_lists, m->fast.free_lists, sizeof m->saved_free_lists);
@@ -54,13 +57,15 @@ void mdn_mutator_hide_buffers(mdn_mutator *m) {
 }
 
 void mdn_mutator_unhide_buffers(mdn_mutator *m) {
+    if (!m->hidden)
+        return;
+    m->hidden = false;
     m->fast.bump_limit = m->saved_limit;
     memcpy(m->fast.free_lists, m->saved_free_lists, sizeof m->saved_free_lists);
 }
 
 mdn_mutator *mdn_mutator_bind(mdn_heap *heap, void *vm_thread) {
-    if (!heap || heap->magic != MDN_HEAP_MAGIC)
-        mdn_misuse("mutator_bind", "%p is not a live heap", (void *)heap);
+    mdn_heap_check_api(heap, "mutator_bind");
     pthread_mutex_lock(&heap->lock);
     while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
@@ -96,9 +101,11 @@ void mdn_mutator_unbind(mdn_mutator *m) {
     pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested)
         park_locked(m);
-    if (m->force_slow)
-        mdn_mutator_unhide_buffers(m);
+    mdn_mutator_unhide_buffers(m);
     plan_mutator_retire(heap, m);
+    /* An unbound mutator's fast paths must fail, so that any use reaches a
+     * slow path and its check (the struct stays on heap->free_mutators). */
+    memset(&m->fast, 0, sizeof m->fast);
     if (m->prev)
         m->prev->next = m->next;
     else
@@ -139,6 +146,7 @@ void mdn_enter_native(mdn_mutator *m) {
     mdn_heap *heap = m->heap;
     pthread_mutex_lock(&heap->lock);
     m->state = MDN_MUTATOR_NATIVE;
+    mdn_mutator_hide_buffers(m);
     pthread_cond_broadcast(&heap->stopped_cond);
     pthread_mutex_unlock(&heap->lock);
 }
@@ -153,6 +161,8 @@ void mdn_leave_native(mdn_mutator *m) {
     while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
     m->state = MDN_MUTATOR_RUNNING;
+    if (!m->force_slow)
+        mdn_mutator_unhide_buffers(m);
     pthread_mutex_unlock(&heap->lock);
 }
 
@@ -205,8 +215,7 @@ void *mdn_alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind 
     /* .alloc.retry: collect once as the plan would, then once fully, before
      * declaring the heap exhausted. */
     for (int attempt = 0;; attempt++) {
-        if (m->force_slow)
-            mdn_mutator_unhide_buffers(m);
+        mdn_mutator_unhide_buffers(m);
         void *p = plan_alloc(heap, m, size, align, kind);
         if (m->force_slow)
             mdn_mutator_hide_buffers(m);

@@ -37,6 +37,11 @@ void mdn_os_decommit(mdn_address start, size_t bytes) {
         mdn_fatal("madvise(DONTNEED) failed for %zu bytes", bytes);
 }
 
+void mdn_os_protect_none(mdn_address start, size_t bytes) {
+    if (mprotect(mdn_address_to_ptr(start), bytes, PROT_NONE) != 0)
+        mdn_fatal("mprotect(PROT_NONE) failed for %zu bytes", bytes);
+}
+
 void mdn_os_release(mdn_address start, size_t bytes) {
     if (bytes)
         munmap(mdn_address_to_ptr(start), bytes);

@@ -20,6 +20,8 @@ mdn_address mdn_os_reserve_zeroed(size_t bytes);
 bool mdn_os_commit(mdn_address start, size_t bytes);
 /* Give the pages back to the OS; they stay accessible and read as zero. */
 void mdn_os_decommit(mdn_address start, size_t bytes);
+/* Make [start, start+bytes) inaccessible (mdn_os_commit makes it usable again). */
+void mdn_os_protect_none(mdn_address start, size_t bytes);
 /* Give up a reservation. */
 void mdn_os_release(mdn_address start, size_t bytes);
 

@@ -50,4 +50,10 @@ bool plan_pin_object(mdn_heap *heap, mdn_objref obj);
  * verifier; may be conservative. */
 bool plan_is_live_object(mdn_heap *heap, mdn_objref obj);
 
+/* Optional (.verify.metadata): check the plan's metadata after the heap
+ * verifier's walk (world stopped, allocators retired): marks, line marks,
+ * block states, free lists. Report with mdn_verify_fail(). A plan that
+ * does not define it gets no call (weak symbol). */
+void plan_verify_metadata(mdn_heap *heap) __attribute__((weak));
+
 #endif

@@ -61,7 +61,9 @@ static uint64_t percentile(const uint64_t *sorted, size_t n, unsigned pct) {
 }
 
 void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
-    MDN_CHECK(heap && heap->magic == MDN_HEAP_MAGIC);
+    mdn_heap_check_api(heap, "stats_get");
+    if (!out)
+        mdn_misuse("stats_get", "the output pointer is NULL");
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&heap->lock);
     const mdn_stats_state *s = &heap->stats;
@@ -91,7 +93,7 @@ void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
 }
 
 void mdn_harness_begin(mdn_heap *heap) {
-    MDN_CHECK(heap && heap->magic == MDN_HEAP_MAGIC);
+    mdn_heap_check_api(heap, "harness_begin");
     pthread_mutex_lock(&heap->lock);
     mdn_stats_reset(&heap->stats);
     heap->stats.harness_start_ns = mdn_now_ns();

@@ -1,17 +1,48 @@
-/* verify.c: reachability walk with an open-addressing visited set. */
+/*
+ * verify.c: the heap verifier (verify.h).
+ *
+ * .verify.walk: a depth-first walk from every root with an open-addressing
+ * visited set. Each reference is checked when it is first read (in a
+ * space, aligned, not poisoned, live per plan_is_live_object, sane size
+ * within one space); the record of the object remembers the slot and the
+ * holder that first reached it, so later checks can name them.
+ * .verify.overlap: after the walk the reached objects are sorted by start;
+ * two that overlap mean a reference into the middle of an object (or two
+ * allocations sharing memory), which no per-object check can see when the
+ * plan's liveness test is coarse (NoGC accepts any granule of its space).
+ * .verify.blocks: after plan_release every thread-local allocator is
+ * retired, so no block of any space may still be ALLOCATING.
+ * .verify.metadata: finally the plan's optional plan_verify_metadata()
+ * checks what only the plan knows (marks, line marks, block states).
+ */
 #include "core/verify.h"
 
+#include "core/block_pool.h"
 #include "core/heap.h"
 #include "core/plan.h"
+#include "core/poison.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct verify_record {
+    uintptr_t obj;    /* the reference */
+    uintptr_t start;  /* mdn_vm_object_start */
+    size_t size;
+    uintptr_t slot;   /* the slot that first reached it */
+    uintptr_t holder; /* the object holding that slot, 0 for a root */
+    const char *root_kind;
+} verify_record;
+
 typedef struct mdn_verifier {
     mdn_heap *heap;
-    uintptr_t *set; /* open addressing, 0 = empty */
-    size_t set_capacity, set_count;
-    uintptr_t *stack;
+    uint32_t *set; /* open addressing over record indices + 1, 0 = empty */
+    size_t set_capacity;
+    verify_record *records;
+    size_t nrecords, records_capacity;
+    size_t *stack; /* record indices still to scan */
     size_t stack_count, stack_capacity;
     uintptr_t current; /* object being scanned, 0 for roots */
     const char *root_kind;
@@ -24,15 +55,25 @@ static size_t hash_word(uintptr_t x) {
     return (size_t)x;
 }
 
-static bool set_insert(mdn_verifier *v, uintptr_t key) {
-    if ((v->set_count + 1) * 2 > v->set_capacity) {
-        size_t cap = v->set_capacity ? v->set_capacity * 2 : 4096;
-        uintptr_t *grown = calloc(cap, sizeof *grown);
+static void *grow_array(void *p, size_t *capacity, size_t elem) {
+    size_t cap = *capacity ? *capacity * 2 : 4096;
+    void *grown = realloc(p, cap * elem);
+    if (!grown)
+        mdn_fatal("heap verifier: out of memory");
+    *capacity = cap;
+    return grown;
+}
+
+/* The record index of `key`, inserting a new record if absent; *fresh says which. */
+static size_t set_find_or_add(mdn_verifier *v, uintptr_t key, bool *fresh) {
+    if ((v->nrecords + 1) * 2 > v->set_capacity) {
+        size_t cap = v->set_capacity ? v->set_capacity * 2 : 8192;
+        uint32_t *grown = calloc(cap, sizeof *grown);
         if (!grown)
             mdn_fatal("heap verifier: out of memory");
         for (size_t i = 0; i < v->set_capacity; i++) {
             if (v->set[i]) {
-                size_t j = hash_word(v->set[i]) & (cap - 1);
+                size_t j = hash_word(v->records[v->set[i] - 1].obj) & (cap - 1);
                 while (grown[j])
                     j = (j + 1) & (cap - 1);
                 grown[j] = v->set[i];
@@ -44,25 +85,25 @@ static bool set_insert(mdn_verifier *v, uintptr_t key) {
     }
     size_t j = hash_word(key) & (v->set_capacity - 1);
     while (v->set[j]) {
-        if (v->set[j] == key)
-            return false;
+        if (v->records[v->set[j] - 1].obj == key) {
+            *fresh = false;
+            return v->set[j] - 1;
+        }
         j = (j + 1) & (v->set_capacity - 1);
     }
-    v->set[j] = key;
-    v->set_count++;
-    return true;
+    if (v->nrecords == v->records_capacity)
+        v->records = grow_array(v->records, &v->records_capacity, sizeof *v->records);
+    if (v->nrecords >= UINT32_MAX - 1)
+        mdn_fatal("heap verifier: too many objects");
+    v->set[j] = (uint32_t)(v->nrecords + 1);
+    *fresh = true;
+    return v->nrecords++;
 }
 
-static void push(mdn_verifier *v, uintptr_t obj) {
-    if (v->stack_count == v->stack_capacity) {
-        size_t cap = v->stack_capacity ? v->stack_capacity * 2 : 4096;
-        uintptr_t *grown = realloc(v->stack, cap * sizeof *grown);
-        if (!grown)
-            mdn_fatal("heap verifier: out of memory");
-        v->stack = grown;
-        v->stack_capacity = cap;
-    }
-    v->stack[v->stack_count++] = obj;
+static void push(mdn_verifier *v, size_t index) {
+    if (v->stack_count == v->stack_capacity)
+        v->stack = grow_array(v->stack, &v->stack_capacity, sizeof *v->stack);
+    v->stack[v->stack_count++] = index;
 }
 
 MDN_NORETURN static void report(const mdn_verifier *v, mdn_slot slot, mdn_objref obj, const char *what) {
@@ -79,19 +120,80 @@ void mdn_verify_slot(mdn_tracer *t, mdn_slot slot) {
     if (mdn_objref_is_null(obj))
         return;
     mdn_heap *heap = v->heap;
-    if (mdn_vmspace_space_of(&heap->vm, mdn_objref_to_address(obj)) == MDN_SPACE_NONE)
+    if (obj.value == MDN_POISON_WORD)
+        report(v, slot, obj, "reference read from poisoned (reclaimed) memory");
+    mdn_address start = mdn_vm_object_start(obj);
+    unsigned space = mdn_vmspace_space_of(&heap->vm, start);
+    if (space == MDN_SPACE_NONE)
         report(v, slot, obj, "reference outside every space");
+    if (!mdn_address_is_aligned(start, MDN_MIN_ALIGN))
+        report(v, slot, obj, "reference to a misaligned object start");
+    if (heap->vm.poison && mdn_is_poisoned_word(mdn_address_to_ptr(start)))
+        report(v, slot, obj, "reference to poisoned (reclaimed) memory");
     if (!plan_is_live_object(heap, obj))
         report(v, slot, obj, "reference to a dead or invalid object");
     size_t size = mdn_vm_object_size(obj);
-    mdn_address start = mdn_vm_object_start(obj);
-    if (size < MDN_WORD_SIZE || (size & (MDN_MIN_ALIGN - 1)) != 0)
+    if (size < MDN_WORD_SIZE || (size & (MDN_MIN_ALIGN - 1)) != 0 || start.value + size < start.value)
         report(v, slot, obj, "object with an impossible size");
     mdn_address last = mdn_address_add(start, size - 1);
-    if (mdn_vmspace_space_of(&heap->vm, last) != mdn_vmspace_space_of(&heap->vm, start))
+    if (mdn_vmspace_space_of(&heap->vm, last) != space)
         report(v, slot, obj, "object extends past its space");
-    if (set_insert(v, obj.value))
-        push(v, obj.value);
+    bool fresh;
+    size_t i = set_find_or_add(v, obj.value, &fresh);
+    if (fresh) {
+        v->records[i] = (verify_record){obj.value, start.value, size, slot.value, v->current, v->root_kind};
+        push(v, i);
+    }
+}
+
+static int by_start(const void *a, const void *b) {
+    const verify_record *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+MDN_NORETURN static void report_overlap(const verify_record *outer, const verify_record *inner) {
+    char where[96];
+    if (inner->holder)
+        snprintf(where, sizeof where, "slot %p of object %p", (void *)inner->slot, (void *)inner->holder);
+    else
+        snprintf(where, sizeof where, "%s root slot %p", inner->root_kind, (void *)inner->slot);
+    mdn_fatal("heap verifier: reference into the middle of an object: %s holds %p, inside object %p "
+              "[%p, %p) (plan %s)",
+              where, (void *)inner->obj, (void *)outer->obj, (void *)outer->start,
+              (void *)(outer->start + outer->size), mdn_plan_name_string);
+}
+
+static void check_overlaps(mdn_verifier *v) {
+    qsort(v->records, v->nrecords, sizeof *v->records, by_start);
+    for (size_t i = 1; i < v->nrecords; i++) {
+        const verify_record *prev = &v->records[i - 1];
+        if (prev->start + prev->size > v->records[i].start)
+            report_overlap(prev, &v->records[i]);
+    }
+}
+
+static void check_blocks(mdn_heap *heap) {
+    const mdn_vmspace *vs = &heap->vm;
+    for (size_t c = 0; c < vs->nchunks; c++) {
+        unsigned space = __atomic_load_n(&vs->chunk_space[c], __ATOMIC_RELAXED);
+        if (space == MDN_SPACE_NONE)
+            continue;
+        for (size_t b = c * MDN_BLOCKS_PER_CHUNK; b < (c + 1) * MDN_BLOCKS_PER_CHUNK; b++) {
+            if (__atomic_load_n(&vs->block_state[b], __ATOMIC_RELAXED) == MDN_BLOCK_ALLOCATING)
+                mdn_verify_fail("block %p of space %u is still ALLOCATING after the collection retired every "
+                                "allocator",
+                                mdn_address_to_ptr(mdn_vmspace_block_at(vs, b)), space);
+        }
+    }
+}
+
+void mdn_verify_fail(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mdn_fatal("heap verifier: metadata: %s (plan %s)", msg, mdn_plan_name_string);
 }
 
 size_t mdn_verify_heap(mdn_heap *heap) {
@@ -113,12 +215,17 @@ size_t mdn_verify_heap(mdn_heap *heap) {
     v.root_kind = "mutator";
     MDN_FOR_EACH_MUTATOR(heap, m) { mdn_vm_scan_mutator_roots(m, m->vm_thread, &t); }
     while (v.stack_count) {
-        v.current = v.stack[--v.stack_count];
+        v.current = v.records[v.stack[--v.stack_count]].obj;
         mdn_vm_scan_object(mdn_objref_from_address(mdn_address_from_word(v.current)), &t);
     }
-    size_t reached = v.set_count;
+    size_t reached = v.nrecords;
+    check_overlaps(&v);
     free(v.set);
+    free(v.records);
     free(v.stack);
+    check_blocks(heap);
+    if (plan_verify_metadata)
+        plan_verify_metadata(heap);
     if (heap->options.verbose >= 1)
         fprintf(stderr, "midden: verified %zu reachable objects\n", reached);
     return reached;

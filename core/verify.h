@@ -1,20 +1,30 @@
 /*
  * verify.h: the heap verifier (option `verify=1`, design §9). After a
  * collection it walks the graph reachable from every root and checks that
- * each reference is a live object of a live space with a sane size; the
- * first violation aborts with a report naming the slot, the reference and
- * the object that holds it.
+ * each reference is an aligned, unpoisoned, live object start of a live
+ * space with a sane size inside one space, that no two reached objects
+ * overlap (a reference into the middle of an object), that no block is
+ * left ALLOCATING, and then the plan's own metadata through the optional
+ * plan_verify_metadata() (core/plan.h). The first violation aborts with a
+ * report naming the slot, the reference and the object that holds it.
  */
 #ifndef MDN_CORE_VERIFY_H
 #define MDN_CORE_VERIFY_H
 
+#include "core/util.h"
+
 #include <midden/midden.h>
 
-/* Verify the whole heap; world stopped. Returns the number of objects
- * reached; aborts on the first violation. */
+/* Verify the whole heap; world stopped, every thread-local allocator
+ * retired. Returns the number of objects reached; aborts on the first
+ * violation. */
 size_t mdn_verify_heap(mdn_heap *heap);
 
 /* Called by mdn_trace_slot() while a verifier runs. */
 void mdn_verify_slot(mdn_tracer *t, mdn_slot slot);
+
+/* For plan_verify_metadata(): report an inconsistency and abort with
+ * "heap verifier: metadata: <message> (plan <name>)". */
+MDN_NORETURN MDN_PRINTF(1, 2) void mdn_verify_fail(const char *fmt, ...);
 
 #endif

@@ -101,6 +101,9 @@ void mdn_vmspace_release_chunks(mdn_vmspace *vs, mdn_address start, size_t n) {
     size_t first = mdn_vmspace_chunk_index(vs, start);
     MDN_CHECK(mdn_address_is_aligned(start, MDN_CHUNK_SIZE) && first + n <= vs->nchunks);
     mdn_os_decommit(start, n << MDN_LOG_CHUNK);
+    /* .poison.chunks: a stale pointer into a released chunk faults at once. */
+    if (vs->poison)
+        mdn_os_protect_none(start, n << MDN_LOG_CHUNK);
     size_t b0 = first * MDN_BLOCKS_PER_CHUNK, b1 = (first + n) * MDN_BLOCKS_PER_CHUNK;
     memset(vs->block_state + b0, 0, b1 - b0);
     memset(vs->block_flags + b0, 0, b1 - b0);

@@ -45,6 +45,7 @@ typedef struct mdn_vmspace {
     size_t used;            /* bytes taken from the budget (atomic) */
     size_t committed;       /* bytes in acquired chunks (atomic) */
     size_t peak_committed;  /* most bytes in acquired chunks at once (atomic) */
+    bool poison;            /* option `poison`: fill released blocks, protect released chunks */
 } mdn_vmspace;
 
 /* Reserve `reserve` bytes (rounded up to chunks) for a heap of `budget`. */
@@ -54,7 +55,8 @@ void mdn_vmspace_destroy(mdn_vmspace *vs);
 /* Take a run of `n` free chunks for `space`, committed and zero-filled.
  * Zero address when the reservation has no such run. */
 mdn_address mdn_vmspace_acquire_chunks(mdn_vmspace *vs, size_t n, unsigned space);
-/* Return a run of chunks: memory goes back to the OS. */
+/* Return a run of chunks: memory goes back to the OS (and is made
+ * inaccessible until acquired again when the heap poisons). */
 void mdn_vmspace_release_chunks(mdn_vmspace *vs, mdn_address start, size_t n);
 
 static inline bool mdn_vmspace_contains(const mdn_vmspace *vs, mdn_address a) {

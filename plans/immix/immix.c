@@ -186,3 +186,10 @@ bool plan_is_live_object(mdn_heap *heap, mdn_objref obj) {
         return false;
     }
 }
+
+/* .verify.metadata: the spaces Immix shares with every plan. */
+void plan_verify_metadata(mdn_heap *heap) {
+    immix_plan *p = plan_of(heap);
+    mdn_los_verify(&p->large);
+    mdn_immortal_verify(&p->immortal);
+}

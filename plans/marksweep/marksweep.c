@@ -146,3 +146,11 @@ bool plan_is_live_object(mdn_heap *heap, mdn_objref obj) {
         return false;
     }
 }
+
+/* .verify.metadata: the mark-sweep space checks itself in plan_release
+ * (mdn_ms_check, with verify=1); here the spaces it shares with every plan. */
+void plan_verify_metadata(mdn_heap *heap) {
+    marksweep_plan *p = marksweep_plan_of(heap);
+    mdn_los_verify(&p->large);
+    mdn_immortal_verify(&p->immortal);
+}

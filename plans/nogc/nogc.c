@@ -94,3 +94,9 @@ bool plan_is_live_object(mdn_heap *heap, mdn_objref obj) {
         return mdn_los_is_object_start(&p->large, start);
     return mdn_immortal_contains(&p->immortal, start) && mdn_address_is_aligned(start, MDN_MIN_ALIGN);
 }
+
+void plan_verify_metadata(mdn_heap *heap) {
+    nogc_plan *p = plan_of(heap);
+    mdn_immortal_verify(&p->immortal);
+    mdn_los_verify(&p->large);
+}

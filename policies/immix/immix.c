@@ -3,6 +3,7 @@
 #include "immix.h"
 
 #include "core/os.h"
+#include "core/poison.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,17 @@ void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers) {
     choose_candidates(s, ncand, copy_blocks);
 }
 
+/* .poison.dirty: fill the holes of a recyclable block; start_hole zeroes a
+ * hole before the allocator uses it. */
+static void poison_holes(const mdn_immix_space *s, mdn_address block, uint8_t epoch) {
+    const uint8_t *marks = mdn_immix_line_marks_of(s, block);
+    unsigned end;
+    for (unsigned line = mdn_immix_find_hole(marks, 0, epoch, &end); line < MDN_LINES_PER_BLOCK;
+         line = mdn_immix_find_hole(marks, end, epoch, &end))
+        mdn_poison_range(mdn_address_to_ptr(mdn_address_add(block, line * MDN_LINE_SIZE)),
+                         (end - line) * MDN_LINE_SIZE);
+}
+
 size_t mdn_immix_release(mdn_immix_space *s) {
     uint8_t epoch = s->mark_epoch;
     size_t live_lines = 0, nfree = 0, nrecyclable = 0, nfull = 0, evacuated = 0;
@@ -363,6 +375,8 @@ size_t mdn_immix_release(mdn_immix_space *s) {
         } else if (free_lines > 0) {
             s->block_free_lines[i] = (uint8_t)free_lines;
             s->block_holes[i] = (uint8_t)holes;
+            if (s->vs->poison)
+                poison_holes(s, b, epoch);
             mdn_block_state_set(s->vs, b, MDN_IMMIX_RECYCLABLE);
             s->recyclable[s->recyclable_count++] = (uint32_t)i;
             nrecyclable++;

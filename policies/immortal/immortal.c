@@ -1,6 +1,8 @@
 /* immortal.c: block refill and mark clearing for the immortal policy. */
 #include "immortal.h"
 
+#include "core/verify.h"
+
 #include <string.h>
 
 bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
@@ -8,12 +10,38 @@ bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id, mdn_
     s->id = id;
     s->stats = stats;
     mdn_block_pool_init(&s->pool, vs, id);
+    pthread_mutex_init(&s->partial_lock, NULL);
     return mdn_side_metadata_init(&s->marks, vs, MDN_LOG_GRANULE, 0, "immortal-mark");
 }
 
 void mdn_immortal_destroy(mdn_immortal_space *s) {
+    pthread_mutex_destroy(&s->partial_lock);
     mdn_side_metadata_destroy(&s->marks);
     mdn_block_pool_destroy(&s->pool);
+}
+
+static uint32_t *counted_offset(const mdn_immortal_space *s, uintptr_t block) {
+    return &s->pool.vs->block_next[mdn_vmspace_block_index(s->pool.vs, mdn_address_from_word(block))];
+}
+
+/* Take a kept partial block with room for `size` at `align` (.immortal.partial). */
+static bool take_partial(mdn_immortal_space *s, mdn_bump_region *r, size_t size, size_t align) {
+    bool found = false;
+    pthread_mutex_lock(&s->partial_lock);
+    for (size_t i = 0; i < s->npartial; i++) {
+        mdn_bump_region *p = &s->partial[i];
+        uintptr_t start = (p->cursor + (align - 1)) & ~(uintptr_t)(align - 1);
+        if (start + size <= p->limit) {
+            *r = *p;
+            *p = s->partial[--s->npartial];
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->partial_lock);
+    if (found)
+        mdn_block_state_set(s->pool.vs, mdn_address_from_word(r->limit - MDN_BLOCK_SIZE), MDN_BLOCK_ALLOCATING);
+    return found;
 }
 
 void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size, size_t align) {
@@ -21,7 +49,12 @@ void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size,
     if (p)
         return p;
     MDN_CHECK(size <= MDN_BLOCK_SIZE);
-    /* A refused take makes the plan collect (.vmspace.budget). */
+    mdn_bump_region fresh;
+    if (take_partial(s, &fresh, size, align)) {
+        mdn_immortal_retire(s, r);
+        *r = fresh;
+        return mdn_bump_alloc(r, size, align);
+    }
     if (!mdn_budget_take(s->pool.vs, MDN_BLOCK_SIZE))
         return NULL;
     bool zeroed;
@@ -32,6 +65,7 @@ void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size,
     }
     if (!zeroed)
         memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
+    __atomic_store_n(counted_offset(s, block.value), 0u, __ATOMIC_RELAXED);
     mdn_immortal_retire(s, r);
     r->cursor = block.value;
     r->limit = block.value + MDN_BLOCK_SIZE;
@@ -43,8 +77,18 @@ void mdn_immortal_retire(mdn_immortal_space *s, mdn_bump_region *r) {
         return;
     /* The block stays full of immortal objects; it is never handed back. */
     uintptr_t block = r->limit - MDN_BLOCK_SIZE;
+    /* Atomic: a thread popping the free stack may still read a stale link
+     * word of a block another thread just took (.block.stack). */
+    uint32_t *counted = counted_offset(s, block);
+    mdn_stats_count_alloc(s->stats, r->cursor - (block + __atomic_load_n(counted, __ATOMIC_RELAXED)));
+    __atomic_store_n(counted, (uint32_t)(r->cursor - block), __ATOMIC_RELAXED);
     mdn_block_state_set(s->pool.vs, mdn_address_from_word(block), MDN_BLOCK_USED);
-    mdn_stats_count_alloc(s->stats, r->cursor - block);
+    if (r->limit - r->cursor >= MDN_IMMORTAL_PARTIAL_MIN) {
+        pthread_mutex_lock(&s->partial_lock);
+        if (s->npartial < MDN_IMMORTAL_PARTIAL_MAX)
+            s->partial[s->npartial++] = *r;
+        pthread_mutex_unlock(&s->partial_lock);
+    }
     r->cursor = r->limit = 0;
 }
 
@@ -57,4 +101,20 @@ void mdn_immortal_prepare(mdn_immortal_space *s) {
 size_t mdn_immortal_used_bytes(const mdn_immortal_space *s) {
     return (mdn_block_pool_chunk_count(&s->pool) * MDN_BLOCKS_PER_CHUNK - mdn_block_pool_free_count(&s->pool)) *
            MDN_BLOCK_SIZE;
+}
+
+void mdn_immortal_verify(const mdn_immortal_space *s) {
+    mdn_block_pool_check(&s->pool);
+    size_t n = mdn_block_pool_chunk_count(&s->pool);
+    for (size_t i = 0; i < n; i++) {
+        mdn_address chunk = mdn_block_pool_chunk(&s->pool, i);
+        if (mdn_vmspace_space_of(s->pool.vs, chunk) != s->id)
+            mdn_verify_fail("immortal chunk %p is not mapped to space %u", mdn_address_to_ptr(chunk), s->id);
+        for (size_t b = 0; b < MDN_BLOCKS_PER_CHUNK; b++) {
+            mdn_address block = mdn_address_add(chunk, b * MDN_BLOCK_SIZE);
+            uint8_t st = mdn_block_state_get(s->pool.vs, block);
+            if (st != MDN_BLOCK_FREE && st != MDN_BLOCK_USED)
+                mdn_verify_fail("immortal block %p is in state %u", mdn_address_to_ptr(block), (unsigned)st);
+        }
+    }
 }

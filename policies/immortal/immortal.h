@@ -3,6 +3,14 @@
  * that are never reclaimed and never moved. Objects are marked during a
  * collection only so each reachable one is scanned once (its fields may
  * point into spaces that do move or reclaim).
+ *
+ * .immortal.partial: every collection retires every thread's region; the
+ * rest of a partly used block is kept on a short list and handed to the
+ * next refill that fits, instead of being lost (a thread that allocates an
+ * immortal object now and then would otherwise waste most of a block per
+ * collection). While a block is USED or ALLOCATING in this space its
+ * vmspace link word (free-stack use only, and immortal blocks never return
+ * to the free stack) holds the offset up to which its bytes were counted.
  */
 #ifndef MDN_POLICY_IMMORTAL_H
 #define MDN_POLICY_IMMORTAL_H
@@ -15,8 +23,15 @@
 
 #include <midden/vm.h>
 
+/* Partly used blocks kept for reuse (.immortal.partial). */
+#define MDN_IMMORTAL_PARTIAL_MAX 64
+#define MDN_IMMORTAL_PARTIAL_MIN 1024 /* bytes left for a block to be worth keeping */
+
 typedef struct mdn_immortal_space {
     mdn_block_pool pool;
+    pthread_mutex_t partial_lock;
+    mdn_bump_region partial[MDN_IMMORTAL_PARTIAL_MAX];
+    size_t npartial;
     mdn_side_metadata marks; /* one bit per granule */
     unsigned id;
     mdn_stats_state *stats;  /* bytes allocated are counted per retired region */
@@ -48,6 +63,10 @@ static inline mdn_objref mdn_immortal_trace_object(mdn_immortal_space *s, mdn_tr
 static inline bool mdn_immortal_is_marked(const mdn_immortal_space *s, mdn_objref obj) {
     return mdn_side_bit_test(&s->marks, mdn_vm_object_start(obj));
 }
+
+/* Heap verifier (.verify.metadata): the block pool's free stack matches the
+ * block states and no block of the space is ALLOCATING. World stopped. */
+void mdn_immortal_verify(const mdn_immortal_space *s);
 
 /* Bytes in the space's blocks. */
 size_t mdn_immortal_used_bytes(const mdn_immortal_space *s);

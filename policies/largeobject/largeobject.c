@@ -3,6 +3,7 @@
 #include "largeobject.h"
 
 #include "core/os.h"
+#include "core/verify.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -343,4 +344,34 @@ size_t mdn_los_sweep(mdn_large_space *s) {
     size_t live = s->live_bytes;
     pthread_mutex_unlock(&s->lock);
     return live;
+}
+
+void mdn_los_verify(mdn_large_space *s) {
+    pthread_mutex_lock(&s->lock);
+    size_t bytes = 0, small_pages = 0;
+    for (size_t i = 0; i < s->nobjects; i++) {
+        const mdn_los_object *o = &s->objects[i];
+        mdn_address start = mdn_address_from_word(o->start);
+        if (!mdn_los_contains(s, start) || !mdn_side_bit_test(&s->starts, start))
+            mdn_verify_fail("large object %p is listed but not a recorded object start of space %u",
+                            (void *)o->start, s->id);
+        bytes += o->pages << MDN_LOG_PAGE;
+        if (o->pages >= MDN_LOS_PAGES_PER_CHUNK)
+            continue;
+        small_pages += o->pages;
+        mdn_los_chunk *c = chunk_of(s, o->start);
+        if (!c)
+            mdn_verify_fail("large object %p lies in no chunk of space %u", (void *)o->start, s->id);
+        for (size_t p = (o->start - c->start) >> MDN_LOG_PAGE, n = 0; n < o->pages; n++, p++)
+            if (!page_used(c, p))
+                mdn_verify_fail("page %zu of large object %p is marked free", n, (void *)o->start);
+    }
+    if (bytes != s->live_bytes)
+        mdn_verify_fail("large objects hold %zu bytes of pages, the space counts %zu", bytes, s->live_bytes);
+    size_t used_pages = 0;
+    for (size_t i = 0; i < s->nchunks; i++)
+        used_pages += MDN_LOS_PAGES_PER_CHUNK - s->chunks[i].free_pages;
+    if (used_pages != small_pages)
+        mdn_verify_fail("large-object chunks have %zu pages in use, their objects %zu", used_pages, small_pages);
+    pthread_mutex_unlock(&s->lock);
 }

@@ -96,6 +96,10 @@ static inline bool mdn_los_is_marked(const mdn_large_space *s, mdn_objref obj) {
     return mdn_side_bit_test(&s->marks, mdn_vm_object_start(obj));
 }
 
+/* Heap verifier (.verify.metadata): the object list, start bits, page
+ * bitmaps and byte count agree. World stopped. */
+void mdn_los_verify(mdn_large_space *s);
+
 /* Is `a` the start of an object of this space? */
 static inline bool mdn_los_is_object_start(const mdn_large_space *s, mdn_address a) {
     return mdn_los_contains(s, a) && mdn_address_is_aligned(a, MDN_PAGE_SIZE) && mdn_side_bit_test(&s->starts, a);

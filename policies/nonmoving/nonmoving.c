@@ -1,6 +1,8 @@
 /* nonmoving.c: size classes, cell allocation and the sweep (.nm.*). */
 #include "nonmoving.h"
 
+#include "core/poison.h"
+
 #include <string.h>
 
 /* Cell sizes: word multiples growing by about 1/4 per step, every power of
@@ -105,10 +107,13 @@ size_t mdn_nonmoving_sweep(mdn_nonmoving_space *s) {
                 mdn_address a = mdn_address_add(block, i * cell);
                 if (!mdn_side_bit_test(&s->valid, a))
                     continue;
-                if (mdn_side_bit_test(&s->marks, a))
+                if (mdn_side_bit_test(&s->marks, a)) {
                     kept++;
-                else
+                } else {
+                    if (s->pool.vs->poison) /* .poison.dirty: cells are zeroed when handed out */
+                        mdn_poison_range(mdn_address_to_ptr(a), cell);
                     mdn_side_bit_clear_atomic(&s->valid, a);
+                }
             }
             mdn_side_clear_range(&s->marks, block, MDN_BLOCK_SIZE);
             if (kept == 0) {

@@ -17,7 +17,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static mdn_heap *make_heap(size_t bytes, unsigned gc_threads) { return mdn_test_heap(bytes, gc_threads); }
+/* Options from the environment (MDN_STRESS, MDN_VERIFY, MDN_POISON, ...),
+ * so the suite also runs under GC stress and the heap verifier; the heap
+ * size and GC threads are the test's own. */
+static mdn_heap *make_heap(size_t bytes, unsigned gc_threads) {
+    mdn_options o;
+    mdn_options_init(&o);
+    mdn_error env_err;
+    ck_assert_msg(mdn_options_from_env(&o, &env_err), "%s", env_err.message);
+    o.heap_size = bytes;
+    o.gc_threads = gc_threads;
+    mdn_error err;
+    mdn_heap *h = mdn_heap_create(&o, &err);
+    ck_assert_msg(h != NULL, "%s", err.message);
+    return h;
+}
 
 static uint64_t collections(mdn_heap *h) {
     mdn_stats st;

@@ -1,6 +1,7 @@
 #include "shadow.h"
 
 #include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,40 @@ void shadow_world_init(shadow_world *w, toyvm_thread *t, uint64_t seed, unsigned
             toyvm_add_global_root(&w->globals[i]);
     }
     w->nroots = nstack + nregistered + nglobals;
+    w->fixed_roots = w->nroots;
     w->root_ids = calloc(w->nroots, sizeof *w->root_ids);
+}
+
+static void range_register(shadow_world *w, size_t r) {
+    w->ranges[r] = calloc(w->range_slots, sizeof(mdn_objref));
+    if (!w->ranges[r])
+        abort();
+    mdn_add_roots(w->heap, w->ranges[r], w->range_slots);
+}
+
+static void range_unregister(shadow_world *w, size_t r) {
+    mdn_remove_roots(w->heap, w->ranges[r]);
+    /* Freed at once: a collector that kept scanning it would read freed memory. */
+    free(w->ranges[r]);
+    w->ranges[r] = NULL;
+    memset(&w->root_ids[w->fixed_roots + r * w->range_slots], 0, w->range_slots * sizeof *w->root_ids);
+}
+
+void shadow_world_enable_ranges(shadow_world *w, size_t nranges, size_t slots, unsigned every) {
+    if (nranges == 0 || slots == 0)
+        return;
+    w->nranges = nranges;
+    w->range_slots = slots;
+    w->range_every = every;
+    w->ranges = calloc(nranges, sizeof *w->ranges);
+    w->nroots = w->fixed_roots + nranges * slots;
+    uint64_t *ids = realloc(w->root_ids, w->nroots * sizeof *ids);
+    if (!w->ranges || !ids)
+        abort();
+    memset(ids + w->fixed_roots, 0, nranges * slots * sizeof *ids);
+    w->root_ids = ids;
+    for (size_t r = 0; r < nranges; r += 2)
+        range_register(w, r);
 }
 
 void shadow_world_destroy(shadow_world *w) {
@@ -58,6 +92,10 @@ void shadow_world_destroy(shadow_world *w) {
         mdn_remove_roots(w->heap, w->registered);
     for (size_t i = 0; i < w->nglobals; i++)
         toyvm_remove_global_root(&w->globals[i]);
+    for (size_t r = 0; r < w->nranges; r++)
+        if (w->ranges[r])
+            range_unregister(w, r);
+    free(w->ranges);
     for (size_t i = 0; i < w->objs_capacity; i++)
         free(w->objs[i]);
     free(w->objs);
@@ -72,7 +110,12 @@ mdn_objref *shadow_root_slot(shadow_world *w, size_t i) {
     i -= w->nstack;
     if (i < w->nregistered)
         return &w->registered[i];
-    return &w->globals[i - w->nregistered];
+    i -= w->nregistered;
+    if (i < w->nglobals)
+        return &w->globals[i];
+    i -= w->nglobals;
+    mdn_objref *range = w->ranges[i / w->range_slots];
+    return range ? &range[i % w->range_slots] : NULL;
 }
 
 static size_t index_of(const shadow_world *w, uint64_t id) { return (size_t)(id & ((1ull << 40) - 1)); }
@@ -118,7 +161,8 @@ mdn_objref shadow_alloc(shadow_world *w, unsigned nrefs, size_t payload, mdn_all
     m->payload = (uint32_t)payload;
     m->kind = (uint8_t)kind;
     m->visited = false;
-    m->pinned_address = 0;
+    /* .shadow.nonmoving: such objects must stay where they were allocated. */
+    m->pinned_address = (kind == MDN_ALLOC_NONMOVING || kind == MDN_ALLOC_IMMORTAL) ? o.value : 0;
     memset(m->edges, 0, nrefs * sizeof(uint64_t));
     w->objs[idx] = m;
     return o;
@@ -133,7 +177,35 @@ void shadow_set_field(shadow_world *w, size_t root, unsigned field, size_t from_
     model(w, w->root_ids[root])->edges[field] = w->root_ids[from_root];
 }
 
-static size_t random_root(shadow_world *w) { return (size_t)below(w, w->nroots); }
+static size_t random_root(shadow_world *w) {
+    if (w->nranges == 0)
+        return (size_t)below(w, w->nroots);
+    /* Only roots that exist: slots of unregistered ranges are skipped. */
+    for (;;) {
+        size_t r = (size_t)below(w, w->nroots);
+        if (r < w->fixed_roots || w->ranges[(r - w->fixed_roots) / w->range_slots])
+            return r;
+    }
+}
+
+/* The extra operations, drawn only when enabled (.shadow.extras). */
+static void extra_ops(shadow_world *w) {
+    if (w->range_every && below(w, w->range_every) == 0) {
+        size_t r = (size_t)below(w, w->nranges);
+        if (w->ranges[r])
+            range_unregister(w, r);
+        else
+            range_register(w, r);
+        w->range_toggles++;
+    }
+    if (w->native_every && below(w, w->native_every) == 0) {
+        /* Another thread may collect meanwhile; nothing here may change. */
+        mdn_enter_native(w->thread->mutator);
+        sched_yield();
+        mdn_leave_native(w->thread->mutator);
+        w->native_trips++;
+    }
+}
 
 /* Pick a shape: mostly small, some medium, a few large. */
 static void random_shape(shadow_world *w, unsigned *nrefs, size_t *payload, mdn_alloc_kind *kind) {
@@ -157,6 +229,8 @@ static void random_shape(shadow_world *w, unsigned *nrefs, size_t *payload, mdn_
 
 bool shadow_step(shadow_world *w, unsigned collect_every) {
     w->ops++;
+    if (w->nranges || w->native_every)
+        extra_ops(w);
     uint64_t op = below(w, 100);
     size_t a = random_root(w);
     mdn_objref *sa = shadow_root_slot(w, a);
@@ -238,8 +312,16 @@ bool shadow_verify(shadow_world *w) {
             w->objs[i]->visited = false;
     bool ok = true;
     size_t visited = 0;
+    size_t walking = SIZE_MAX; /* the root being walked, for the report */
     for (size_t r = 0; r < w->nroots && ok; r++) {
-        mdn_objref o = *shadow_root_slot(w, r);
+        walking = r;
+        mdn_objref *slot = shadow_root_slot(w, r);
+        if (!slot) {
+            if (w->root_ids[r] != 0)
+                ok = fail(w, "root %zu of an unregistered range holds %#" PRIx64 " in the model", r, w->root_ids[r]);
+            continue;
+        }
+        mdn_objref o = *slot;
         if (id_of(o) != w->root_ids[r]) {
             ok = fail(w, "root %zu holds object %#" PRIx64 ", the model says %#" PRIx64, r, id_of(o), w->root_ids[r]);
             break;
@@ -266,8 +348,9 @@ bool shadow_verify(shadow_world *w) {
                 break;
             }
             if (m->pinned_address && m->pinned_address != cur.value) {
-                ok = fail(w, "pinned object %#" PRIx64 " moved from %#" PRIx64 " to %p", id, m->pinned_address,
-                          (void *)cur.value);
+                ok = fail(w, "%s object %#" PRIx64 " moved from %#" PRIx64 " to %p",
+                          m->kind == MDN_ALLOC_DEFAULT || m->kind == MDN_ALLOC_LARGE ? "pinned" : "non-moving", id,
+                          m->pinned_address, (void *)cur.value);
                 break;
             }
             const uint64_t *p = toyvm_payload(cur);
@@ -302,6 +385,17 @@ bool shadow_verify(shadow_world *w) {
         }
     }
     free(stack);
+    if (!ok && walking != SIZE_MAX) {
+        static const char *const kinds[] = {"shadow-stack", "registered", "global", "dynamic range"};
+        size_t root = walking;
+        int kind = root < w->nstack                               ? 0
+                   : root < w->nstack + w->nregistered                ? 1
+                   : root < w->nstack + w->nregistered + w->nglobals ? 2
+                                                                      : 3;
+        size_t len = strlen(w->failure);
+        snprintf(w->failure + len, sizeof w->failure - len, " [walking from root %zu, a %s root, %zu objects checked]",
+                 root, kinds[kind], visited);
+    }
     if (ok) {
         /* Sweep the model: records not reached are garbage in both. */
         for (size_t i = 0; i < w->objs_capacity; i++) {

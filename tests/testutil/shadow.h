@@ -9,6 +9,13 @@
  * are slots on the thread's shadow stack, in a registered root range, and
  * in toyvm global roots; shadow_verify() walks the heap graph and the model
  * from the same roots in lockstep and reports the first difference.
+ *
+ * Optional extras for the stress tester (off unless enabled, so a world
+ * without them makes exactly the same random choices as before):
+ * registered root ranges that come and go during the run
+ * (shadow_world_enable_ranges) and trips into native state
+ * (shadow_world::native_every). Objects allocated NONMOVING or IMMORTAL, and
+ * pinned ones, are checked never to move.
  */
 #ifndef MDN_TEST_SHADOW_H
 #define MDN_TEST_SHADOW_H
@@ -26,7 +33,7 @@ typedef struct shadow_obj {
     uint32_t payload; /* bytes, >= 16 */
     uint8_t kind;     /* mdn_alloc_kind it was allocated with */
     bool visited;
-    uint64_t pinned_address; /* nonzero: the object was pinned here */
+    uint64_t pinned_address; /* nonzero: the object was pinned (or allocated non-moving) here */
     uint64_t edges[];  /* ids, 0 = null */
 } shadow_obj;
 
@@ -45,6 +52,14 @@ typedef struct shadow_world {
     size_t nregistered;
     mdn_objref *globals;    /* toyvm global root slots */
     size_t nglobals;
+    mdn_objref **ranges;    /* dynamic registered ranges; NULL while not registered */
+    size_t nranges;
+    size_t range_slots;     /* slots per dynamic range */
+    size_t fixed_roots;     /* roots before the dynamic ranges */
+    unsigned range_every;   /* on average one range toggle per that many operations (0 = never) */
+    unsigned native_every;  /* on average one trip to native state per that many operations (0 = never) */
+    uint64_t range_toggles; /* ranges added or removed */
+    uint64_t native_trips;
     uint64_t *root_ids;     /* model: id held by each root, 0 = null */
     size_t nroots;
     uint64_t rng;
@@ -60,7 +75,12 @@ void shadow_world_init(shadow_world *w, toyvm_thread *t, uint64_t seed, unsigned
                        size_t nregistered, size_t nglobals);
 void shadow_world_destroy(shadow_world *w);
 
-/* The heap slot of root i. */
+/* Add `nranges` registered root ranges of `slots` slots each that the run
+ * registers and unregisters at random (one toggle per `every` operations
+ * on average). Call right after shadow_world_init; half start registered. */
+void shadow_world_enable_ranges(shadow_world *w, size_t nranges, size_t slots, unsigned every);
+
+/* The heap slot of root i; NULL for a slot of an unregistered range. */
 mdn_objref *shadow_root_slot(shadow_world *w, size_t i);
 
 /* Allocate an object and its model record; its reference fields start null.

@@ -118,6 +118,7 @@ void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer) {
 void mdn_vm_scan_mutator_roots(mdn_mutator *mutator, void *vm_thread, mdn_tracer *tracer) {
     (void)mutator;
     toyvm_thread *t = vm_thread;
+    __atomic_fetch_add(&t->root_scans, 1, __ATOMIC_RELEASE);
     for (size_t i = 0; i < t->root_count; i++)
         mdn_trace_slot(tracer, mdn_slot_from_ptr(&t->roots[i]));
 }

@@ -31,6 +31,7 @@ typedef struct toyvm_thread {
     size_t root_count;     /**< slots in use */
     size_t root_capacity;  /**< slots allocated */
     mdn_heap *heap;        /**< the heap */
+    uint64_t root_scans;   /**< times a collector (or the heap verifier) scanned this thread's roots; atomic */
 } toyvm_thread;
 
 /** @brief What toyvm's mdn_vm_out_of_memory() does. */
@@ -55,6 +56,16 @@ uint64_t toyvm_oom_count(void);
 toyvm_thread *toyvm_thread_attach(mdn_heap *heap);
 /** @brief Unbind and free a thread. @param t the thread */
 void toyvm_thread_detach(toyvm_thread *t);
+
+/**
+ * @brief How many times this thread's roots have been scanned: a cheap way
+ * for the thread to notice that a collection ran since it last looked.
+ * @param t the thread (the calling thread's own)
+ * @return the count
+ */
+static inline uint64_t toyvm_root_scans(const toyvm_thread *t) {
+    return __atomic_load_n(&t->root_scans, __ATOMIC_ACQUIRE);
+}
 
 /** @brief Grow the shadow stack; called by toyvm_push_root(). @param t the thread */
 void toyvm_grow_roots(toyvm_thread *t);
