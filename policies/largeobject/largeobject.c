@@ -362,9 +362,11 @@ void mdn_los_verify(mdn_large_space *s) {
         mdn_los_chunk *c = chunk_of(s, o->start);
         if (!c)
             mdn_verify_fail("large object %p lies in no chunk of space %u", (void *)o->start, s->id);
-        for (size_t p = (o->start - c->start) >> MDN_LOG_PAGE, n = 0; n < o->pages; n++, p++)
-            if (!page_used(c, p))
-                mdn_verify_fail("page %zu of large object %p is marked free", n, (void *)o->start);
+        size_t first = (o->start - c->start) >> MDN_LOG_PAGE;
+        if (bits_count(c->used, first, o->pages) != o->pages)
+            mdn_verify_fail("a page of large object %p is marked free", (void *)o->start);
+        if (bits_count(c->dirty, first, o->pages) != 0)
+            mdn_verify_fail("a page of large object %p is marked dirty (free pages only)", (void *)o->start);
     }
     if (bytes != s->live_bytes)
         mdn_verify_fail("large objects hold %zu bytes of pages, the space counts %zu", bytes, s->live_bytes);
