@@ -1,4 +1,5 @@
-/* largeobject.c: page runs, the object list, and the sweep (.los.pages). */
+/* largeobject.c: page runs, dirty-page reuse, the object list, and the sweep
+ * (.los.pages, .los.dirty). */
 #include "largeobject.h"
 
 #include "core/os.h"
@@ -6,11 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define LOS_PAGES MDN_LOS_PAGES_PER_CHUNK
+#define LOS_WORDS (LOS_PAGES / 64)
+
+size_t mdn_los_default_dirty_limit(size_t budget) {
+    size_t floor = (size_t)4 << 20;
+    return budget / 8 > floor ? budget / 8 : floor;
+}
+
 bool mdn_los_init(mdn_large_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
     memset(s, 0, sizeof *s);
     s->vs = vs;
     s->stats = stats;
     s->id = id;
+    s->dirty_limit = mdn_los_default_dirty_limit(vs->budget);
     pthread_mutex_init(&s->lock, NULL);
     return mdn_side_metadata_init(&s->marks, vs, MDN_LOG_PAGE, 0, "los-mark") &&
            mdn_side_metadata_init(&s->starts, vs, MDN_LOG_PAGE, 0, "los-start");
@@ -19,7 +29,7 @@ bool mdn_los_init(mdn_large_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_st
 void mdn_los_destroy(mdn_large_space *s) {
     for (size_t i = 0; i < s->nobjects; i++) {
         size_t pages = s->objects[i].pages;
-        if (pages >= MDN_LOS_PAGES_PER_CHUNK)
+        if (pages >= LOS_PAGES)
             mdn_vmspace_release_chunks(s->vs, mdn_address_from_word(s->objects[i].start),
                                        mdn_align_up(pages * MDN_PAGE_SIZE, MDN_CHUNK_SIZE) >> MDN_LOG_CHUNK);
     }
@@ -27,39 +37,75 @@ void mdn_los_destroy(mdn_large_space *s) {
         mdn_vmspace_release_chunks(s->vs, mdn_address_from_word(s->chunks[i].start), 1);
     free(s->chunks);
     free(s->objects);
+    free(s->runs);
     mdn_side_metadata_destroy(&s->marks);
     mdn_side_metadata_destroy(&s->starts);
     pthread_mutex_destroy(&s->lock);
     memset(s, 0, sizeof *s);
 }
 
-static bool page_used(const mdn_los_chunk *c, size_t i) { return (c->used[i >> 6] >> (i & 63)) & 1u; }
+/* Page bitmaps of one chunk: LOS_PAGES bits in LOS_WORDS words. */
 
-static void set_pages(mdn_los_chunk *c, size_t first, size_t n, bool used) {
-    for (size_t i = first; i < first + n; i++) {
-        if (used)
-            c->used[i >> 6] |= (uint64_t)1 << (i & 63);
-        else
-            c->used[i >> 6] &= ~((uint64_t)1 << (i & 63));
+static void bits_set(uint64_t *w, size_t first, size_t n) {
+    for (size_t i = first, end = first + n; i < end;) {
+        size_t bit = i & 63, k = end - i < 64 - bit ? end - i : 64 - bit;
+        uint64_t mask = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << bit;
+        w[i >> 6] |= mask;
+        i += k;
     }
-    c->free_pages = used ? c->free_pages - n : c->free_pages + n;
 }
 
-/* First fit of `n` pages in chunk `c`; SIZE_MAX if none. */
-static size_t find_run(const mdn_los_chunk *c, size_t n) {
-    if (c->free_pages < n)
-        return SIZE_MAX;
-    size_t run = 0;
-    for (size_t i = 0; i < MDN_LOS_PAGES_PER_CHUNK; i++) {
-        if ((i & 63) == 0 && c->used[i >> 6] == ~(uint64_t)0) {
-            run = 0;
-            i += 63;
-            continue;
-        }
-        run = page_used(c, i) ? 0 : run + 1;
-        if (run == n)
-            return i + 1 - n;
+static void bits_clear(uint64_t *w, size_t first, size_t n) {
+    for (size_t i = first, end = first + n; i < end;) {
+        size_t bit = i & 63, k = end - i < 64 - bit ? end - i : 64 - bit;
+        uint64_t mask = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << bit;
+        w[i >> 6] &= ~mask;
+        i += k;
     }
+}
+
+/* First index >= `from` whose bit equals `value`; LOS_PAGES if none. */
+static size_t bits_next(const uint64_t *w, size_t from, bool value) {
+    if (from >= LOS_PAGES)
+        return LOS_PAGES;
+    size_t wi = from >> 6;
+    uint64_t word = (value ? w[wi] : ~w[wi]) & (~(uint64_t)0 << (from & 63));
+    for (;;) {
+        if (word)
+            return (wi << 6) + (size_t)__builtin_ctzll(word);
+        if (++wi == LOS_WORDS)
+            return LOS_PAGES;
+        word = value ? w[wi] : ~w[wi];
+    }
+}
+
+static size_t bits_count(const uint64_t *w, size_t first, size_t n) {
+    size_t count = 0;
+    for (size_t i = first, end = first + n; i < end;) {
+        size_t bit = i & 63, k = end - i < 64 - bit ? end - i : 64 - bit;
+        uint64_t mask = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << bit;
+        count += (size_t)__builtin_popcountll(w[i >> 6] & mask);
+        i += k;
+    }
+    return count;
+}
+
+/* First fit of `n` pages in chunk `c`; SIZE_MAX if none. A failed search
+ * records the longest run it saw, so later requests that cannot fit skip
+ * the chunk until pages are freed in it (allocation only shortens runs). */
+static size_t find_run(mdn_los_chunk *c, size_t n) {
+    if (c->free_pages < n || c->max_run < n)
+        return SIZE_MAX;
+    size_t longest = 0;
+    for (size_t i = bits_next(c->used, 0, false); i < LOS_PAGES;) {
+        size_t end = bits_next(c->used, i, true);
+        if (end - i >= n)
+            return i;
+        if (end - i > longest)
+            longest = end - i;
+        i = bits_next(c->used, end, false);
+    }
+    c->max_run = longest;
     return SIZE_MAX;
 }
 
@@ -78,52 +124,89 @@ static bool push_object(mdn_large_space *s, uintptr_t start, size_t pages) {
     return true;
 }
 
+/* Index of the first chunk whose start is >= `start` (chunks are sorted). */
+static size_t chunk_lower_bound(const mdn_large_space *s, uintptr_t start) {
+    size_t lo = 0, hi = s->nchunks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->chunks[mid].start < start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static mdn_los_chunk *chunk_of(mdn_large_space *s, uintptr_t addr) {
     uintptr_t start = addr & ~(uintptr_t)(MDN_CHUNK_SIZE - 1);
-    for (size_t i = 0; i < s->nchunks; i++)
-        if (s->chunks[i].start == start)
-            return &s->chunks[i];
-    return NULL;
+    size_t i = chunk_lower_bound(s, start);
+    return i < s->nchunks && s->chunks[i].start == start ? &s->chunks[i] : NULL;
+}
+
+/* Take a fresh chunk from the vmspace and insert it in address order. */
+static mdn_los_chunk *add_chunk(mdn_large_space *s) {
+    mdn_address chunk = mdn_vmspace_acquire_chunks(s->vs, 1, s->id);
+    if (mdn_address_is_zero(chunk))
+        return NULL;
+    if (s->nchunks == s->chunks_capacity) {
+        size_t cap = s->chunks_capacity ? s->chunks_capacity * 2 : 8;
+        mdn_los_chunk *grown = realloc(s->chunks, cap * sizeof *grown);
+        if (!grown)
+            mdn_fatal("out of memory growing the large-object space");
+        s->chunks = grown;
+        s->chunks_capacity = cap;
+    }
+    size_t i = chunk_lower_bound(s, chunk.value);
+    memmove(&s->chunks[i + 1], &s->chunks[i], (s->nchunks - i) * sizeof *s->chunks);
+    s->nchunks++;
+    mdn_los_chunk *c = &s->chunks[i];
+    memset(c, 0, sizeof *c);
+    c->start = chunk.value;
+    c->free_pages = LOS_PAGES;
+    c->max_run = LOS_PAGES;
+    return c;
 }
 
 void *mdn_los_alloc(mdn_large_space *s, size_t size) {
     size_t pages = mdn_align_up(size, MDN_PAGE_SIZE) >> MDN_LOG_PAGE;
     size_t bytes = pages << MDN_LOG_PAGE;
-    bool huge = pages >= MDN_LOS_PAGES_PER_CHUNK;
+    bool huge = pages >= LOS_PAGES;
     size_t charge = huge ? mdn_align_up(bytes, MDN_CHUNK_SIZE) : bytes;
     if (!mdn_budget_take(s->vs, charge))
         return NULL;
+    /* Dirty pages of the run, copied under the lock and cleared after it. */
+    uint64_t dirty[LOS_WORDS];
+    size_t first = 0, ndirty = 0;
+    uintptr_t chunk_start = 0, start = 0;
     pthread_mutex_lock(&s->lock);
-    uintptr_t start = 0;
     if (huge) {
         mdn_address run = mdn_vmspace_acquire_chunks(s->vs, charge >> MDN_LOG_CHUNK, s->id);
         start = run.value;
     } else {
-        for (size_t i = 0; i < s->nchunks && !start; i++) {
-            size_t first = find_run(&s->chunks[i], pages);
-            if (first != SIZE_MAX) {
-                set_pages(&s->chunks[i], first, pages, true);
-                start = s->chunks[i].start + (first << MDN_LOG_PAGE);
-            }
+        mdn_los_chunk *c = NULL;
+        for (size_t i = 0; i < s->nchunks && !c; i++) {
+            first = find_run(&s->chunks[i], pages);
+            if (first != SIZE_MAX)
+                c = &s->chunks[i];
         }
-        if (!start) {
-            mdn_address chunk = mdn_vmspace_acquire_chunks(s->vs, 1, s->id);
-            if (!mdn_address_is_zero(chunk)) {
-                if (s->nchunks == s->chunks_capacity) {
-                    size_t cap = s->chunks_capacity ? s->chunks_capacity * 2 : 8;
-                    mdn_los_chunk *grown = realloc(s->chunks, cap * sizeof *grown);
-                    if (!grown)
-                        mdn_fatal("out of memory growing the large-object space");
-                    s->chunks = grown;
-                    s->chunks_capacity = cap;
+        if (!c) {
+            first = 0;
+            c = add_chunk(s);
+        }
+        if (c) {
+            bits_set(c->used, first, pages);
+            c->free_pages -= pages;
+            if (c->dirty_pages) {
+                ndirty = bits_count(c->dirty, first, pages);
+                if (ndirty) {
+                    memcpy(dirty, c->dirty, sizeof dirty);
+                    bits_clear(c->dirty, first, pages);
+                    c->dirty_pages -= ndirty;
+                    s->dirty_bytes -= ndirty << MDN_LOG_PAGE;
                 }
-                mdn_los_chunk *c = &s->chunks[s->nchunks++];
-                memset(c, 0, sizeof *c);
-                c->start = chunk.value;
-                c->free_pages = MDN_LOS_PAGES_PER_CHUNK;
-                set_pages(c, 0, pages, true);
-                start = chunk.value;
             }
+            chunk_start = c->start;
+            start = c->start + (first << MDN_LOG_PAGE);
         }
     }
     if (start && !push_object(s, start, pages))
@@ -137,6 +220,16 @@ void *mdn_los_alloc(mdn_large_space *s, size_t size) {
         mdn_budget_give(s->vs, charge);
         return NULL;
     }
+    /* The run is ours now: clear the pages an earlier object wrote. */
+    if (ndirty) {
+        for (size_t i = bits_next(dirty, first, true), end = first + pages; i < end;) {
+            size_t stop = bits_next(dirty, i, false);
+            if (stop > end)
+                stop = end;
+            memset((void *)(chunk_start + (i << MDN_LOG_PAGE)), 0, (stop - i) << MDN_LOG_PAGE);
+            i = bits_next(dirty, stop, true);
+        }
+    }
     mdn_stats_count_alloc(s->stats, size);
     return (void *)start;
 }
@@ -148,22 +241,90 @@ void mdn_los_prepare(mdn_large_space *s) {
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Free an object: a huge one's chunks go back to the vmspace; a small one's
+ * pages become free and dirty. */
 static void free_object(mdn_large_space *s, const mdn_los_object *o) {
     mdn_address start = mdn_address_from_word(o->start);
     size_t bytes = o->pages << MDN_LOG_PAGE;
     mdn_side_bit_clear_atomic(&s->starts, start);
     s->live_bytes -= bytes;
-    if (o->pages >= MDN_LOS_PAGES_PER_CHUNK) {
+    if (o->pages >= LOS_PAGES) {
         size_t charge = mdn_align_up(bytes, MDN_CHUNK_SIZE);
         mdn_vmspace_release_chunks(s->vs, start, charge >> MDN_LOG_CHUNK);
         mdn_budget_give(s->vs, charge);
         return;
     }
-    mdn_os_decommit(start, bytes);
     mdn_los_chunk *c = chunk_of(s, o->start);
     MDN_CHECK(c != NULL);
-    set_pages(c, (o->start - c->start) >> MDN_LOG_PAGE, o->pages, false);
+    size_t first = (o->start - c->start) >> MDN_LOG_PAGE;
+    bits_clear(c->used, first, o->pages);
+    bits_set(c->dirty, first, o->pages);
+    c->free_pages += o->pages;
+    c->dirty_pages += o->pages;
+    c->max_run = LOS_PAGES;
+    s->dirty_bytes += bytes;
     mdn_budget_give(s->vs, bytes);
+}
+
+/* Give chunks without objects back to the vmspace (which decommits them). */
+static void release_empty_chunks(mdn_large_space *s) {
+    size_t kept = 0;
+    for (size_t i = 0; i < s->nchunks; i++) {
+        mdn_los_chunk *c = &s->chunks[i];
+        if (c->free_pages == LOS_PAGES) {
+            s->dirty_bytes -= c->dirty_pages << MDN_LOG_PAGE;
+            mdn_vmspace_release_chunks(s->vs, mdn_address_from_word(c->start), 1);
+            s->released_chunks++;
+        } else {
+            s->chunks[kept++] = *c;
+        }
+    }
+    s->nchunks = kept;
+}
+
+typedef struct dirty_run {
+    uintptr_t chunk_start;
+    uint32_t first, pages;
+} dirty_run;
+
+static int by_pages_descending(const void *a, const void *b) {
+    const dirty_run *x = a, *y = b;
+    return x->pages < y->pages ? 1 : x->pages > y->pages ? -1 : 0;
+}
+
+/* Decommit the largest dirty runs until the dirty bytes are within the
+ * limit. */
+static void trim_dirty(mdn_large_space *s) {
+    if (s->dirty_bytes <= s->dirty_limit)
+        return;
+    size_t nruns = 0;
+    for (size_t ci = 0; ci < s->nchunks; ci++) {
+        const mdn_los_chunk *c = &s->chunks[ci];
+        for (size_t i = c->dirty_pages ? bits_next(c->dirty, 0, true) : LOS_PAGES; i < LOS_PAGES;) {
+            size_t end = bits_next(c->dirty, i, false);
+            if (nruns == s->runs_capacity) {
+                size_t cap = s->runs_capacity ? s->runs_capacity * 2 : 64;
+                dirty_run *grown = realloc(s->runs, cap * sizeof *grown);
+                if (!grown)
+                    mdn_fatal("out of memory trimming the large-object space");
+                s->runs = grown;
+                s->runs_capacity = cap;
+            }
+            ((dirty_run *)s->runs)[nruns++] = (dirty_run){c->start, (uint32_t)i, (uint32_t)(end - i)};
+            i = bits_next(c->dirty, end, true);
+        }
+    }
+    dirty_run *runs = s->runs;
+    qsort(runs, nruns, sizeof *runs, by_pages_descending);
+    for (size_t r = 0; r < nruns && s->dirty_bytes > s->dirty_limit; r++) {
+        mdn_los_chunk *c = chunk_of(s, runs[r].chunk_start);
+        size_t bytes = (size_t)runs[r].pages << MDN_LOG_PAGE;
+        mdn_os_decommit(mdn_address_from_word(c->start + ((size_t)runs[r].first << MDN_LOG_PAGE)), bytes);
+        bits_clear(c->dirty, runs[r].first, runs[r].pages);
+        c->dirty_pages -= runs[r].pages;
+        s->dirty_bytes -= bytes;
+        s->decommitted_bytes += bytes;
+    }
 }
 
 size_t mdn_los_sweep(mdn_large_space *s) {
@@ -177,6 +338,8 @@ size_t mdn_los_sweep(mdn_large_space *s) {
             free_object(s, &o);
     }
     s->nobjects = kept;
+    release_empty_chunks(s);
+    trim_dirty(s);
     size_t live = s->live_bytes;
     pthread_mutex_unlock(&s->lock);
     return live;

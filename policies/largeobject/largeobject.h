@@ -1,15 +1,21 @@
 /*
  * largeobject.h: the large-object policy (design §7). Each object gets its
  * own run of pages; a mark bit per page start says it survived a
- * collection; unmarked objects are freed and their pages returned to the OS
- * (they read as zero when reused, so allocation never clears memory).
+ * collection; unmarked objects are freed and their pages kept for reuse.
  *
  * .los.pages: the space takes chunks from the vmspace and hands out page
- * runs inside them, first fit over a per-chunk page bitmap; an object of a
- * chunk or more gets a run of whole chunks of its own.
+ * runs inside them, first fit (chunks in address order) over a per-chunk
+ * page bitmap; an object of a chunk or more gets a run of whole chunks of
+ * its own.
+ * .los.dirty: freed pages stay committed and are marked dirty in a second
+ * bitmap beside `used`; an allocation clears only the dirty pages of its
+ * run, so memory handed out is always zero. Memory goes back to the OS in
+ * bulk at the end of a sweep: chunks with no object go back to the vmspace,
+ * and while the dirty free pages exceed `dirty_limit` the largest dirty runs
+ * are decommitted (they read as zero again and count as clean).
  * .los.objects: the list of objects (their start addresses) is what the
  * sweep walks; allocation and sweep take the space's lock (large objects are
- * rare next to small ones and each costs a system call anyway).
+ * rare next to small ones).
  */
 #ifndef MDN_POLICY_LARGEOBJECT_H
 #define MDN_POLICY_LARGEOBJECT_H
@@ -26,8 +32,11 @@
 
 typedef struct mdn_los_chunk {
     uintptr_t start;
-    uint64_t used[MDN_LOS_PAGES_PER_CHUNK / 64]; /* page bitmap */
+    uint64_t used[MDN_LOS_PAGES_PER_CHUNK / 64];  /* page bitmap: in an object */
+    uint64_t dirty[MDN_LOS_PAGES_PER_CHUNK / 64]; /* free page that may hold non-zero bytes */
     size_t free_pages;
+    size_t dirty_pages;
+    size_t max_run; /* no free run is longer (an upper bound) */
 } mdn_los_chunk;
 
 typedef struct mdn_los_object {
@@ -39,11 +48,17 @@ typedef struct mdn_large_space {
     mdn_vmspace *vs;
     unsigned id;
     pthread_mutex_t lock;
-    mdn_los_chunk *chunks;
+    mdn_los_chunk *chunks;     /* sorted by address */
     size_t nchunks, chunks_capacity;
     mdn_los_object *objects;
     size_t nobjects, objects_capacity;
     size_t live_bytes;         /* page bytes of objects in the space */
+    size_t dirty_bytes;        /* free, committed, possibly non-zero page bytes */
+    size_t dirty_limit;        /* a sweep decommits dirty pages beyond this */
+    size_t decommitted_bytes;  /* dirty page bytes returned to the OS so far */
+    size_t released_chunks;    /* empty chunks given back to the vmspace so far */
+    void *runs;                /* scratch array for the sweep's trimming */
+    size_t runs_capacity;
     mdn_side_metadata marks;   /* one bit per page */
     mdn_side_metadata starts;  /* one bit per page: an object starts here */
     mdn_stats_state *stats;
@@ -58,8 +73,14 @@ void *mdn_los_alloc(mdn_large_space *s, size_t size);
 
 /* Before a collection: clear marks. */
 void mdn_los_prepare(mdn_large_space *s);
-/* After the closure: free every unmarked object. Returns bytes still live. */
+/* After the closure: free every unmarked object, give empty chunks back to
+ * the vmspace and decommit dirty pages beyond `dirty_limit`. Returns bytes
+ * still live. */
 size_t mdn_los_sweep(mdn_large_space *s);
+
+/* The default bound on dirty free pages for a heap of `budget` bytes:
+ * max(4 MiB, budget / 8). */
+size_t mdn_los_default_dirty_limit(size_t budget);
 
 static inline bool mdn_los_contains(const mdn_large_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->vs, a) == s->id;
