@@ -36,9 +36,12 @@ bool mdn_immix_init(mdn_immix_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_
     s->block_free_lines = reserve_table(vs->nblocks);
     s->block_holes = reserve_table(vs->nblocks);
     s->block_has_pinned = reserve_table(vs->nblocks);
+    s->block_full = reserve_table(vs->nblocks);
     s->recyclable = reserve_table(vs->nblocks * sizeof(uint32_t));
     s->candidates = reserve_table(vs->nblocks * sizeof(uint32_t));
-    return ok && s->block_free_lines && s->block_holes && s->block_has_pinned && s->recyclable && s->candidates;
+    s->candidate_live = reserve_table(vs->nblocks * sizeof(uint32_t));
+    return ok && s->block_free_lines && s->block_holes && s->block_has_pinned && s->block_full && s->recyclable &&
+           s->candidates && s->candidate_live;
 }
 
 void mdn_immix_destroy(mdn_immix_space *s) {
@@ -46,8 +49,10 @@ void mdn_immix_destroy(mdn_immix_space *s) {
     release_table(s->block_free_lines, nblocks);
     release_table(s->block_holes, nblocks);
     release_table(s->block_has_pinned, nblocks);
+    release_table(s->block_full, nblocks);
     release_table(s->recyclable, nblocks * sizeof(uint32_t));
     release_table(s->candidates, nblocks * sizeof(uint32_t));
+    release_table(s->candidate_live, nblocks * sizeof(uint32_t));
     mdn_forwarding_destroy(&s->fwd);
     mdn_side_metadata_destroy(&s->medium);
     mdn_side_metadata_destroy(&s->pinned);
@@ -128,13 +133,17 @@ static uintptr_t take_free(mdn_immix_allocator *a) {
                 return 0;
         } while (!__atomic_compare_exchange_n(&s->copy_blocks_left, &left, left - 1, true, __ATOMIC_RELAXED,
                                               __ATOMIC_RELAXED));
+        /* Within the copy space chosen at prepare, which may exceed the
+         * free budget by the slack blocks (.immix.defrag). */
+        if (!mdn_budget_take(vs, MDN_BLOCK_SIZE))
+            mdn_budget_force_take(vs, MDN_BLOCK_SIZE);
     } else if (mdn_budget_used(vs) + MDN_BLOCK_SIZE + s->reserve_bytes > vs->budget) {
         /* A soft check: two threads may both pass it and eat a block of the
          * headroom, never more than the budget (the take below is exact). */
         return 0;
-    }
-    if (!mdn_budget_take(vs, MDN_BLOCK_SIZE))
+    } else if (!mdn_budget_take(vs, MDN_BLOCK_SIZE)) {
         return 0;
+    }
     bool zeroed;
     mdn_address block = mdn_block_pool_acquire(&s->pool, &zeroed);
     if (mdn_address_is_zero(block)) {
@@ -246,44 +255,72 @@ void mdn_immix_pin(mdn_immix_space *s, mdn_address start) {
 
 typedef struct candidate_key {
     uint32_t block;
+    uint32_t live;  /* estimated live bytes */
     uint8_t holes;
-    uint8_t free_lines;
 } candidate_key;
 
-/* Most holes first; among equals, fewest live lines (most free) first. */
-static int by_fragmentation(const void *x, const void *y) {
+/* Fewest estimated live bytes first; among equals, most holes first. */
+static int by_live_bytes(const void *x, const void *y) {
     const candidate_key *a = x, *b = y;
+    if (a->live != b->live)
+        return a->live < b->live ? -1 : 1;
     if (a->holes != b->holes)
         return a->holes > b->holes ? -1 : 1;
-    if (a->free_lines != b->free_lines)
-        return a->free_lines > b->free_lines ? -1 : 1;
     return a->block < b->block ? -1 : a->block > b->block;
 }
 
-/* .immix.defrag: choose candidates by the last sweep's block statistics,
- * as many as the copy space should hold. */
-static void choose_candidates(mdn_immix_space *s, size_t ncand, size_t copy_blocks) {
+/* .immix.defrag: choose the candidates with the fewest estimated live
+ * bytes, as many as `copy_blocks` should hold. A candidate is freed only if
+ * all its objects are copied, and objects left in place when copy space
+ * runs out are spread over all candidates, so the copy allocators get more
+ * than the estimate needs: the unused tails of each GC worker's last copy
+ * block and overflow block are covered by COPY_SLACK_BLOCKS blocks per
+ * worker, taken past the budget if need be; the sweep gives them back as
+ * it frees the evacuated candidates. */
+enum { COPY_SLACK_BLOCKS = 2 };
+
+static void choose_candidates(mdn_immix_space *s, size_t ncand, size_t copy_blocks, unsigned workers) {
     candidate_key *keys = malloc(ncand * sizeof *keys);
     if (!keys)
         mdn_fatal("out of memory choosing evacuation candidates");
     for (size_t i = 0; i < ncand; i++) {
         uint32_t b = s->candidates[i];
-        keys[i] = (candidate_key){b, s->block_holes[b], s->block_free_lines[b]};
+        keys[i] = (candidate_key){b, s->candidate_live[i], s->block_holes[b]};
     }
-    qsort(keys, ncand, sizeof *keys, by_fragmentation);
-    size_t room = copy_blocks * MDN_LINES_PER_BLOCK, chosen = 0;
+    qsort(keys, ncand, sizeof *keys, by_live_bytes);
+    size_t room = copy_blocks * MDN_BLOCK_SIZE, chosen = 0;
     for (size_t i = 0; i < ncand && room > 0; i++) {
-        size_t live = MDN_LINES_PER_BLOCK - keys[i].free_lines;
-        if (live > room)
+        if (keys[i].live > room)
             continue;
-        room -= live;
+        room -= keys[i].live;
         mdn_block_state_set(s->vs, mdn_vmspace_block_at(s->vs, keys[i].block), MDN_IMMIX_EVACUATING);
         chosen++;
     }
     free(keys);
     s->candidate_blocks = chosen;
     s->defrag = chosen > 0;
-    s->copy_blocks_left = s->defrag ? copy_blocks : 0;
+    s->copy_blocks_left = s->defrag ? copy_blocks + (size_t)workers * COPY_SLACK_BLOCKS : 0;
+}
+
+/* Bytes of the objects marked in `block` by the last collection: its mark
+ * bits still hold that marking until prepare clears them. Only for a block
+ * the last sweep found full: nothing was allocated in it since, so every
+ * marked object is still there, and the sum bounds what can be live now. */
+static size_t marked_bytes(const mdn_immix_space *s, mdn_address block) {
+    const uint8_t *bits = &s->marks.base[mdn_side_index(&s->marks, block) >> 3];
+    enum { WORDS = MDN_BLOCK_SIZE / MDN_GRANULE_SIZE / 64 };
+    size_t bytes = 0;
+    for (size_t w = 0; w < WORDS; w++) {
+        uint64_t word;
+        memcpy(&word, bits + w * sizeof word, sizeof word);
+        while (word) {
+            unsigned bit = (unsigned)__builtin_ctzll(word);
+            word &= word - 1;
+            mdn_address start = mdn_address_add(block, ((w * 64) + bit) * MDN_GRANULE_SIZE);
+            bytes += mdn_vm_object_size(mdn_vm_objref_from_start(start));
+        }
+    }
+    return bytes;
 }
 
 void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers) {
@@ -300,9 +337,24 @@ void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers) {
     size_t stranded = 0;
     for (size_t i = s->recyclable_next; i < s->recyclable_count; i++)
         stranded += s->block_free_lines[s->recyclable[i]];
+    /* Recyclable blocks an allocator took may hold new objects in their
+     * holes, which neither their line counts nor their marks show: they are
+     * no candidates this time. */
+    size_t taken = s->recyclable_next < s->recyclable_count ? s->recyclable_next : s->recyclable_count;
+    for (size_t i = 0; i < taken; i++)
+        s->block_holes[s->recyclable[i]] = 0;
     s->recyclable_count = 0;
     __atomic_store_n(&s->recyclable_next, 0, __ATOMIC_RELAXED);
 
+    /* Defragment on a full collection; when at least a block's worth of
+     * free lines sat unused in recyclable blocks (holes the allocators
+     * could not use are fragmentation that costs memory); or when the last
+     * sweep reclaimed little, where blocks whose every line holds a live
+     * object may still be mostly dead bytes that only evacuation frees.
+     * Those full blocks are estimated by the sizes of their marked objects,
+     * read before the marks are cleared, only in the last two cases. */
+    bool defrag = full || stranded >= MDN_LINES_PER_BLOCK || s->tight;
+    bool by_bytes = full || s->tight;
     size_t ncand = 0;
     FOR_EACH_BLOCK(s, block) {
         mdn_address b = mdn_address_from_word(block);
@@ -312,19 +364,29 @@ void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers) {
         MDN_CHECK(state == MDN_BLOCK_USED || state == MDN_IMMIX_RECYCLABLE);
         if (state != MDN_BLOCK_USED)
             mdn_block_state_set(s->vs, b, MDN_BLOCK_USED);
-        mdn_side_clear_range(&s->marks, b, MDN_BLOCK_SIZE);
         size_t i = block_index(s, block);
-        if (s->block_holes[i] && !s->block_has_pinned[i])
-            s->candidates[ncand++] = (uint32_t)i;
+        if (defrag && !s->block_has_pinned[i]) {
+            if (s->block_holes[i]) {
+                /* Recyclable and untouched since the sweep: its live
+                 * lines bound its live bytes. */
+                s->candidate_live[ncand] = (uint32_t)(MDN_LINES_PER_BLOCK - s->block_free_lines[i]) * MDN_LINE_SIZE;
+                s->candidates[ncand++] = (uint32_t)i;
+            } else if (by_bytes && s->block_full[i]) {
+                /* Worth copying only when it frees a good part of a block. */
+                size_t live = marked_bytes(s, b);
+                if (live <= MDN_BLOCK_SIZE / 8 * 7) {
+                    s->candidate_live[ncand] = (uint32_t)live;
+                    s->candidates[ncand++] = (uint32_t)i;
+                }
+            }
+        }
+        mdn_side_clear_range(&s->marks, b, MDN_BLOCK_SIZE);
     }
 
-    /* Defragment on a full collection, or when at least a block's worth of
-     * free lines sat unused in recyclable blocks: holes the allocators
-     * could not use are fragmentation that costs memory. */
     s->defrag = false;
     s->candidate_blocks = 0;
     s->copy_blocks_left = 0;
-    if (ncand == 0 || !(full || stranded >= MDN_LINES_PER_BLOCK))
+    if (ncand == 0)
         return;
     size_t used = mdn_budget_used(s->vs);
     size_t free_blocks = used < s->vs->budget ? (s->vs->budget - used) / MDN_BLOCK_SIZE : 0;
@@ -332,7 +394,7 @@ void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers) {
     size_t copy_blocks = full ? free_blocks : (headroom < free_blocks ? headroom : free_blocks);
     if (copy_blocks == 0)
         return;
-    choose_candidates(s, ncand, copy_blocks);
+    choose_candidates(s, ncand, copy_blocks, workers);
 }
 
 /* .poison.dirty: fill the holes of a recyclable block; start_hole zeroes a
@@ -348,7 +410,7 @@ static void poison_holes(const mdn_immix_space *s, mdn_address block, uint8_t ep
 
 size_t mdn_immix_release(mdn_immix_space *s) {
     uint8_t epoch = s->mark_epoch;
-    size_t live_lines = 0, nfree = 0, nrecyclable = 0, nfull = 0, evacuated = 0;
+    size_t live_lines = 0, nfree = 0, nrecyclable = 0, nfull = 0, evacuated = 0, reclaimed_lines = 0;
     FOR_EACH_BLOCK(s, block) {
         mdn_address b = mdn_address_from_word(block);
         uint8_t state = mdn_block_state_get(s->vs, b);
@@ -365,6 +427,7 @@ size_t mdn_immix_release(mdn_immix_space *s) {
             evacuated += state == MDN_IMMIX_EVACUATING;
             s->block_free_lines[i] = 0;
             s->block_holes[i] = 0;
+            s->block_full[i] = 0;
             if (s->block_has_pinned[i]) {
                 mdn_side_clear_range(&s->pinned, b, MDN_BLOCK_SIZE);
                 s->block_has_pinned[i] = 0;
@@ -377,12 +440,15 @@ size_t mdn_immix_release(mdn_immix_space *s) {
             s->block_holes[i] = (uint8_t)holes;
             if (s->vs->poison)
                 poison_holes(s, b, epoch);
+            s->block_full[i] = 0;
+            reclaimed_lines += free_lines;
             mdn_block_state_set(s->vs, b, MDN_IMMIX_RECYCLABLE);
             s->recyclable[s->recyclable_count++] = (uint32_t)i;
             nrecyclable++;
         } else {
             s->block_free_lines[i] = 0;
             s->block_holes[i] = 0;
+            s->block_full[i] = 1;
             if (state != MDN_BLOCK_USED)
                 mdn_block_state_set(s->vs, b, MDN_BLOCK_USED);
             nfull++;
@@ -390,6 +456,11 @@ size_t mdn_immix_release(mdn_immix_space *s) {
     }
     s->defrag = false;
     s->copy_blocks_left = 0;
+    /* .immix.defrag: less than an eighth of the swept lines reclaimed (free
+     * blocks and free lines of recyclable blocks): the next collection
+     * looks for sparse full blocks too. */
+    reclaimed_lines += nfree * MDN_LINES_PER_BLOCK;
+    s->tight = reclaimed_lines * 8 < (nfree + nrecyclable + nfull) * MDN_LINES_PER_BLOCK;
     s->live_lines = live_lines;
     s->free_blocks = nfree;
     s->recyclable_blocks = nrecyclable;

@@ -26,10 +26,13 @@
  * .immix.sweep: after marking, each block is classified free, recyclable or
  * full from its line marks alone; free blocks go back to the pool.
  * .immix.defrag: when the last collection left free lines stranded in
- * recyclable blocks nobody used, or on a full collection, blocks with the
- * most holes are chosen as evacuation candidates (within the copy space
- * available); their objects are copied by the GC workers into fresh blocks,
- * or marked in place when pinned or when copy space runs out.
+ * recyclable blocks nobody used, when it reclaimed little, or on a full
+ * collection, the blocks with the fewest estimated live bytes are chosen as
+ * evacuation candidates (within the copy space available): recyclable
+ * blocks by their live lines, full blocks by the sizes of the objects the
+ * last collection marked in them. Their objects are copied by the GC
+ * workers into fresh blocks, or marked in place when pinned or when copy
+ * space runs out.
  * .immix.pin: a pinned bit per granule keeps an object from being evacuated.
  */
 #ifndef MDN_POLICY_IMMIX_H
@@ -71,6 +74,7 @@ typedef struct mdn_immix_space {
     uint8_t *block_free_lines;  /* free lines found by the last sweep (recyclable blocks) */
     uint8_t *block_holes;       /* holes found by the last sweep; 0 = not a candidate */
     uint8_t *block_has_pinned;  /* some granule's pinned bit may be set (atomic) */
+    uint8_t *block_full;        /* the last sweep found every line live; unchanged since */
 
     /* .immix.alloc: the recyclable list, rebuilt by every sweep. */
     uint32_t *recyclable;      /* block indices */
@@ -86,7 +90,9 @@ typedef struct mdn_immix_space {
     bool parallel;             /* more than one GC worker marks (.immix.objects) */
     bool defrag;               /* evacuating candidates this collection */
     size_t copy_blocks_left;   /* atomic: blocks copy allocators may still take */
-    uint32_t *candidates;      /* scratch for candidate selection */
+    uint32_t *candidates;      /* scratch for candidate selection: block numbers */
+    uint32_t *candidate_live;  /* scratch: estimated live bytes of each candidate */
+    bool tight;                /* the last sweep reclaimed little (.immix.defrag) */
 
     /* Figures of the last sweep. */
     size_t live_lines;

@@ -1,7 +1,8 @@
 /*
  * Immix-specific tests: hole finding over hand-made line-mark patterns,
  * allocation into holes only, overflow blocks for medium objects, recyclable
- * blocks before free ones, defragmentation of a fragmented heap, and
+ * blocks before free ones, defragmentation of a fragmented heap and of a
+ * heap whose every line is live but whose bytes are mostly dead, and
  * pinned / non-moving objects that never move.
  */
 #include "plans/immix/immix_plan.h"
@@ -388,6 +389,114 @@ START_TEST(defragmentation_compacts_a_fragmented_heap) {
 }
 END_TEST
 
+/* A heap where every line holds live objects but most bytes are dead:
+ * 32-byte objects (header and three payload words), every fourth kept, so
+ * each 256-byte line holds two live objects among eight. Line marking
+ * frees nothing; only evacuation by live bytes does. */
+enum { SPARSE_TYPE = 45 };
+
+typedef struct sparse_heap {
+    mdn_objref *objs; /* a registered root range */
+    size_t cap, n;
+} sparse_heap;
+
+/* Allocate until the space holds `fill` blocks, keeping every fourth object. */
+static void sparse_fill(toyvm_thread *t, sparse_heap *sp, size_t fill) {
+    mdn_immix_space *s = mdn_immix_plan_space(t->heap);
+    sp->cap = fill * (MDN_BLOCK_SIZE / 32 / 4) + 1024;
+    sp->n = 0;
+    sp->objs = calloc(sp->cap, sizeof *sp->objs);
+    mdn_add_roots(t->heap, sp->objs, sp->cap);
+    for (uint64_t i = 0; mdn_immix_used_blocks(s) < fill; i++) {
+        mdn_objref o = toyvm_alloc(t, SPARSE_TYPE, 0, 24, MDN_ALLOC_DEFAULT);
+        if (i % 4 != 0)
+            continue;
+        ck_assert_uint_lt(sp->n, sp->cap);
+        uint64_t *p = toyvm_payload(o);
+        p[0] = sp->n + 1;
+        p[1] = check_word(sp->n + 1, 1);
+        p[2] = check_word(sp->n + 1, 2);
+        sp->objs[sp->n++] = o;
+    }
+}
+
+static void sparse_check(const sparse_heap *sp) {
+    for (size_t i = 0; i < sp->n; i++) {
+        mdn_objref o = sp->objs[i];
+        EXPECT_EQ(toyvm_type(o), SPARSE_TYPE);
+        EXPECT_EQ(toyvm_size(o), 32);
+        const uint64_t *p = toyvm_payload(o);
+        EXPECT_EQ(p[0], i + 1);
+        EXPECT_EQ(p[1], check_word(i + 1, 1));
+        EXPECT_EQ(p[2], check_word(i + 1, 2));
+    }
+}
+
+static void sparse_destroy(mdn_heap *h, sparse_heap *sp) {
+    mdn_remove_roots(h, sp->objs);
+    free(sp->objs);
+}
+
+START_TEST(full_collection_evacuates_sparse_fully_marked_blocks) {
+    mdn_heap *h = heap_with((size_t)64 << 20, 1 + (unsigned)_i, true);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_immix_space *s = mdn_immix_plan_space(h);
+    sparse_heap sp;
+    sparse_fill(t, &sp, 100);
+    mdn_collect(t->mutator, MDN_GC_DEFAULT);
+    sparse_check(&sp);
+    /* Every line is live: line marking freed nothing. */
+    size_t before = mdn_immix_used_blocks(s);
+    ck_assert_uint_ge(before, 100);
+    ck_assert_uint_le(s->free_blocks + s->recyclable_blocks, 2);
+    uint64_t copied = copied_bytes(h);
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    sparse_check(&sp);
+    size_t after = mdn_immix_used_blocks(s);
+    ck_assert_msg(after < before / 2, "blocks in use: %zu before, %zu after a full collection", before, after);
+    ck_assert_uint_ge(copied_bytes(h) - copied, sp.n * 32 / 2);
+    /* Sound through more collections and allocation. */
+    for (int c = 0; c < 3; c++) {
+        for (int i = 0; i < 20000; i++)
+            toyvm_alloc(t, 41, 0, 24, MDN_ALLOC_DEFAULT);
+        mdn_collect(t->mutator, c == 1 ? MDN_GC_FULL : MDN_GC_DEFAULT);
+        sparse_check(&sp);
+    }
+    sparse_destroy(h, &sp);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(repeated_collections_compact_a_full_heap) {
+    /* A 4 MiB heap filled to all but a few blocks: one collection cannot
+     * copy everything, so each one evacuates what its copy space holds and
+     * the blocks it frees are the next one's copy space. */
+    mdn_heap *h = heap_with((size_t)4 << 20, 1 + (unsigned)_i, true);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_immix_space *s = mdn_immix_plan_space(h);
+    size_t budget_blocks = s->vs->budget / MDN_BLOCK_SIZE;
+    sparse_heap sp;
+    sparse_fill(t, &sp, budget_blocks - 5);
+    size_t used = mdn_immix_used_blocks(s);
+    size_t start = used;
+    uint64_t copied = copied_bytes(h);
+    for (int c = 0; c < 12; c++) {
+        mdn_collect(t->mutator, c == 0 ? MDN_GC_FULL : MDN_GC_DEFAULT);
+        sparse_check(&sp);
+        size_t now = mdn_immix_used_blocks(s);
+        ck_assert_msg(now <= used, "collection %d: %zu blocks in use, %zu before", c, now, used);
+        ck_assert_uint_le(mdn_budget_used(s->vs), s->vs->budget);
+        used = now;
+    }
+    ck_assert_msg(used < start / 2, "blocks in use: %zu at the start, %zu after 12 collections", start, used);
+    ck_assert_uint_gt(copied_bytes(h) - copied, sp.n * 32 / 2);
+    sparse_destroy(h, &sp);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
 START_TEST(pinned_and_nonmoving_objects_never_move) {
     mdn_heap *h = heap_with((size_t)64 << 20, 1 + (unsigned)_i, true);
     toyvm_thread *t = toyvm_thread_attach(h);
@@ -487,6 +596,8 @@ int main(void) {
     tcase_add_test(tc, medium_objects_go_to_an_overflow_block);
     tcase_add_test(tc, recyclable_blocks_are_reused_before_free_ones);
     tcase_add_loop_test(tc, defragmentation_compacts_a_fragmented_heap, 0, 2);
+    tcase_add_loop_test(tc, full_collection_evacuates_sparse_fully_marked_blocks, 0, 2);
+    tcase_add_loop_test(tc, repeated_collections_compact_a_full_heap, 0, 2);
     tcase_add_loop_test(tc, pinned_and_nonmoving_objects_never_move, 0, 2);
     tcase_add_test(tc, line_mark_epoch_wraps_around);
     suite_add_tcase(s, tc);
