@@ -132,14 +132,8 @@ void mdn_add_roots(mdn_heap *heap, mdn_objref *start, size_t count) {
             mdn_misuse("add_roots", "a root range starting at %p is already registered", (void *)start);
         }
     }
-    if (heap->nroots == heap->roots_capacity) {
-        size_t cap = heap->roots_capacity ? heap->roots_capacity * 2 : 8;
-        mdn_root_range *grown = realloc(heap->roots, cap * sizeof *grown);
-        if (!grown)
-            mdn_fatal("out of memory registering roots");
-        heap->roots = grown;
-        heap->roots_capacity = cap;
-    }
+    heap->roots = mdn_array_reserve(heap->roots, heap->nroots, &heap->roots_capacity, sizeof *heap->roots, 8,
+                                    "registering roots");
     heap->roots[heap->nroots].start = start;
     heap->roots[heap->nroots].count = count;
     heap->nroots++;

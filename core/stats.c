@@ -28,14 +28,8 @@ void mdn_stats_reset(mdn_stats_state *s) {
 }
 
 void mdn_stats_record_pause(mdn_stats_state *s, uint64_t ns, bool full) {
-    if (s->npauses == s->pauses_capacity) {
-        size_t cap = s->pauses_capacity ? s->pauses_capacity * 2 : 64;
-        uint64_t *grown = realloc(s->pauses, cap * sizeof *grown);
-        if (!grown)
-            mdn_fatal("out of memory recording pause times");
-        s->pauses = grown;
-        s->pauses_capacity = cap;
-    }
+    s->pauses = mdn_array_reserve(s->pauses, s->npauses, &s->pauses_capacity, sizeof *s->pauses, 64,
+                                  "recording pause times");
     s->pauses[s->npauses++] = ns;
     s->collections++;
     s->full_collections += full;

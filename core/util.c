@@ -57,3 +57,14 @@ void mdn_error_set(struct mdn_error *err, int code, const char *fmt, ...) {
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
 }
+
+void *mdn_array_reserve(void *array, size_t count, size_t *capacity, size_t size, size_t initial, const char *what) {
+    if (count < *capacity)
+        return array;
+    size_t cap = *capacity ? *capacity * 2 : initial;
+    void *grown = realloc(array, cap * size);
+    if (!grown)
+        mdn_fatal("out of memory %s", what);
+    *capacity = cap;
+    return grown;
+}

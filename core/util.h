@@ -52,6 +52,11 @@ static inline bool mdn_is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)
 static inline size_t mdn_align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uintptr_t mdn_align_down_word(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
 
+/* Make room for one more element in a growable array of `count` elements
+ * of `size` bytes: doubles `*capacity` (from `initial`) when full. Returns
+ * the (possibly moved) array; aborts naming `what` if memory runs out. */
+void *mdn_array_reserve(void *array, size_t count, size_t *capacity, size_t size, size_t initial, const char *what);
+
 /* Fill an mdn_error (may be NULL) with a code and a formatted message. */
 struct mdn_error;
 MDN_PRINTF(3, 4) void mdn_error_set(struct mdn_error *err, int code, const char *fmt, ...);

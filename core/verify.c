@@ -55,15 +55,6 @@ static size_t hash_word(uintptr_t x) {
     return (size_t)x;
 }
 
-static void *grow_array(void *p, size_t *capacity, size_t elem) {
-    size_t cap = *capacity ? *capacity * 2 : 4096;
-    void *grown = realloc(p, cap * elem);
-    if (!grown)
-        mdn_fatal("heap verifier: out of memory");
-    *capacity = cap;
-    return grown;
-}
-
 /* The record index of `key`, inserting a new record if absent; *fresh says which. */
 static size_t set_find_or_add(mdn_verifier *v, uintptr_t key, bool *fresh) {
     if ((v->nrecords + 1) * 2 > v->set_capacity) {
@@ -91,8 +82,8 @@ static size_t set_find_or_add(mdn_verifier *v, uintptr_t key, bool *fresh) {
         }
         j = (j + 1) & (v->set_capacity - 1);
     }
-    if (v->nrecords == v->records_capacity)
-        v->records = grow_array(v->records, &v->records_capacity, sizeof *v->records);
+    v->records = mdn_array_reserve(v->records, v->nrecords, &v->records_capacity, sizeof *v->records, 4096,
+                                   "in the heap verifier");
     if (v->nrecords >= UINT32_MAX - 1)
         mdn_fatal("heap verifier: too many objects");
     v->set[j] = (uint32_t)(v->nrecords + 1);
@@ -101,8 +92,8 @@ static size_t set_find_or_add(mdn_verifier *v, uintptr_t key, bool *fresh) {
 }
 
 static void push(mdn_verifier *v, size_t index) {
-    if (v->stack_count == v->stack_capacity)
-        v->stack = grow_array(v->stack, &v->stack_capacity, sizeof *v->stack);
+    v->stack = mdn_array_reserve(v->stack, v->stack_count, &v->stack_capacity, sizeof *v->stack, 4096,
+                                 "in the heap verifier");
     v->stack[v->stack_count++] = index;
 }
 

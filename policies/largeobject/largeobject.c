@@ -110,19 +110,12 @@ static size_t find_run(mdn_los_chunk *c, size_t n) {
     return SIZE_MAX;
 }
 
-static bool push_object(mdn_large_space *s, uintptr_t start, size_t pages) {
-    if (s->nobjects == s->objects_capacity) {
-        size_t cap = s->objects_capacity ? s->objects_capacity * 2 : 64;
-        mdn_los_object *grown = realloc(s->objects, cap * sizeof *grown);
-        if (!grown)
-            return false;
-        s->objects = grown;
-        s->objects_capacity = cap;
-    }
+static void push_object(mdn_large_space *s, uintptr_t start, size_t pages) {
+    s->objects = mdn_array_reserve(s->objects, s->nobjects, &s->objects_capacity, sizeof *s->objects, 64,
+                                   "recording a large object");
     s->objects[s->nobjects].start = start;
     s->objects[s->nobjects].pages = pages;
     s->nobjects++;
-    return true;
 }
 
 /* Index of the first chunk whose start is >= `start` (chunks are sorted). */
@@ -149,14 +142,8 @@ static mdn_los_chunk *add_chunk(mdn_large_space *s) {
     mdn_address chunk = mdn_vmspace_acquire_chunks(s->vs, 1, s->id);
     if (mdn_address_is_zero(chunk))
         return NULL;
-    if (s->nchunks == s->chunks_capacity) {
-        size_t cap = s->chunks_capacity ? s->chunks_capacity * 2 : 8;
-        mdn_los_chunk *grown = realloc(s->chunks, cap * sizeof *grown);
-        if (!grown)
-            mdn_fatal("out of memory growing the large-object space");
-        s->chunks = grown;
-        s->chunks_capacity = cap;
-    }
+    s->chunks = mdn_array_reserve(s->chunks, s->nchunks, &s->chunks_capacity, sizeof *s->chunks, 8,
+                                  "growing the large-object space");
     size_t i = chunk_lower_bound(s, chunk.value);
     memmove(&s->chunks[i + 1], &s->chunks[i], (s->nchunks - i) * sizeof *s->chunks);
     s->nchunks++;
@@ -210,9 +197,8 @@ void *mdn_los_alloc(mdn_large_space *s, size_t size) {
             start = c->start + (first << MDN_LOG_PAGE);
         }
     }
-    if (start && !push_object(s, start, pages))
-        mdn_fatal("out of memory recording a large object");
     if (start) {
+        push_object(s, start, pages);
         mdn_side_bit_set_atomic(&s->starts, mdn_address_from_word(start));
         s->live_bytes += bytes;
     }
@@ -303,14 +289,8 @@ static void trim_dirty(mdn_large_space *s) {
         const mdn_los_chunk *c = &s->chunks[ci];
         for (size_t i = c->dirty_pages ? bits_next(c->dirty, 0, true) : LOS_PAGES; i < LOS_PAGES;) {
             size_t end = bits_next(c->dirty, i, false);
-            if (nruns == s->runs_capacity) {
-                size_t cap = s->runs_capacity ? s->runs_capacity * 2 : 64;
-                dirty_run *grown = realloc(s->runs, cap * sizeof *grown);
-                if (!grown)
-                    mdn_fatal("out of memory trimming the large-object space");
-                s->runs = grown;
-                s->runs_capacity = cap;
-            }
+            s->runs = mdn_array_reserve(s->runs, nruns, &s->runs_capacity, sizeof(dirty_run), 64,
+                                        "trimming the large-object space");
             ((dirty_run *)s->runs)[nruns++] = (dirty_run){c->start, (uint32_t)i, (uint32_t)(end - i)};
             i = bits_next(c->dirty, end, true);
         }
