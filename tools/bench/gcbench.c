@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
     double start = bench_now();
 
     bool ok = gcbench_stretch(t, &p);
-    ok = gcbench_run_phases(t, &p, stdout) && ok;
+    ok = gcbench_run_phases(t, &p, stdout, NULL, NULL) && ok;
 
     double elapsed = bench_now() - start;
     bench_end(vm);

@@ -98,9 +98,14 @@ static inline bool gcbench_time_construction(bench_thread *t, const gcbench_para
  * @param t   the thread
  * @param p   parameters
  * @param out where to print progress, or NULL
+ * @param hold called after the construction phases, while the long-lived
+ *             data is still live (mt-gcbench waits there for the other
+ *             threads), or NULL
+ * @param hold_arg passed to @p hold
  * @return false if any check failed
  */
-static inline bool gcbench_run_phases(bench_thread *t, const gcbench_params *p, FILE *out) {
+static inline bool gcbench_run_phases(bench_thread *t, const gcbench_params *p, FILE *out,
+                                      void (*hold)(bench_thread *t, void *arg), void *hold_arg) {
     bool ok = true;
     BENCH_ROOTS(t, f, 2);
     if (out)
@@ -118,6 +123,8 @@ static inline bool gcbench_run_phases(bench_thread *t, const gcbench_params *p, 
 
     for (int depth = p->min_depth; depth <= p->max_depth; depth += 2)
         ok = gcbench_time_construction(t, p, depth, out) && ok;
+    if (hold)
+        hold(t, hold_arg);
 
     /* The array may have moved: re-read it from its root. */
     array = (double *)bench_obj_payload(bench_root(t, f, 1));

@@ -13,16 +13,28 @@
 
 /** @brief One worker's inputs and result. */
 typedef struct worker {
-    pthread_t thread;        /**< the thread */
-    bench_vm *vm;            /**< the heap */
-    const gcbench_params *p; /**< parameters */
-    bool ok;                 /**< every check passed */
+    pthread_t thread;           /**< the thread */
+    bench_vm *vm;               /**< the heap */
+    const gcbench_params *p;    /**< parameters */
+    pthread_barrier_t *barrier; /**< shared by the workers */
+    bool ok;                    /**< every check passed */
 } worker;
+
+/* Wait for every worker, outside the heap so collections need not wait.
+ * Starting together and holding the long-lived data until all are done
+ * makes the threads' peaks coincide, so the live size (and the minimum
+ * heap) does not depend on scheduling. */
+static void wait_for_all(bench_thread *t, void *arg) {
+    bench_enter_blocking(t);
+    pthread_barrier_wait((pthread_barrier_t *)arg);
+    bench_leave_blocking(t);
+}
 
 static void *worker_main(void *arg) {
     worker *w = (worker *)arg;
     bench_thread *t = bench_thread_attach(w->vm);
-    w->ok = gcbench_run_phases(t, w->p, NULL);
+    wait_for_all(t, w->barrier);
+    w->ok = gcbench_run_phases(t, w->p, NULL, wait_for_all, w->barrier);
     bench_thread_detach(t);
     return NULL;
 }
@@ -50,10 +62,13 @@ int main(int argc, char **argv) {
 
     /* The main thread neither allocates nor polls while it waits: tell the
      * collector not to wait for it. */
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, (unsigned)nthreads);
     bench_enter_blocking(main_thread);
     for (int i = 0; i < nthreads; i++) {
         workers[i].vm = vm;
         workers[i].p = &p;
+        workers[i].barrier = &barrier;
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
             fprintf(stderr, "mtgcbench: cannot start thread %d\n", i);
             return BENCH_EXIT_USAGE;
@@ -64,6 +79,7 @@ int main(int argc, char **argv) {
         ok = ok && workers[i].ok;
     }
     bench_leave_blocking(main_thread);
+    pthread_barrier_destroy(&barrier);
 
     double elapsed = bench_now() - start;
     bench_end(vm);
