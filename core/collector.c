@@ -142,6 +142,7 @@ static void collect(mdn_heap *heap, bool full) {
     pthread_mutex_lock(&heap->lock);
     mdn_stats_state *s = &heap->stats;
     mdn_stats_record_pause(s, pause, full);
+    heap->full_epoch += full;
     mdn_stats_count_copied(s, copied);
     s->live_bytes_after = live;
     for (int i = 0; i < MDN_PHASE_COUNT; i++)

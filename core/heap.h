@@ -93,6 +93,7 @@ struct mdn_heap {
     mdn_mutator *free_mutators;  /* unbound, kept so misuse is detectable */
     bool gc_requested;           /* a collection is stopping or has stopped the world */
     uint64_t gc_epoch;           /* increments when a collection ends */
+    uint64_t full_epoch;         /* increments when a full collection ends (heap->lock) */
 
     /* Collector. */
     mdn_workers *workers;
