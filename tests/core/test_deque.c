@@ -16,22 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-/*
- * Check records every passing ck_assert (a write to its log), which is far
- * too slow for per-item checks; these only call into Check on failure.
- */
-#define EXPECT(cond)                                                                                       \
-    do {                                                                                                   \
-        if (!(cond))                                                                                       \
-            ck_abort_msg("%s:%d: expected %s", __FILE__, __LINE__, #cond);                                 \
-    } while (0)
-#define EXPECT_EQ(x, y)                                                                                    \
-    do {                                                                                                   \
-        uintmax_t x_ = (uintmax_t)(x), y_ = (uintmax_t)(y);                                                \
-        if (x_ != y_)                                                                                      \
-            ck_abort_msg("%s:%d: expected %s == %s, got %ju and %ju", __FILE__, __LINE__, #x, #y, x_, y_); \
-    } while (0)
-
 #ifdef MDN_TSAN
 #define RACE_ITEMS ((size_t)400000)
 #define LAST_ITEM_ROUNDS 50000
@@ -56,18 +40,18 @@ static mdn_deque_array *current_array(mdn_deque *d) {
 
 START_TEST(test_pop_is_lifo) {
     mdn_deque d;
-    EXPECT(mdn_deque_init(&d, 4));
+    MDN_EXPECT(mdn_deque_init(&d, 4));
     for (uintptr_t i = 1; i <= 100; i++)
         mdn_deque_push(&d, i);
-    EXPECT_EQ(mdn_deque_size(&d), 100);
+    MDN_EXPECT_EQ(mdn_deque_size(&d), 100);
     for (uintptr_t i = 100; i >= 1; i--) {
         uintptr_t x = 0;
-        EXPECT(mdn_deque_pop(&d, &x));
-        EXPECT_EQ(x, i);
+        MDN_EXPECT(mdn_deque_pop(&d, &x));
+        MDN_EXPECT_EQ(x, i);
     }
     uintptr_t x = 0;
-    EXPECT(!mdn_deque_pop(&d, &x));
-    EXPECT_EQ(mdn_deque_size(&d), 0);
+    MDN_EXPECT(!mdn_deque_pop(&d, &x));
+    MDN_EXPECT_EQ(mdn_deque_size(&d), 0);
     mdn_deque_check(&d);
     mdn_deque_destroy(&d);
 }
@@ -75,16 +59,16 @@ END_TEST
 
 START_TEST(test_steal_is_fifo) {
     mdn_deque d;
-    EXPECT(mdn_deque_init(&d, 4));
+    MDN_EXPECT(mdn_deque_init(&d, 4));
     for (uintptr_t i = 1; i <= 100; i++)
         mdn_deque_push(&d, i);
     for (uintptr_t i = 1; i <= 100; i++) {
         uintptr_t x = 0;
-        EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_SUCCESS);
-        EXPECT_EQ(x, i);
+        MDN_EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_SUCCESS);
+        MDN_EXPECT_EQ(x, i);
     }
     uintptr_t x = 0;
-    EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_EMPTY);
+    MDN_EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_EMPTY);
     mdn_deque_check(&d);
     mdn_deque_destroy(&d);
 }
@@ -92,17 +76,17 @@ END_TEST
 
 START_TEST(test_take_oldest_unshared_is_fifo) {
     mdn_deque d;
-    EXPECT(mdn_deque_init(&d, 1));
+    MDN_EXPECT(mdn_deque_init(&d, 1));
     for (uintptr_t i = 0; i < 1000; i++)
         mdn_deque_push(&d, i);
     /* Interleave pushes with takes, as a lone breadth-first worker does. */
     uintptr_t expect = 0, next = 1000, x;
     while (mdn_deque_take_oldest_unshared(&d, &x)) {
-        EXPECT_EQ(x, expect++);
+        MDN_EXPECT_EQ(x, expect++);
         if (next < 5000)
             mdn_deque_push(&d, next++);
     }
-    EXPECT_EQ(expect, 5000);
+    MDN_EXPECT_EQ(expect, 5000);
     mdn_deque_check(&d);
     mdn_deque_destroy(&d);
 }
@@ -110,27 +94,27 @@ END_TEST
 
 START_TEST(test_empty) {
     mdn_deque d;
-    EXPECT(mdn_deque_init(&d, 2));
+    MDN_EXPECT(mdn_deque_init(&d, 2));
     uintptr_t x = 12345;
     /* Repeated failures must leave the indices consistent. */
     for (int i = 0; i < 10; i++) {
-        EXPECT(!mdn_deque_pop(&d, &x));
-        EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_EMPTY);
-        EXPECT(!mdn_deque_take_oldest_unshared(&d, &x));
-        EXPECT_EQ(mdn_deque_size(&d), 0);
+        MDN_EXPECT(!mdn_deque_pop(&d, &x));
+        MDN_EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_EMPTY);
+        MDN_EXPECT(!mdn_deque_take_oldest_unshared(&d, &x));
+        MDN_EXPECT_EQ(mdn_deque_size(&d), 0);
     }
-    EXPECT_EQ(x, 12345);
+    MDN_EXPECT_EQ(x, 12345);
     mdn_deque_check(&d);
     mdn_deque_push(&d, 7);
-    EXPECT_EQ(mdn_deque_size(&d), 1);
-    EXPECT(mdn_deque_pop(&d, &x));
-    EXPECT_EQ(x, 7);
-    EXPECT(!mdn_deque_pop(&d, &x));
+    MDN_EXPECT_EQ(mdn_deque_size(&d), 1);
+    MDN_EXPECT(mdn_deque_pop(&d, &x));
+    MDN_EXPECT_EQ(x, 7);
+    MDN_EXPECT(!mdn_deque_pop(&d, &x));
     mdn_deque_push(&d, 8);
-    EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_SUCCESS);
-    EXPECT_EQ(x, 8);
-    EXPECT(!mdn_deque_pop(&d, &x));
-    EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_EMPTY);
+    MDN_EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_SUCCESS);
+    MDN_EXPECT_EQ(x, 8);
+    MDN_EXPECT(!mdn_deque_pop(&d, &x));
+    MDN_EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_EMPTY);
     mdn_deque_check(&d);
     mdn_deque_destroy(&d);
 }
@@ -142,25 +126,25 @@ START_TEST(test_growth_keeps_contents) {
     unsigned log_capacity = (unsigned)_i; /* 1 and 2 */
     const size_t n = 150000;
     mdn_deque d;
-    EXPECT(mdn_deque_init(&d, log_capacity));
-    EXPECT_EQ(current_array(&d)->capacity, (size_t)1 << log_capacity);
+    MDN_EXPECT(mdn_deque_init(&d, log_capacity));
+    MDN_EXPECT_EQ(current_array(&d)->capacity, (size_t)1 << log_capacity);
     for (size_t i = 0; i < n; i++)
         mdn_deque_push(&d, growth_item(i));
-    EXPECT_EQ(mdn_deque_size(&d), n);
-    EXPECT(current_array(&d)->capacity >= n);
+    MDN_EXPECT_EQ(mdn_deque_size(&d), n);
+    MDN_EXPECT(current_array(&d)->capacity >= n);
     ck_assert_ptr_nonnull(d.retired);
     mdn_deque_check(&d);
     /* Oldest half by steal, newest half by pop, meeting in the middle. */
     uintptr_t x;
     for (size_t i = 0; i < n / 2; i++) {
-        EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_SUCCESS);
-        EXPECT_EQ(x, growth_item(i));
+        MDN_EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_SUCCESS);
+        MDN_EXPECT_EQ(x, growth_item(i));
     }
     for (size_t i = n; i-- > n / 2;) {
-        EXPECT(mdn_deque_pop(&d, &x));
-        EXPECT_EQ(x, growth_item(i));
+        MDN_EXPECT(mdn_deque_pop(&d, &x));
+        MDN_EXPECT_EQ(x, growth_item(i));
     }
-    EXPECT(!mdn_deque_pop(&d, &x));
+    MDN_EXPECT(!mdn_deque_pop(&d, &x));
     mdn_deque_destroy(&d);
 }
 END_TEST
@@ -168,19 +152,19 @@ END_TEST
 START_TEST(test_growth_with_offset_indices) {
     /* Grow when top is far from zero, so the live items wrap the array. */
     mdn_deque d;
-    EXPECT(mdn_deque_init(&d, 2));
+    MDN_EXPECT(mdn_deque_init(&d, 2));
     uintptr_t x;
     for (uintptr_t i = 0; i < 1003; i++) {
         mdn_deque_push(&d, i);
-        EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_SUCCESS);
-        EXPECT_EQ(x, i);
+        MDN_EXPECT_EQ(mdn_deque_steal(&d, &x), MDN_STEAL_SUCCESS);
+        MDN_EXPECT_EQ(x, i);
     }
-    EXPECT_EQ(current_array(&d)->capacity, 4);
+    MDN_EXPECT_EQ(current_array(&d)->capacity, 4);
     for (uintptr_t i = 0; i < 100000; i++)
         mdn_deque_push(&d, i);
     for (uintptr_t i = 0; i < 100000; i++) {
-        EXPECT(mdn_deque_take_oldest_unshared(&d, &x));
-        EXPECT_EQ(x, i);
+        MDN_EXPECT(mdn_deque_take_oldest_unshared(&d, &x));
+        MDN_EXPECT_EQ(x, i);
     }
     mdn_deque_check(&d);
     mdn_deque_destroy(&d);
@@ -189,13 +173,13 @@ END_TEST
 
 START_TEST(test_reclaim) {
     mdn_deque d;
-    EXPECT(mdn_deque_init(&d, 1));
+    MDN_EXPECT(mdn_deque_init(&d, 1));
     for (uintptr_t i = 0; i < 4096; i++)
         mdn_deque_push(&d, i);
     size_t retired = 0;
     for (mdn_deque_array *a = d.retired; a != NULL; a = a->retired_next)
         retired++;
-    EXPECT_EQ(retired, 11); /* 2, 4, ..., 2048 */
+    MDN_EXPECT_EQ(retired, 11); /* 2, 4, ..., 2048 */
     mdn_deque_reclaim(&d);
     ck_assert_ptr_null(d.retired);
     mdn_deque_reclaim(&d); /* idempotent */
@@ -205,8 +189,8 @@ START_TEST(test_reclaim) {
         mdn_deque_push(&d, i);
     uintptr_t x;
     for (uintptr_t i = 10000; i-- > 0;) {
-        EXPECT(mdn_deque_pop(&d, &x));
-        EXPECT_EQ(x, i);
+        MDN_EXPECT(mdn_deque_pop(&d, &x));
+        MDN_EXPECT_EQ(x, i);
     }
     mdn_deque_destroy(&d);
 }
@@ -220,7 +204,7 @@ START_TEST(test_mixed_against_model) {
     ck_assert_ptr_nonnull(model);
     size_t head = 0, tail = 0; /* model holds [head, tail) */
     mdn_deque d;
-    EXPECT(mdn_deque_init(&d, 1));
+    MDN_EXPECT(mdn_deque_init(&d, 1));
     uintptr_t next = 1, x;
     for (int step = 0; step < 200000 && tail < CAP; step++) {
         unsigned op = (unsigned)mdn_test_rand_below(&rng, 10);
@@ -229,29 +213,29 @@ START_TEST(test_mixed_against_model) {
             model[tail++] = next++;
         } else if (op < 7) {
             bool ok = mdn_deque_pop(&d, &x);
-            EXPECT(ok == (head < tail));
+            MDN_EXPECT(ok == (head < tail));
             if (ok)
-                EXPECT_EQ(x, model[--tail]);
+                MDN_EXPECT_EQ(x, model[--tail]);
         } else if (op < 9) {
             mdn_steal_result r = mdn_deque_steal(&d, &x);
-            EXPECT_EQ(r, head < tail ? MDN_STEAL_SUCCESS : MDN_STEAL_EMPTY);
+            MDN_EXPECT_EQ(r, head < tail ? MDN_STEAL_SUCCESS : MDN_STEAL_EMPTY);
             if (r == MDN_STEAL_SUCCESS)
-                EXPECT_EQ(x, model[head++]);
+                MDN_EXPECT_EQ(x, model[head++]);
         } else {
             bool ok = mdn_deque_take_oldest_unshared(&d, &x);
-            EXPECT(ok == (head < tail));
+            MDN_EXPECT(ok == (head < tail));
             if (ok)
-                EXPECT_EQ(x, model[head++]);
+                MDN_EXPECT_EQ(x, model[head++]);
         }
-        EXPECT_EQ(mdn_deque_size(&d), tail - head);
+        MDN_EXPECT_EQ(mdn_deque_size(&d), tail - head);
         if (step % 10000 == 0) {
             mdn_deque_check(&d);
             mdn_deque_reclaim(&d);
         }
     }
     while (head < tail) {
-        EXPECT(mdn_deque_pop(&d, &x));
-        EXPECT_EQ(x, model[--tail]);
+        MDN_EXPECT(mdn_deque_pop(&d, &x));
+        MDN_EXPECT_EQ(x, model[--tail]);
     }
     mdn_deque_check(&d);
     mdn_deque_destroy(&d);
@@ -261,7 +245,7 @@ END_TEST
 
 START_TEST(test_speed_push_pop) {
     mdn_deque d;
-    EXPECT(mdn_deque_init(&d, 10));
+    MDN_EXPECT(mdn_deque_init(&d, 10));
     const size_t batch = 1024;
     uintptr_t sum = 0, expect = 0, x;
     double t0 = now_seconds();
@@ -281,7 +265,7 @@ START_TEST(test_speed_push_pop) {
             sum += x;
     }
     double t2 = now_seconds();
-    EXPECT_EQ(sum, expect * 2);
+    MDN_EXPECT_EQ(sum, expect * 2);
     fprintf(stderr, "deque: push+pop %.1f M items/s, push+steal (uncontended) %.1f M items/s\n",
             (double)SPEED_ITEMS / (t1 - t0) / 1e6, (double)SPEED_ITEMS / (t2 - t1) / 1e6);
     mdn_deque_destroy(&d);
@@ -343,7 +327,7 @@ static size_t owner_take(race *r, size_t *popped) {
     if (!mdn_deque_pop(&r->deque, &x))
         return 0;
     atomic_fetch_add_explicit(&r->taken[x], 1, memory_order_relaxed);
-    EXPECT_EQ(r->payload[x], payload_of(x));
+    MDN_EXPECT_EQ(r->payload[x], payload_of(x));
     (*popped)++;
     return 1;
 }
@@ -354,8 +338,8 @@ static void run_race(unsigned thieves, bool last_item_mode) {
     r.items = last_item_mode ? (size_t)LAST_ITEM_ROUNDS * 2 : RACE_ITEMS;
     r.taken = calloc(r.items, sizeof r.taken[0]);
     r.payload = calloc(r.items, sizeof r.payload[0]);
-    EXPECT(r.taken != NULL && r.payload != NULL);
-    EXPECT(mdn_deque_init(&r.deque, 2)); /* grow while thieves run */
+    MDN_EXPECT(r.taken != NULL && r.payload != NULL);
+    MDN_EXPECT(mdn_deque_init(&r.deque, 2)); /* grow while thieves run */
     atomic_init(&r.done, false);
     uint64_t rng = mdn_test_seed(last_item_mode ? "deque/race_last_item" : "deque/race");
 
@@ -364,7 +348,7 @@ static void run_race(unsigned thieves, bool last_item_mode) {
     for (unsigned i = 0; i < thieves; i++) {
         memset(&th[i], 0, sizeof th[i]);
         th[i].r = &r;
-        EXPECT_EQ(pthread_create(&threads[i], NULL, thief_main, &th[i]), 0);
+        MDN_EXPECT_EQ(pthread_create(&threads[i], NULL, thief_main, &th[i]), 0);
     }
     double t0 = now_seconds();
     size_t popped = 0;
@@ -397,7 +381,7 @@ static void run_race(unsigned thieves, bool last_item_mode) {
         }
     }
     uintptr_t x;
-    EXPECT(!mdn_deque_pop(&r.deque, &x));
+    MDN_EXPECT(!mdn_deque_pop(&r.deque, &x));
     atomic_store_explicit(&r.done, true, memory_order_release);
     size_t stolen = 0, retries = 0;
     for (unsigned i = 0; i < thieves; i++) {
@@ -413,7 +397,7 @@ static void run_race(unsigned thieves, bool last_item_mode) {
         if (n != 1)
             ck_abort_msg("item %zu taken %u times", i, n);
     }
-    EXPECT_EQ(popped + stolen, r.items);
+    MDN_EXPECT_EQ(popped + stolen, r.items);
     fprintf(stderr,
             "deque race%s: %zu items, %u thieves: popped %zu, stolen %zu (", last_item_mode ? " (last item)" : "",
             r.items, thieves, popped, stolen);

@@ -20,20 +20,6 @@
 #include <sys/resource.h>
 #include <time.h>
 
-/* Per-item checks call into Check only on failure (a passing ck_assert is
- * logged, which is too slow for a million items). */
-#define EXPECT(cond)                                                                                       \
-    do {                                                                                                   \
-        if (!(cond))                                                                                       \
-            ck_abort_msg("%s:%d: expected %s", __FILE__, __LINE__, #cond);                                 \
-    } while (0)
-#define EXPECT_EQ(x, y)                                                                                    \
-    do {                                                                                                   \
-        uintmax_t x_ = (uintmax_t)(x), y_ = (uintmax_t)(y);                                                \
-        if (x_ != y_)                                                                                      \
-            ck_abort_msg("%s:%d: expected %s == %s, got %ju and %ju", __FILE__, __LINE__, #x, #y, x_, y_); \
-    } while (0)
-
 #ifdef MDN_TSAN
 #define TREE_ITEMS ((size_t)1 << 17)
 #define PHASE_TREE_ITEMS ((size_t)1 << 13)
@@ -123,10 +109,10 @@ START_TEST(test_pool_calls_each_worker_once) {
         atomic_store(&j.worker0_is_caller, false);
         mdn_workers_run(w, job_fn, &j);
         for (unsigned i = 0; i < count; i++) {
-            EXPECT_EQ(atomic_load(&j.calls[i]), 1);
-            EXPECT_EQ(j.written[i], (uint64_t)run * 100 + i);
+            MDN_EXPECT_EQ(atomic_load(&j.calls[i]), 1);
+            MDN_EXPECT_EQ(j.written[i], (uint64_t)run * 100 + i);
         }
-        EXPECT(atomic_load(&j.worker0_is_caller));
+        MDN_EXPECT(atomic_load(&j.worker0_is_caller));
     }
     ck_assert(atomic_load(&j.others_are_not_caller));
     mdn_workers_destroy(w);
@@ -285,13 +271,13 @@ static void tree_phase(tree *t, mdn_workers *w) {
     size_t processed = 0;
     for (unsigned i = 0; i < MAX_WORKERS; i++)
         processed += t->per_worker[i].processed;
-    EXPECT_EQ(processed, t->items - first_root(t));
+    MDN_EXPECT_EQ(processed, t->items - first_root(t));
     for (size_t k = 0; k < t->items; k++) {
         uint32_t n = atomic_load_explicit(&t->seen[k], memory_order_relaxed);
         if (n != (k >= first_root(t) ? 1u : 0u))
             ck_abort_msg("item %zu processed %u times", k, n);
     }
-    EXPECT(!atomic_load(&t->bad_parent));
+    MDN_EXPECT(!atomic_load(&t->bad_parent));
     mdn_workqueue_check(t->q);
 }
 
@@ -336,7 +322,7 @@ START_TEST(test_queue_lone_worker_is_fifo) {
     ck_assert_ptr_nonnull(t.order);
     for (int phase = 0; phase < 2; phase++) {
         tree_phase(&t, w);
-        EXPECT_EQ(t.order_len, t.items - first_root(&t));
+        MDN_EXPECT_EQ(t.order_len, t.items - first_root(&t));
         for (size_t i = 0; i < t.order_len; i++)
             if (t.order[i] != first_root(&t) + i)
                 ck_abort_msg("position %zu: item %zu, expected %zu", i, t.order[i], first_root(&t) + i);
@@ -407,7 +393,7 @@ START_TEST(test_queue_empty_phases) {
             expect++;
         }
         mdn_workers_run(w, tiny_job, &t);
-        EXPECT_EQ(atomic_load(&t.processed), expect);
+        MDN_EXPECT_EQ(atomic_load(&t.processed), expect);
     }
     mdn_workqueue_check(q);
     mdn_workqueue_destroy(q);

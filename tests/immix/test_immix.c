@@ -15,18 +15,6 @@
 
 enum { L = MDN_LINES_PER_BLOCK };
 
-/* Check's ck_assert records every passing assertion, which dominates loops
- * of thousands of checks; these report only failures. */
-#define EXPECT(cond) EXPECT_MSG(cond, "%s", #cond)
-#define EXPECT_MSG(cond, ...)                                                                                          \
-    do {                                                                                                               \
-        if (!(cond))                                                                                                   \
-            ck_abort_msg(__VA_ARGS__);                                                                                 \
-    } while (0)
-#define EXPECT_EQ(a, b)                                                                                                \
-    EXPECT_MSG((uint64_t)(a) == (uint64_t)(b), "%s == %s: %llu != %llu", #a, #b, (unsigned long long)(a),            \
-               (unsigned long long)(b))
-
 /* ---- hole finding ------------------------------------------------------------ */
 
 /* All holes of `marks` as [start, end) pairs; returns how many. */
@@ -36,8 +24,8 @@ static unsigned holes_of(const uint8_t *marks, uint8_t epoch, unsigned (*out)[2]
         unsigned start = mdn_immix_find_hole(marks, from, epoch, &end);
         if (start >= L)
             return n;
-        EXPECT(start < end);
-        EXPECT(end <= L);
+        MDN_EXPECT(start < end);
+        MDN_EXPECT(end <= L);
         out[n][0] = start;
         out[n][1] = end;
         n++;
@@ -146,20 +134,20 @@ START_TEST(line_counts_agree_with_hole_finding) {
         for (unsigned k = 0; k < n; k++) {
             sum += h[k][1] - h[k][0];
             for (unsigned i = h[k][0]; i < h[k][1]; i++)
-                EXPECT_MSG(m[i] != e && (i == 0 || m[i - 1] != e), "line %u of a hole is not free", i);
+                MDN_EXPECT_MSG(m[i] != e && (i == 0 || m[i - 1] != e), "line %u of a hole is not free", i);
         }
         for (unsigned i = 0; i < L; i++)
             marked += m[i] == e;
-        EXPECT_EQ(n, holes);
-        EXPECT_EQ(sum, free_lines);
-        EXPECT_EQ(live, marked);
+        MDN_EXPECT_EQ(n, holes);
+        MDN_EXPECT_EQ(sum, free_lines);
+        MDN_EXPECT_EQ(live, marked);
         /* Every free line lies in a hole. */
         for (unsigned i = 0; i < L; i++) {
             bool is_free = m[i] != e && (i == 0 || m[i - 1] != e);
             bool in_hole = false;
             for (unsigned k = 0; k < n; k++)
                 in_hole |= i >= h[k][0] && i < h[k][1];
-            EXPECT_MSG(is_free == in_hole, "seed %llu round %d line %u", (unsigned long long)seed, round, i);
+            MDN_EXPECT_MSG(is_free == in_hole, "seed %llu round %d line %u", (unsigned long long)seed, round, i);
         }
     }
 }
@@ -259,18 +247,18 @@ START_TEST(recyclable_blocks_are_reused_before_free_ones) {
     uintptr_t prev = 0;
     for (size_t i = 0; i < n; i++) {
         uintptr_t a = small_obj(t);
-        EXPECT_MSG(in_blocks(blocks, nblocks, a), "object %zu at %p is not in a recycled block", i, (void *)a);
-        EXPECT_MSG(line_is_free(s, a) && line_is_free(s, a + 31), "object %zu at %p is on a live line", i,
+        MDN_EXPECT_MSG(in_blocks(blocks, nblocks, a), "object %zu at %p is not in a recycled block", i, (void *)a);
+        MDN_EXPECT_MSG(line_is_free(s, a) && line_is_free(s, a + 31), "object %zu at %p is on a live line", i,
                       (void *)a);
         if (i % 97 == 0) {
             /* A medium object that fits no two-line hole goes to an overflow
              * block (a fresh one), and the hole is kept. */
             uintptr_t m = medium_obj(t, 600);
-            EXPECT(!in_blocks(blocks, nblocks, m));
+            MDN_EXPECT(!in_blocks(blocks, nblocks, m));
             prev = a;
             a = small_obj(t);
-            EXPECT(a == prev + 32 || line_is_free(s, a));
-            EXPECT(in_blocks(blocks, nblocks, a));
+            MDN_EXPECT(a == prev + 32 || line_is_free(s, a));
+            MDN_EXPECT(in_blocks(blocks, nblocks, a));
             i++;
         }
     }
@@ -279,7 +267,7 @@ START_TEST(recyclable_blocks_are_reused_before_free_ones) {
     /* The kept objects are intact. */
     for (int i = 0; i < N; i++)
         if (!mdn_objref_is_null(objs[i]))
-            EXPECT_EQ(toyvm_size(objs[i]), 256);
+            MDN_EXPECT_EQ(toyvm_size(objs[i]), 256);
     mdn_remove_roots(h, objs);
     free(objs);
     toyvm_thread_detach(t);
@@ -336,13 +324,13 @@ static void frag_check(const frag_heap *f) {
         if (!f->ids[i])
             continue;
         mdn_objref o = f->objs[i];
-        EXPECT_EQ(toyvm_type(o), FRAG_TYPE);
-        EXPECT_EQ(toyvm_size(o), 64);
+        MDN_EXPECT_EQ(toyvm_type(o), FRAG_TYPE);
+        MDN_EXPECT_EQ(toyvm_size(o), 64);
         const uint64_t *p = toyvm_payload(o);
-        EXPECT_EQ(p[0], f->ids[i]);
+        MDN_EXPECT_EQ(p[0], f->ids[i]);
         for (unsigned k = 1; k < FRAG_PAYLOAD; k++)
-            EXPECT_EQ(p[k], check_word(f->ids[i], k));
-        EXPECT_MSG(mdn_objref_eq(toyvm_get_ref(o, 0), expect_next), "chain broken at object %zu", i);
+            MDN_EXPECT_EQ(p[k], check_word(f->ids[i], k));
+        MDN_EXPECT_MSG(mdn_objref_eq(toyvm_get_ref(o, 0), expect_next), "chain broken at object %zu", i);
         expect_next = o;
     }
 }
@@ -423,12 +411,12 @@ static void sparse_fill(toyvm_thread *t, sparse_heap *sp, size_t fill) {
 static void sparse_check(const sparse_heap *sp) {
     for (size_t i = 0; i < sp->n; i++) {
         mdn_objref o = sp->objs[i];
-        EXPECT_EQ(toyvm_type(o), SPARSE_TYPE);
-        EXPECT_EQ(toyvm_size(o), 32);
+        MDN_EXPECT_EQ(toyvm_type(o), SPARSE_TYPE);
+        MDN_EXPECT_EQ(toyvm_size(o), 32);
         const uint64_t *p = toyvm_payload(o);
-        EXPECT_EQ(p[0], i + 1);
-        EXPECT_EQ(p[1], check_word(i + 1, 1));
-        EXPECT_EQ(p[2], check_word(i + 1, 2));
+        MDN_EXPECT_EQ(p[0], i + 1);
+        MDN_EXPECT_EQ(p[1], check_word(i + 1, 1));
+        MDN_EXPECT_EQ(p[2], check_word(i + 1, 2));
     }
 }
 
@@ -507,7 +495,7 @@ START_TEST(pinned_and_nonmoving_objects_never_move) {
     uintptr_t *pinned_at = calloc(f.n, sizeof *pinned_at);
     for (size_t i = 0; i < f.n; i++) {
         if (f.ids[i] && ((f.objs[i].value >> MDN_LOG_BLOCK) & 3) == 0) {
-            EXPECT(mdn_pin_object(t->mutator, f.objs[i]));
+            MDN_EXPECT(mdn_pin_object(t->mutator, f.objs[i]));
             pinned_at[i] = f.objs[i].value;
             npinned++;
         }
@@ -521,7 +509,7 @@ START_TEST(pinned_and_nonmoving_objects_never_move) {
         keep[i] = toyvm_alloc(t, 42, 0, 40, MDN_ALLOC_NONMOVING);
         ((uint64_t *)toyvm_payload(keep[i]))[0] = (uint64_t)i;
         void *p = mdn_alloc(t->mutator, 48, 64, MDN_ALLOC_DEFAULT);
-        EXPECT_EQ((uintptr_t)p % 64, 0);
+        MDN_EXPECT_EQ((uintptr_t)p % 64, 0);
         *(uint64_t *)p = toyvm_make_header(43, 0, 48);
         keep[K + i] = mdn_objref_from_ptr(p);
         for (int g = 0; g < 12; g++)
@@ -539,11 +527,11 @@ START_TEST(pinned_and_nonmoving_objects_never_move) {
         frag_check(&f);
         for (size_t i = 0; i < f.n; i++)
             if (pinned_at[i])
-                EXPECT_MSG(f.objs[i].value == pinned_at[i], "pinned object %zu moved (collection round %d)", i, c);
+                MDN_EXPECT_MSG(f.objs[i].value == pinned_at[i], "pinned object %zu moved (collection round %d)", i, c);
         for (int i = 0; i < 2 * K; i++)
-            EXPECT_MSG(keep[i].value == keep_at[i], "non-moving object %d moved (collection round %d)", i, c);
+            MDN_EXPECT_MSG(keep[i].value == keep_at[i], "non-moving object %d moved (collection round %d)", i, c);
         for (int i = 0; i < K; i++)
-            EXPECT_EQ(((uint64_t *)toyvm_payload(keep[i]))[0], (uint64_t)i);
+            MDN_EXPECT_EQ(((uint64_t *)toyvm_payload(keep[i]))[0], (uint64_t)i);
         for (int i = 0; i < 30000; i++)
             toyvm_alloc(t, 44, 0, 56, MDN_ALLOC_DEFAULT);
     }

@@ -86,26 +86,18 @@ static mdn_heap *make_heap(size_t bytes, unsigned gc_threads) { return make_heap
 
 static uint64_t *payload(mdn_objref o) { return toyvm_payload(o); }
 
-/* Check's assertions record a mark point through a pipe each time they
- * pass; loops over many objects use this instead. */
-#define EXPECT(cond, ...)                                                                                              \
-    do {                                                                                                               \
-        if (!(cond))                                                                                                   \
-            ck_abort_msg(__VA_ARGS__);                                                                                 \
-    } while (0)
-
 /* A node with `nrefs` fields and a 16-byte payload: id and ~id. */
 static mdn_objref node(toyvm_thread *t, unsigned nrefs, uint64_t id) {
     mdn_objref o = toyvm_alloc(t, TYPE_NODE, nrefs, 16, MDN_ALLOC_DEFAULT);
-    EXPECT(!mdn_objref_is_null(o), "out of memory allocating node %llu", (unsigned long long)id);
+    MDN_EXPECT_MSG(!mdn_objref_is_null(o), "out of memory allocating node %llu", (unsigned long long)id);
     payload(o)[0] = id;
     payload(o)[1] = ~id;
     return o;
 }
 
 static void check_node(mdn_objref o, uint64_t id) {
-    EXPECT(!mdn_objref_is_null(o), "null reference where object %llu should be", (unsigned long long)id);
-    EXPECT(toyvm_type(o) == TYPE_NODE && payload(o)[0] == id && payload(o)[1] == ~id,
+    MDN_EXPECT_MSG(!mdn_objref_is_null(o), "null reference where object %llu should be", (unsigned long long)id);
+    MDN_EXPECT_MSG(toyvm_type(o) == TYPE_NODE && payload(o)[0] == id && payload(o)[1] == ~id,
            "object %p: type %u id %llu, expected node %llu", (void *)o.value, toyvm_type(o),
            (unsigned long long)payload(o)[0], (unsigned long long)id);
 }
@@ -443,17 +435,17 @@ START_TEST(two_workers_race_on_shared_objects) {
         while (sp) {
             mdn_objref o = stack[--sp];
             uint64_t id = payload(o)[0];
-            EXPECT(id < g.n, "bad id %llu", (unsigned long long)id);
+            MDN_EXPECT_MSG(id < g.n, "bad id %llu", (unsigned long long)id);
             check_node(o, id);
             if (addr[id]) {
-                EXPECT(addr[id] == o.value, "object %llu reached at two addresses", (unsigned long long)id);
+                MDN_EXPECT_MSG(addr[id] == o.value, "object %llu reached at two addresses", (unsigned long long)id);
                 continue;
             }
             addr[id] = o.value;
             seen++;
             for (unsigned f = 0; f < NREFS; f++) {
                 mdn_objref c = toyvm_get_ref(o, f);
-                EXPECT(payload(c)[0] == g.edges[id * NREFS + f], "object %llu field %u: wrong target",
+                MDN_EXPECT_MSG(payload(c)[0] == g.edges[id * NREFS + f], "object %llu field %u: wrong target",
                        (unsigned long long)id, f);
                 stack[sp++] = c;
                 if (sp == stack_cap) {
@@ -467,7 +459,7 @@ START_TEST(two_workers_race_on_shared_objects) {
          * address. */
         for (size_t i = 0; i < nmoves; i++) {
             uint64_t id = payload(mdn_objref_from_address(mdn_address_from_word(moves[i].to)))[0];
-            EXPECT(addr[id] == moves[i].to, "object %llu: the hook saw it moved to %p, it is at %p",
+            MDN_EXPECT_MSG(addr[id] == moves[i].to, "object %llu: the hook saw it moved to %p, it is at %p",
                    (unsigned long long)id, (void *)moves[i].to, (void *)addr[id]);
             addr[id] = 0; /* a second move of the same id would fail above */
         }
@@ -647,9 +639,9 @@ START_TEST(nonmoving_space_reclaims) {
     for (uint64_t i = 0; allocated < ((size_t)96 << 20); i++) {
         size_t bytes = 16 + mdn_test_rand_below(&seed, 1000);
         mdn_objref o = toyvm_alloc(t, TYPE_NODE, 1, bytes, MDN_ALLOC_NONMOVING);
-        EXPECT(!mdn_objref_is_null(o), "allocation %llu failed", (unsigned long long)i);
+        MDN_EXPECT_MSG(!mdn_objref_is_null(o), "allocation %llu failed", (unsigned long long)i);
         /* Fresh memory is zero even when the cell was used before. */
-        EXPECT(payload(o)[1] == 0 && mdn_objref_is_null(toyvm_get_ref(o, 0)), "allocation %llu not zeroed",
+        MDN_EXPECT_MSG(payload(o)[1] == 0 && mdn_objref_is_null(toyvm_get_ref(o, 0)), "allocation %llu not zeroed",
                (unsigned long long)i);
         payload(o)[0] = i;
         payload(o)[1] = ~i;

@@ -37,6 +37,21 @@ int mdn_run_suite(struct Suite *suite);
  * fails the current test if it cannot be created. */
 struct mdn_heap *mdn_test_heap(size_t bytes, unsigned gc_threads);
 
+/* Checks for loops over many items: Check records every passing ck_assert
+ * (a write to its log), which dominates such loops; these call into Check
+ * only on failure. Use them in files that include <check.h>. */
+#define MDN_EXPECT_MSG(cond, ...)                                                                                      \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            ck_abort_msg(__VA_ARGS__);                                                                                 \
+    } while (0)
+#define MDN_EXPECT(cond) MDN_EXPECT_MSG(cond, "%s:%d: expected %s", __FILE__, __LINE__, #cond)
+#define MDN_EXPECT_EQ(x, y)                                                                                            \
+    do {                                                                                                               \
+        uintmax_t x_ = (uintmax_t)(x), y_ = (uintmax_t)(y);                                                            \
+        MDN_EXPECT_MSG(x_ == y_, "%s:%d: expected %s == %s, got %ju and %ju", __FILE__, __LINE__, #x, #y, x_, y_);     \
+    } while (0)
+
 /* xorshift64*: a small deterministic generator for tests. */
 static inline uint64_t mdn_test_rand(uint64_t *state) {
     uint64_t x = *state;
