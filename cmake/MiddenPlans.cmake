@@ -4,7 +4,7 @@
 #                   FASTPATH BUMP|FREELIST|NONE
 #                   MAX_FAST_SIZE <bytes>
 #                   SOURCES plan.c ...
-#                   POLICIES immix largeobject immortal)
+#                   POLICIES immix los immortal)
 #
 # It builds the static library midden_<name> from the core objects, the
 # named policies (policies/<p>/*.c) and the plan sources, and generates

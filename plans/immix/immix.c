@@ -23,7 +23,7 @@
 #include "core/plan.h"
 #include "core/trace.h"
 #include "policies/immortal/immortal.h"
-#include "policies/largeobject/largeobject.h"
+#include "policies/los/los.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +37,7 @@ enum { SPACE_IMMIX = 1, SPACE_LARGE = 2, SPACE_IMMORTAL = 3 };
 
 typedef struct immix_plan {
     mdn_immix_space immix;
-    mdn_large_space large;
+    mdn_los_space large;
     mdn_immortal_space immortal;
 } immix_plan;
 

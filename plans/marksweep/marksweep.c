@@ -32,7 +32,7 @@ const int mdn_plan_marksweep_linked = 1;
  * bumps in mutator->fast's bump region, which the free-list fast path does
  * not use. */
 typedef struct marksweep_mutator {
-    mdn_ms_allocator ms;
+    mdn_marksweep_allocator ms;
 } marksweep_mutator;
 
 _Static_assert(sizeof(marksweep_mutator) <= MDN_PLAN_MUTATOR_AREA, "mutator plan area too small");
@@ -41,14 +41,14 @@ static marksweep_mutator *mutator_of(mdn_mutator *m) { return (marksweep_mutator
 
 bool plan_create(mdn_heap *heap, mdn_error *err) {
     marksweep_plan *p = calloc(1, sizeof *p);
-    bool ok = p && mdn_ms_init(&p->ms, &heap->vm, MARKSWEEP_SPACE_MS, &heap->stats, heap->options.poison) &&
+    bool ok = p && mdn_marksweep_init(&p->ms, &heap->vm, MARKSWEEP_SPACE_MS, &heap->stats, heap->options.poison) &&
               mdn_los_init(&p->large, &heap->vm, MARKSWEEP_SPACE_LARGE, &heap->stats) &&
               mdn_immortal_init(&p->immortal, &heap->vm, MARKSWEEP_SPACE_IMMORTAL, &heap->stats);
     if (!ok) {
         if (p) {
             mdn_immortal_destroy(&p->immortal);
             mdn_los_destroy(&p->large);
-            mdn_ms_destroy(&p->ms);
+            mdn_marksweep_destroy(&p->ms);
             free(p);
         }
         mdn_error_set(err, MDN_ERR_MEMORY, "marksweep: cannot set up the spaces' metadata");
@@ -62,19 +62,19 @@ void plan_destroy(mdn_heap *heap) {
     marksweep_plan *p = marksweep_plan_of(heap);
     mdn_immortal_destroy(&p->immortal);
     mdn_los_destroy(&p->large);
-    mdn_ms_destroy(&p->ms);
+    mdn_marksweep_destroy(&p->ms);
     free(p);
     heap->plan = NULL;
 }
 
 void plan_mutator_init(mdn_heap *heap, mdn_mutator *m) {
     (void)heap;
-    mdn_ms_allocator_init(&mutator_of(m)->ms, m->fast.free_lists);
+    mdn_marksweep_allocator_init(&mutator_of(m)->ms, m->fast.free_lists);
 }
 
 void plan_mutator_retire(mdn_heap *heap, mdn_mutator *m) {
     marksweep_plan *p = marksweep_plan_of(heap);
-    mdn_ms_allocator_retire(&p->ms, &mutator_of(m)->ms);
+    mdn_marksweep_allocator_retire(&p->ms, &mutator_of(m)->ms);
     mdn_immortal_retire(&p->immortal, mdn_mutator_bump(&m->fast));
 }
 
@@ -84,16 +84,16 @@ void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn
         return mdn_los_alloc(&p->large, bytes);
     if (kind == MDN_ALLOC_IMMORTAL)
         return mdn_immortal_alloc(&p->immortal, mdn_mutator_bump(&m->fast), bytes, align);
-    unsigned c = align <= MDN_MIN_ALIGN ? mdn_ms_size_class(bytes) : mdn_ms_class_for(bytes, align);
+    unsigned c = align <= MDN_MIN_ALIGN ? mdn_marksweep_size_class(bytes) : mdn_marksweep_class_for(bytes, align);
     if (c == 0) /* no class has cells with this alignment: pages do */
         return mdn_los_alloc(&p->large, bytes);
-    return mdn_ms_alloc(&p->ms, &mutator_of(m)->ms, c);
+    return mdn_marksweep_alloc(&p->ms, &mutator_of(m)->ms, c);
 }
 
 void plan_prepare(mdn_heap *heap, bool full) {
     (void)full; /* every collection is full */
     marksweep_plan *p = marksweep_plan_of(heap);
-    mdn_ms_prepare(&p->ms);
+    mdn_marksweep_prepare(&p->ms);
     mdn_los_prepare(&p->large);
     mdn_immortal_prepare(&p->immortal);
 }
@@ -103,12 +103,12 @@ void plan_worker_release(mdn_heap *heap, mdn_tracer *t) { (void)heap, (void)t; }
 
 size_t plan_release(mdn_heap *heap) {
     marksweep_plan *p = marksweep_plan_of(heap);
-    size_t live = mdn_ms_release(&p->ms);
+    size_t live = mdn_marksweep_release(&p->ms);
     live += mdn_los_sweep(&p->large);
     live += mdn_immortal_used_bytes(&p->immortal);
     if (heap->options.verify) {
-        mdn_ms_sweep_all(&p->ms);
-        mdn_ms_check(&p->ms);
+        mdn_marksweep_sweep_all(&p->ms);
+        mdn_marksweep_check(&p->ms);
     }
     return live;
 }
@@ -117,7 +117,7 @@ static inline mdn_objref marksweep_trace_object(mdn_tracer *t, mdn_objref obj) {
     marksweep_plan *p = marksweep_plan_of(t->heap);
     unsigned space = mdn_vmspace_space_of(&t->heap->vm, mdn_objref_to_address(obj));
     if (MDN_LIKELY(space == MARKSWEEP_SPACE_MS))
-        return mdn_ms_trace_object(&p->ms, t, obj);
+        return mdn_marksweep_trace_object(&p->ms, t, obj);
     if (space == MARKSWEEP_SPACE_LARGE)
         return mdn_los_trace_object(&p->large, t, obj);
     return mdn_immortal_trace_object(&p->immortal, t, obj);
@@ -137,7 +137,7 @@ bool plan_is_live_object(mdn_heap *heap, mdn_objref obj) {
     mdn_address start = mdn_vm_object_start(obj);
     switch (mdn_vmspace_space_of(&heap->vm, start)) {
     case MARKSWEEP_SPACE_MS:
-        return mdn_ms_is_cell_start(&p->ms, start) && mdn_ms_is_marked(&p->ms, start);
+        return mdn_marksweep_is_cell_start(&p->ms, start) && mdn_marksweep_is_marked(&p->ms, start);
     case MARKSWEEP_SPACE_LARGE:
         return mdn_los_is_object_start(&p->large, start);
     case MARKSWEEP_SPACE_IMMORTAL:
@@ -148,7 +148,7 @@ bool plan_is_live_object(mdn_heap *heap, mdn_objref obj) {
 }
 
 /* .verify.metadata: the mark-sweep space checks itself in plan_release
- * (mdn_ms_check, with verify=1); here the spaces it shares with every plan. */
+ * (mdn_marksweep_check, with verify=1); here the spaces it shares with every plan. */
 void plan_verify_metadata(mdn_heap *heap) {
     marksweep_plan *p = marksweep_plan_of(heap);
     mdn_los_verify(&p->large);

@@ -6,14 +6,14 @@
 #define MDN_PLAN_MARKSWEEP_H
 
 #include "policies/immortal/immortal.h"
-#include "policies/largeobject/largeobject.h"
+#include "policies/los/los.h"
 #include "policies/marksweep/marksweep.h"
 
 enum { MARKSWEEP_SPACE_MS = 1, MARKSWEEP_SPACE_LARGE = 2, MARKSWEEP_SPACE_IMMORTAL = 3 };
 
 typedef struct marksweep_plan {
-    mdn_ms_space ms;
-    mdn_large_space large;
+    mdn_marksweep_space ms;
+    mdn_los_space large;
     mdn_immortal_space immortal;
 } marksweep_plan;
 

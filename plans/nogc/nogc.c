@@ -9,7 +9,7 @@
 #include "core/plan.h"
 #include "core/trace.h"
 #include "policies/immortal/immortal.h"
-#include "policies/largeobject/largeobject.h"
+#include "policies/los/los.h"
 
 #include <stdlib.h>
 
@@ -23,7 +23,7 @@ enum { SPACE_IMMORTAL = 1, SPACE_LARGE = 2 };
 
 typedef struct nogc_plan {
     mdn_immortal_space immortal;
-    mdn_large_space large;
+    mdn_los_space large;
 } nogc_plan;
 /* [/snippet] */
 

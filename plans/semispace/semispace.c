@@ -29,7 +29,7 @@
 #include "core/trace.h"
 #include "policies/copy/copy.h"
 #include "policies/immortal/immortal.h"
-#include "policies/largeobject/largeobject.h"
+#include "policies/los/los.h"
 #include "policies/nonmoving/nonmoving.h"
 
 #include <stdio.h>
@@ -44,7 +44,7 @@ enum { SPACE_COPY = 1, SPACE_LARGE = 2, SPACE_IMMORTAL = 3, SPACE_NONMOVING = 4 
 
 typedef struct semispace_plan {
     mdn_copy_space copy;
-    mdn_large_space large;
+    mdn_los_space large;
     mdn_immortal_space immortal;
     mdn_nonmoving_space nonmoving;
 } semispace_plan;

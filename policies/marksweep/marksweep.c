@@ -9,16 +9,16 @@
 #define MS_MARK_BYTES (MDN_BLOCK_SIZE >> MDN_LOG_GRANULE >> 3)
 #define MS_MARK_WORDS (MS_MARK_BYTES / sizeof(uint64_t))
 
-unsigned mdn_ms_class_for(size_t bytes, size_t align) {
-    if (bytes > MDN_MS_MAX_CELL || align > MDN_MS_MAX_CELL)
+unsigned mdn_marksweep_class_for(size_t bytes, size_t align) {
+    if (bytes > MDN_MARKSWEEP_MAX_CELL || align > MDN_MARKSWEEP_MAX_CELL)
         return 0;
-    for (unsigned c = mdn_ms_size_class(bytes); c < MDN_MS_CLASSES; c++)
-        if ((mdn_ms_cell_size(c) & (align - 1)) == 0)
+    for (unsigned c = mdn_marksweep_size_class(bytes); c < MDN_MARKSWEEP_CLASSES; c++)
+        if ((mdn_marksweep_cell_size(c) & (align - 1)) == 0)
             return c;
     return 0;
 }
 
-bool mdn_ms_init(mdn_ms_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats, bool poison) {
+bool mdn_marksweep_init(mdn_marksweep_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats, bool poison) {
     memset(s, 0, sizeof *s);
     s->id = id;
     s->stats = stats;
@@ -33,7 +33,7 @@ bool mdn_ms_init(mdn_ms_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state 
     return mdn_side_metadata_init(&s->marks, vs, MDN_LOG_GRANULE, 0, "marksweep-mark");
 }
 
-void mdn_ms_destroy(mdn_ms_space *s) {
+void mdn_marksweep_destroy(mdn_marksweep_space *s) {
     if (s->blocks)
         mdn_os_release(mdn_address_from_ptr(s->blocks), mdn_align_up(s->nblocks * sizeof *s->blocks, MDN_PAGE_SIZE));
     mdn_side_metadata_destroy(&s->marks);
@@ -43,7 +43,7 @@ void mdn_ms_destroy(mdn_ms_space *s) {
 
 /* ---- the lists of blocks to sweep (.ms.lists) ---------------------------- */
 
-static void list_push(mdn_ms_space *s, mdn_ms_block_list *l, size_t index) {
+static void list_push(mdn_marksweep_space *s, mdn_marksweep_block_list *l, size_t index) {
     uint32_t *next = s->pool.vs->block_next;
     uint64_t head = __atomic_load_n(&l->head, __ATOMIC_RELAXED);
     uint64_t desired;
@@ -53,7 +53,7 @@ static void list_push(mdn_ms_space *s, mdn_ms_block_list *l, size_t index) {
     } while (!__atomic_compare_exchange_n(&l->head, &head, desired, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
-static bool list_pop(mdn_ms_space *s, mdn_ms_block_list *l, size_t *index) {
+static bool list_pop(mdn_marksweep_space *s, mdn_marksweep_block_list *l, size_t *index) {
     uint32_t *next = s->pool.vs->block_next;
     uint64_t head = __atomic_load_n(&l->head, __ATOMIC_ACQUIRE);
     for (;;) {
@@ -72,7 +72,7 @@ static bool list_pop(mdn_ms_space *s, mdn_ms_block_list *l, size_t *index) {
 
 /* ---- sweeping ------------------------------------------------------------ */
 
-static inline const uint8_t *block_marks(const mdn_ms_space *s, mdn_address block) {
+static inline const uint8_t *block_marks(const mdn_marksweep_space *s, mdn_address block) {
     return s->marks.base + (mdn_side_index(&s->marks, block) >> 3);
 }
 
@@ -87,7 +87,7 @@ static inline unsigned popcount64(uint64_t x) {
 }
 
 /* Marked cells of a block (only cell starts are ever marked). */
-static size_t count_marks(const mdn_ms_space *s, mdn_address block) {
+static size_t count_marks(const mdn_marksweep_space *s, mdn_address block) {
     const uint8_t *marks = block_marks(s, block);
     size_t n = 0;
     for (size_t i = 0; i < MS_MARK_WORDS; i++) {
@@ -113,9 +113,9 @@ static void **link_run(void **tail, uintptr_t first, size_t cell, size_t count, 
 
 /* Build the free list of a block of class c from its unmarked cells in
  * address order, zeroing them (.ms.zero). Returns the number of free cells. */
-static size_t sweep_block(const mdn_ms_space *s, mdn_address block, unsigned c, void **head_out) {
+static size_t sweep_block(const mdn_marksweep_space *s, mdn_address block, unsigned c, void **head_out) {
     const uint8_t *marks = block_marks(s, block);
-    size_t cell = mdn_ms_cell_size(c), n = mdn_ms_cells_per_block(c), step = cell >> MDN_LOG_GRANULE;
+    size_t cell = mdn_marksweep_cell_size(c), n = mdn_marksweep_cells_per_block(c), step = cell >> MDN_LOG_GRANULE;
     void *head = NULL;
     void **tail = &head;
     size_t run = 0, nfree = 0;
@@ -139,15 +139,15 @@ static size_t sweep_block(const mdn_ms_space *s, mdn_address block, unsigned c, 
     return nfree;
 }
 
-static void install(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c, size_t index, void *head, size_t nfree) {
+static void install(mdn_marksweep_space *s, mdn_marksweep_allocator *a, unsigned c, size_t index, void *head, size_t nfree) {
     MDN_ASSERT(a->current[c] == 0);
-    *mdn_ms_allocator_head(a, c) = head;
+    *mdn_marksweep_allocator_head(a, c) = head;
     a->current[c] = (uint32_t)(index + 1);
-    mdn_stats_count_alloc(s->stats, nfree * mdn_ms_cell_size(c)); /* .ms.count */
+    mdn_stats_count_alloc(s->stats, nfree * mdn_marksweep_cell_size(c)); /* .ms.count */
 }
 
 /* The allocator's block of class c is used up: hand it back. */
-static void retire_current(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c) {
+static void retire_current(mdn_marksweep_space *s, mdn_marksweep_allocator *a, unsigned c) {
     if (!a->current[c])
         return;
     mdn_vmspace *vs = s->pool.vs;
@@ -156,8 +156,8 @@ static void retire_current(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c) {
     a->current[c] = 0;
 }
 
-bool mdn_ms_refill(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c) {
-    MDN_ASSERT(c >= 1 && c < MDN_MS_CLASSES);
+bool mdn_marksweep_refill(mdn_marksweep_space *s, mdn_marksweep_allocator *a, unsigned c) {
+    MDN_ASSERT(c >= 1 && c < MDN_MARKSWEEP_CLASSES);
     mdn_vmspace *vs = s->pool.vs;
     retire_current(s, a, c);
     size_t index;
@@ -165,12 +165,12 @@ bool mdn_ms_refill(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c) {
     while (list_pop(s, &s->lists[c], &index)) {
         mdn_address block = mdn_vmspace_block_at(vs, index);
         uint8_t state = mdn_block_state_get(vs, block);
-        MDN_CHECK(state == MDN_MS_BLOCK_SWEEPABLE || state == MDN_MS_BLOCK_SWEPT);
+        MDN_CHECK(state == MDN_MARKSWEEP_BLOCK_SWEEPABLE || state == MDN_MARKSWEEP_BLOCK_SWEPT);
         MDN_ASSERT(s->blocks[index].size_class == c);
         mdn_block_state_set(vs, block, MDN_BLOCK_ALLOCATING);
         void *head;
         size_t nfree;
-        if (state == MDN_MS_BLOCK_SWEPT) {
+        if (state == MDN_MARKSWEEP_BLOCK_SWEPT) {
             head = s->blocks[index].swept_head;
             nfree = s->blocks[index].swept_free;
             s->blocks[index].swept_head = NULL;
@@ -198,29 +198,29 @@ bool mdn_ms_refill(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c) {
     s->blocks[index].swept_head = NULL;
     if (!zeroed)
         memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
-    size_t n = mdn_ms_cells_per_block(c);
+    size_t n = mdn_marksweep_cells_per_block(c);
     void *head = NULL;
-    void **tail = link_run(&head, block.value, mdn_ms_cell_size(c), n, false);
+    void **tail = link_run(&head, block.value, mdn_marksweep_cell_size(c), n, false);
     *tail = NULL;
     install(s, a, c, index, head, n);
     return true;
 }
 
-void mdn_ms_allocator_init(mdn_ms_allocator *a, void **exact_heads) {
+void mdn_marksweep_allocator_init(mdn_marksweep_allocator *a, void **exact_heads) {
     memset(a, 0, sizeof *a);
     a->exact_heads = exact_heads;
-    for (unsigned c = 0; c <= MDN_MS_EXACT_CLASSES; c++)
+    for (unsigned c = 0; c <= MDN_MARKSWEEP_EXACT_CLASSES; c++)
         exact_heads[c] = NULL;
 }
 
-void mdn_ms_allocator_retire(mdn_ms_space *s, mdn_ms_allocator *a) {
+void mdn_marksweep_allocator_retire(mdn_marksweep_space *s, mdn_marksweep_allocator *a) {
     uint64_t leftover = 0;
-    for (unsigned c = 1; c < MDN_MS_CLASSES; c++) {
-        void **head = mdn_ms_allocator_head(a, c);
+    for (unsigned c = 1; c < MDN_MARKSWEEP_CLASSES; c++) {
+        void **head = mdn_marksweep_allocator_head(a, c);
         size_t cells = 0;
         for (void **p = *head; p; p = *p)
             cells++;
-        leftover += cells * mdn_ms_cell_size(c);
+        leftover += cells * mdn_marksweep_cell_size(c);
         *head = NULL;
         retire_current(s, a, c);
     }
@@ -235,7 +235,7 @@ void mdn_ms_allocator_retire(mdn_ms_space *s, mdn_ms_allocator *a) {
 
 /* ---- collection ----------------------------------------------------------- */
 
-void mdn_ms_prepare(mdn_ms_space *s) {
+void mdn_marksweep_prepare(mdn_marksweep_space *s) {
     mdn_vmspace *vs = s->pool.vs;
     size_t nchunks = mdn_block_pool_chunk_count(&s->pool);
     for (size_t i = 0; i < nchunks; i++) {
@@ -251,17 +251,17 @@ void mdn_ms_prepare(mdn_ms_space *s) {
 }
 
 /* poison: fill the unmarked cells of a block. */
-static void poison_free_cells(const mdn_ms_space *s, mdn_address block, unsigned c) {
+static void poison_free_cells(const mdn_marksweep_space *s, mdn_address block, unsigned c) {
     const uint8_t *marks = block_marks(s, block);
-    size_t cell = mdn_ms_cell_size(c), n = mdn_ms_cells_per_block(c), step = cell >> MDN_LOG_GRANULE;
+    size_t cell = mdn_marksweep_cell_size(c), n = mdn_marksweep_cells_per_block(c), step = cell >> MDN_LOG_GRANULE;
     for (size_t i = 0; i < n; i++)
         if (!granule_marked(marks, i * step))
-            memset((void *)(block.value + i * cell), MDN_MS_POISON_BYTE, cell);
+            memset((void *)(block.value + i * cell), MDN_MARKSWEEP_POISON_BYTE, cell);
 }
 
-size_t mdn_ms_release(mdn_ms_space *s) {
+size_t mdn_marksweep_release(mdn_marksweep_space *s) {
     mdn_vmspace *vs = s->pool.vs;
-    for (unsigned c = 0; c < MDN_MS_CLASSES; c++)
+    for (unsigned c = 0; c < MDN_MARKSWEEP_CLASSES; c++)
         __atomic_store_n(&s->lists[c].head, 0, __ATOMIC_RELAXED);
     size_t live = 0;
     size_t nchunks = mdn_block_pool_chunk_count(&s->pool);
@@ -274,76 +274,76 @@ size_t mdn_ms_release(mdn_ms_space *s) {
             uint8_t state = __atomic_load_n(&vs->block_state[index], __ATOMIC_RELAXED);
             if (state == MDN_BLOCK_FREE)
                 continue;
-            MDN_CHECK(state == MDN_BLOCK_USED || state == MDN_MS_BLOCK_SWEEPABLE || state == MDN_MS_BLOCK_SWEPT);
+            MDN_CHECK(state == MDN_BLOCK_USED || state == MDN_MARKSWEEP_BLOCK_SWEEPABLE || state == MDN_MARKSWEEP_BLOCK_SWEPT);
             mdn_address block = mdn_vmspace_block_at(vs, index);
             unsigned c = s->blocks[index].size_class;
             s->blocks[index].swept_head = NULL;
             size_t marked = count_marks(s, block);
             if (marked == 0) {
                 if (s->poison)
-                    memset(mdn_address_to_ptr(block), MDN_MS_POISON_BYTE, MDN_BLOCK_SIZE);
+                    memset(mdn_address_to_ptr(block), MDN_MARKSWEEP_POISON_BYTE, MDN_BLOCK_SIZE);
                 mdn_block_pool_release(&s->pool, block, true);
                 mdn_budget_give(vs, MDN_BLOCK_SIZE);
                 continue;
             }
-            live += marked * mdn_ms_cell_size(c);
-            if (marked == mdn_ms_cells_per_block(c)) {
+            live += marked * mdn_marksweep_cell_size(c);
+            if (marked == mdn_marksweep_cells_per_block(c)) {
                 mdn_block_state_set(vs, block, MDN_BLOCK_USED);
                 continue;
             }
             if (s->poison)
                 poison_free_cells(s, block, c);
-            mdn_block_state_set(vs, block, MDN_MS_BLOCK_SWEEPABLE);
+            mdn_block_state_set(vs, block, MDN_MARKSWEEP_BLOCK_SWEEPABLE);
             list_push(s, &s->lists[c], index);
         }
     }
     return live;
 }
 
-size_t mdn_ms_sweep_all(mdn_ms_space *s) {
+size_t mdn_marksweep_sweep_all(mdn_marksweep_space *s) {
     mdn_vmspace *vs = s->pool.vs;
     size_t free_bytes = 0;
-    for (unsigned c = 1; c < MDN_MS_CLASSES; c++) {
+    for (unsigned c = 1; c < MDN_MARKSWEEP_CLASSES; c++) {
         uint32_t top = (uint32_t)(__atomic_load_n(&s->lists[c].head, __ATOMIC_ACQUIRE) & 0xffffffffu);
         for (; top; top = __atomic_load_n(&vs->block_next[top - 1], __ATOMIC_RELAXED)) {
             size_t index = top - 1;
             mdn_address block = mdn_vmspace_block_at(vs, index);
-            if (mdn_block_state_get(vs, block) == MDN_MS_BLOCK_SWEEPABLE) {
+            if (mdn_block_state_get(vs, block) == MDN_MARKSWEEP_BLOCK_SWEEPABLE) {
                 void *head;
                 size_t nfree = sweep_block(s, block, c, &head);
                 s->blocks[index].swept_head = head;
                 s->blocks[index].swept_free = (uint16_t)nfree;
-                mdn_block_state_set(vs, block, MDN_MS_BLOCK_SWEPT);
+                mdn_block_state_set(vs, block, MDN_MARKSWEEP_BLOCK_SWEPT);
             }
-            free_bytes += (size_t)s->blocks[index].swept_free * mdn_ms_cell_size(c);
+            free_bytes += (size_t)s->blocks[index].swept_free * mdn_marksweep_cell_size(c);
         }
     }
     return free_bytes;
 }
 
-bool mdn_ms_is_cell_start(const mdn_ms_space *s, mdn_address a) {
+bool mdn_marksweep_is_cell_start(const mdn_marksweep_space *s, mdn_address a) {
     const mdn_vmspace *vs = s->pool.vs;
     uint8_t state = mdn_block_state_get(vs, a);
     if (state == MDN_BLOCK_FREE || state == MDN_BLOCK_UNOWNED)
         return false;
-    unsigned c = mdn_ms_block_class(s, a);
-    if (c == 0 || c >= MDN_MS_CLASSES)
+    unsigned c = mdn_marksweep_block_class(s, a);
+    if (c == 0 || c >= MDN_MARKSWEEP_CLASSES)
         return false;
-    size_t offset = a.value & (MDN_BLOCK_SIZE - 1), cell = mdn_ms_cell_size(c);
-    return offset % cell == 0 && offset / cell < mdn_ms_cells_per_block(c);
+    size_t offset = a.value & (MDN_BLOCK_SIZE - 1), cell = mdn_marksweep_cell_size(c);
+    return offset % cell == 0 && offset / cell < mdn_marksweep_cells_per_block(c);
 }
 
-size_t mdn_ms_used_bytes(const mdn_ms_space *s) {
+size_t mdn_marksweep_used_bytes(const mdn_marksweep_space *s) {
     return (mdn_block_pool_chunk_count(&s->pool) * MDN_BLOCKS_PER_CHUNK - mdn_block_pool_free_count(&s->pool)) *
            MDN_BLOCK_SIZE;
 }
 
 /* ---- checking -------------------------------------------------------------- */
 
-static void check_swept_list(const mdn_ms_space *s, mdn_address block, unsigned c) {
-    const mdn_ms_block_info *info = &s->blocks[mdn_vmspace_block_index(s->pool.vs, block)];
+static void check_swept_list(const mdn_marksweep_space *s, mdn_address block, unsigned c) {
+    const mdn_marksweep_block_info *info = &s->blocks[mdn_vmspace_block_index(s->pool.vs, block)];
     const uint8_t *marks = block_marks(s, block);
-    size_t cell = mdn_ms_cell_size(c), n = 0;
+    size_t cell = mdn_marksweep_cell_size(c), n = 0;
     uintptr_t prev = 0;
     for (void **p = info->swept_head; p; p = *p) {
         uintptr_t at = (uintptr_t)p;
@@ -356,23 +356,23 @@ static void check_swept_list(const mdn_ms_space *s, mdn_address block, unsigned 
         n++;
     }
     MDN_CHECK(n == info->swept_free);
-    MDN_CHECK(n + count_marks(s, block) == mdn_ms_cells_per_block(c));
+    MDN_CHECK(n + count_marks(s, block) == mdn_marksweep_cells_per_block(c));
 }
 
-void mdn_ms_check(const mdn_ms_space *s) {
+void mdn_marksweep_check(const mdn_marksweep_space *s) {
     const mdn_vmspace *vs = s->pool.vs;
     mdn_block_pool_check(&s->pool);
     /* Every block on class c's list is SWEEPABLE or SWEPT and of class c ... */
     size_t listed = 0;
-    for (unsigned c = 0; c < MDN_MS_CLASSES; c++) {
+    for (unsigned c = 0; c < MDN_MARKSWEEP_CLASSES; c++) {
         uint32_t top = (uint32_t)(__atomic_load_n(&s->lists[c].head, __ATOMIC_ACQUIRE) & 0xffffffffu);
         MDN_CHECK(c != 0 || top == 0);
         for (; top; top = __atomic_load_n(&vs->block_next[top - 1], __ATOMIC_RELAXED)) {
             mdn_address block = mdn_vmspace_block_at(vs, top - 1);
             uint8_t state = mdn_block_state_get(vs, block);
-            MDN_CHECK(state == MDN_MS_BLOCK_SWEEPABLE || state == MDN_MS_BLOCK_SWEPT);
+            MDN_CHECK(state == MDN_MARKSWEEP_BLOCK_SWEEPABLE || state == MDN_MARKSWEEP_BLOCK_SWEPT);
             MDN_CHECK(s->blocks[top - 1].size_class == c);
-            if (state == MDN_MS_BLOCK_SWEPT)
+            if (state == MDN_MARKSWEEP_BLOCK_SWEPT)
                 check_swept_list(s, block, c);
             MDN_CHECK(listed++ <= vs->nblocks);
         }
@@ -385,7 +385,7 @@ void mdn_ms_check(const mdn_ms_space *s) {
         for (size_t b = 0; b < MDN_BLOCKS_PER_CHUNK; b++) {
             mdn_address block = mdn_address_add(chunk, b * MDN_BLOCK_SIZE);
             uint8_t state = mdn_block_state_get(vs, block);
-            if (state == MDN_MS_BLOCK_SWEEPABLE || state == MDN_MS_BLOCK_SWEPT)
+            if (state == MDN_MARKSWEEP_BLOCK_SWEEPABLE || state == MDN_MARKSWEEP_BLOCK_SWEPT)
                 waiting++;
             else if (state == MDN_BLOCK_FREE)
                 MDN_CHECK(count_marks(s, block) == 0);

@@ -19,98 +19,98 @@
 #include <midden/vm.h>
 
 /* .ms.classes */
-#define MDN_MS_EXACT_CLASSES 32u      /* classes 1..32: cell = 8·c bytes */
-#define MDN_MS_GEOMETRIC_CLASSES 40u  /* classes 33..72: 8 per octave, 256..8192 */
-#define MDN_MS_CLASSES (1u + MDN_MS_EXACT_CLASSES + MDN_MS_GEOMETRIC_CLASSES) /* 0 is no class */
-#define MDN_MS_EXACT_MAX ((size_t)MDN_MS_EXACT_CLASSES * MDN_GRANULE_SIZE)  /* 256 */
-#define MDN_MS_MAX_CELL ((size_t)8192)
+#define MDN_MARKSWEEP_EXACT_CLASSES 32u      /* classes 1..32: cell = 8·c bytes */
+#define MDN_MARKSWEEP_GEOMETRIC_CLASSES 40u  /* classes 33..72: 8 per octave, 256..8192 */
+#define MDN_MARKSWEEP_CLASSES (1u + MDN_MARKSWEEP_EXACT_CLASSES + MDN_MARKSWEEP_GEOMETRIC_CLASSES) /* 0 is no class */
+#define MDN_MARKSWEEP_EXACT_MAX ((size_t)MDN_MARKSWEEP_EXACT_CLASSES * MDN_GRANULE_SIZE)  /* 256 */
+#define MDN_MARKSWEEP_MAX_CELL ((size_t)8192)
 
-_Static_assert(MDN_MS_MAX_CELL == MDN_LARGE_OBJECT_THRESHOLD, "classes cover the small objects");
-_Static_assert(MDN_MS_EXACT_MAX == MDN_FREELIST_FAST_MAX, "the inline fast path indexes classes by granules");
+_Static_assert(MDN_MARKSWEEP_MAX_CELL == MDN_LARGE_OBJECT_THRESHOLD, "classes cover the small objects");
+_Static_assert(MDN_MARKSWEEP_EXACT_MAX == MDN_FREELIST_FAST_MAX, "the inline fast path indexes classes by granules");
 
 /* Block states of the policy (.ms.blocks). */
-enum { MDN_MS_BLOCK_SWEEPABLE = MDN_BLOCK_POLICY, MDN_MS_BLOCK_SWEPT = MDN_BLOCK_POLICY + 1 };
+enum { MDN_MARKSWEEP_BLOCK_SWEEPABLE = MDN_BLOCK_POLICY, MDN_MARKSWEEP_BLOCK_SWEPT = MDN_BLOCK_POLICY + 1 };
 
 /* Cell size of class `c` (1..72). */
-static inline size_t mdn_ms_cell_size(unsigned c) {
-    if (c <= MDN_MS_EXACT_CLASSES)
+static inline size_t mdn_marksweep_cell_size(unsigned c) {
+    if (c <= MDN_MARKSWEEP_EXACT_CLASSES)
         return (size_t)c << MDN_LOG_GRANULE;
-    unsigned j = c - (MDN_MS_EXACT_CLASSES + 1), octave = j >> 3, step = (j & 7) + 1;
+    unsigned j = c - (MDN_MARKSWEEP_EXACT_CLASSES + 1), octave = j >> 3, step = (j & 7) + 1;
     return ((size_t)256 << octave) + ((size_t)step << (5 + octave));
 }
 
 /* Cells in a block of class `c`. */
-static inline size_t mdn_ms_cells_per_block(unsigned c) { return MDN_BLOCK_SIZE / mdn_ms_cell_size(c); }
+static inline size_t mdn_marksweep_cells_per_block(unsigned c) { return MDN_BLOCK_SIZE / mdn_marksweep_cell_size(c); }
 
 /* The smallest class whose cell holds `bytes` (1..8192). */
-static inline unsigned mdn_ms_size_class(size_t bytes) {
-    if (bytes <= MDN_MS_EXACT_MAX)
+static inline unsigned mdn_marksweep_size_class(size_t bytes) {
+    if (bytes <= MDN_MARKSWEEP_EXACT_MAX)
         return (unsigned)((bytes + MDN_GRANULE_SIZE - 1) >> MDN_LOG_GRANULE);
     unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(bytes - 1)); /* 2^k < bytes <= 2^(k+1) */
     unsigned step = (unsigned)((bytes - ((size_t)1 << k) + ((size_t)1 << (k - 3)) - 1) >> (k - 3)); /* 1..8 */
-    return MDN_MS_EXACT_CLASSES + (k - 8) * 8 + step;
+    return MDN_MARKSWEEP_EXACT_CLASSES + (k - 8) * 8 + step;
 }
 
 /* The smallest class whose cells hold `bytes` and are `align`-aligned (a
  * power of two); 0 when there is none (the request belongs in the
  * large-object space). */
-unsigned mdn_ms_class_for(size_t bytes, size_t align);
+unsigned mdn_marksweep_class_for(size_t bytes, size_t align);
 
 /* A thread's allocator: one free list per class. The lists of classes
  * 1..32 live in an array given at init (a mutator's fast.free_lists, where
  * the inline fast path pops them); the others live here. */
-typedef struct mdn_ms_allocator {
+typedef struct mdn_marksweep_allocator {
     void **exact_heads;                        /* index = class, 1..32 */
-    void *heads[MDN_MS_GEOMETRIC_CLASSES];     /* class 33 + i */
-    uint32_t current[MDN_MS_CLASSES];          /* ALLOCATING block index + 1, 0 = none */
-} mdn_ms_allocator;
+    void *heads[MDN_MARKSWEEP_GEOMETRIC_CLASSES];     /* class 33 + i */
+    uint32_t current[MDN_MARKSWEEP_CLASSES];          /* ALLOCATING block index + 1, 0 = none */
+} mdn_marksweep_allocator;
 
 /* Per-block table entry (.ms.blocks). */
-typedef struct mdn_ms_block_info {
+typedef struct mdn_marksweep_block_info {
     void *swept_head;     /* SWEPT: the free list built by the eager sweep */
     uint16_t swept_free;  /* SWEPT: cells on it */
     uint8_t size_class;   /* the class, set when the block leaves the pool */
-} mdn_ms_block_info;
+} mdn_marksweep_block_info;
 
-typedef struct mdn_ms_block_list {
+typedef struct mdn_marksweep_block_list {
     _Alignas(MDN_CACHE_LINE) uint64_t head; /* (tag << 32) | (index + 1); 0 when empty */
-} mdn_ms_block_list;
+} mdn_marksweep_block_list;
 
-typedef struct mdn_ms_space {
+typedef struct mdn_marksweep_space {
     mdn_block_pool pool;
     mdn_side_metadata marks;      /* one bit per granule */
-    mdn_ms_block_info *blocks;    /* per vmspace block */
+    mdn_marksweep_block_info *blocks;    /* per vmspace block */
     size_t nblocks;
     unsigned id;
-    bool poison;                  /* fill reclaimed cells with MDN_MS_POISON_BYTE */
+    bool poison;                  /* fill reclaimed cells with MDN_MARKSWEEP_POISON_BYTE */
     mdn_stats_state *stats;
-    mdn_ms_block_list lists[MDN_MS_CLASSES]; /* .ms.lists */
-} mdn_ms_space;
+    mdn_marksweep_block_list lists[MDN_MARKSWEEP_CLASSES]; /* .ms.lists */
+} mdn_marksweep_space;
 
-#define MDN_MS_POISON_BYTE 0xdb
+#define MDN_MARKSWEEP_POISON_BYTE 0xdb
 
-bool mdn_ms_init(mdn_ms_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats, bool poison);
-void mdn_ms_destroy(mdn_ms_space *s);
+bool mdn_marksweep_init(mdn_marksweep_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats, bool poison);
+void mdn_marksweep_destroy(mdn_marksweep_space *s);
 
-/* An allocator with empty lists; `exact_heads` has MDN_MS_EXACT_CLASSES + 1
+/* An allocator with empty lists; `exact_heads` has MDN_MARKSWEEP_EXACT_CLASSES + 1
  * entries (a mutator's fast.free_lists). */
-void mdn_ms_allocator_init(mdn_ms_allocator *a, void **exact_heads);
+void mdn_marksweep_allocator_init(mdn_marksweep_allocator *a, void **exact_heads);
 
 /* The address of class c's free-list head. */
-static inline void **mdn_ms_allocator_head(mdn_ms_allocator *a, unsigned c) {
-    return c <= MDN_MS_EXACT_CLASSES ? &a->exact_heads[c] : &a->heads[c - (MDN_MS_EXACT_CLASSES + 1)];
+static inline void **mdn_marksweep_allocator_head(mdn_marksweep_allocator *a, unsigned c) {
+    return c <= MDN_MARKSWEEP_EXACT_CLASSES ? &a->exact_heads[c] : &a->heads[c - (MDN_MARKSWEEP_EXACT_CLASSES + 1)];
 }
 
 /* Refill class c's list: sweep a block from the class's list, else take a
  * fresh block from the pool. false when the heap budget is used up. */
-bool mdn_ms_refill(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c);
+bool mdn_marksweep_refill(mdn_marksweep_space *s, mdn_marksweep_allocator *a, unsigned c);
 
 /* A zeroed cell of class c; NULL when the budget is used up (collect). */
-static inline void *mdn_ms_alloc(mdn_ms_space *s, mdn_ms_allocator *a, unsigned c) {
-    void **head = mdn_ms_allocator_head(a, c);
+static inline void *mdn_marksweep_alloc(mdn_marksweep_space *s, mdn_marksweep_allocator *a, unsigned c) {
+    void **head = mdn_marksweep_allocator_head(a, c);
     void **cell = (void **)*head;
     if (MDN_UNLIKELY(cell == NULL)) {
-        if (!mdn_ms_refill(s, a, c))
+        if (!mdn_marksweep_refill(s, a, c))
             return NULL;
         cell = (void **)*head;
     }
@@ -120,21 +120,21 @@ static inline void *mdn_ms_alloc(mdn_ms_space *s, mdn_ms_allocator *a, unsigned 
 }
 
 /* Give the allocator's blocks back (USED) and count what it handed out. */
-void mdn_ms_allocator_retire(mdn_ms_space *s, mdn_ms_allocator *a);
+void mdn_marksweep_allocator_retire(mdn_marksweep_space *s, mdn_marksweep_allocator *a);
 
 /* Start of a collection (world stopped): clear the marks of every block in use. */
-void mdn_ms_prepare(mdn_ms_space *s);
+void mdn_marksweep_prepare(mdn_marksweep_space *s);
 /* After the closure: classify every block (.ms.lazy). Returns live bytes
  * (marked cells times their size). */
-size_t mdn_ms_release(mdn_ms_space *s);
+size_t mdn_marksweep_release(mdn_marksweep_space *s);
 /* Sweep every block waiting on a list now (.ms.eager); world stopped.
  * Returns the bytes of free cells found. */
-size_t mdn_ms_sweep_all(mdn_ms_space *s);
+size_t mdn_marksweep_sweep_all(mdn_marksweep_space *s);
 /* Check the invariants (world stopped; aborts on a violation): block states
  * against lists and tables, SWEPT lists exact (unmarked, zeroed cells). */
-void mdn_ms_check(const mdn_ms_space *s);
+void mdn_marksweep_check(const mdn_marksweep_space *s);
 
-static inline bool mdn_ms_contains(const mdn_ms_space *s, mdn_address a) {
+static inline bool mdn_marksweep_contains(const mdn_marksweep_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->pool.vs, a) == s->id;
 }
 
@@ -144,7 +144,7 @@ static inline bool mdn_ms_contains(const mdn_ms_space *s, mdn_address a) {
  * writes marks during the closure: a plain read-modify-write serves and lets
  * the processor overlap the cache misses of successive marks, which a locked
  * instruction would serialise. */
-static inline bool mdn_ms_mark(const mdn_ms_space *s, mdn_address start, bool parallel) {
+static inline bool mdn_marksweep_mark(const mdn_marksweep_space *s, mdn_address start, bool parallel) {
     size_t i = mdn_side_index(&s->marks, start);
     uint64_t mask = (uint64_t)1 << (i & 63);
     uint64_t *word = (uint64_t *)(void *)s->marks.base + (i >> 6);
@@ -158,25 +158,25 @@ static inline bool mdn_ms_mark(const mdn_ms_space *s, mdn_address start, bool pa
     return (__atomic_fetch_or(word, mask, __ATOMIC_RELAXED) & mask) == 0;
 }
 
-static inline mdn_objref mdn_ms_trace_object(mdn_ms_space *s, mdn_tracer *t, mdn_objref obj) {
-    if (mdn_ms_mark(s, mdn_vm_object_start(obj), t->heap->nworkers > 1))
+static inline mdn_objref mdn_marksweep_trace_object(mdn_marksweep_space *s, mdn_tracer *t, mdn_objref obj) {
+    if (mdn_marksweep_mark(s, mdn_vm_object_start(obj), t->heap->nworkers > 1))
         mdn_tracer_enqueue(t, obj);
     return obj;
 }
 
-static inline bool mdn_ms_is_marked(const mdn_ms_space *s, mdn_address start) {
+static inline bool mdn_marksweep_is_marked(const mdn_marksweep_space *s, mdn_address start) {
     return mdn_side_bit_test(&s->marks, start);
 }
 
 /* Is `a` (in this space) the start of a cell of a block in use? */
-bool mdn_ms_is_cell_start(const mdn_ms_space *s, mdn_address a);
+bool mdn_marksweep_is_cell_start(const mdn_marksweep_space *s, mdn_address a);
 
 /* The class of the block holding `a` (in this space, block in use). */
-static inline unsigned mdn_ms_block_class(const mdn_ms_space *s, mdn_address a) {
+static inline unsigned mdn_marksweep_block_class(const mdn_marksweep_space *s, mdn_address a) {
     return s->blocks[mdn_vmspace_block_index(s->pool.vs, a)].size_class;
 }
 
 /* Bytes in the space's blocks that are not FREE. */
-size_t mdn_ms_used_bytes(const mdn_ms_space *s);
+size_t mdn_marksweep_used_bytes(const mdn_marksweep_space *s);
 
 #endif

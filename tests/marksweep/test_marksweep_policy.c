@@ -21,20 +21,20 @@
 
 START_TEST(every_size_maps_to_a_tight_class) {
     size_t prev_cell = 0;
-    for (unsigned c = 1; c < MDN_MS_CLASSES; c++) {
-        size_t cell = mdn_ms_cell_size(c);
+    for (unsigned c = 1; c < MDN_MARKSWEEP_CLASSES; c++) {
+        size_t cell = mdn_marksweep_cell_size(c);
         ck_assert_msg(cell > prev_cell, "class %u: cell %zu not above %zu", c, cell, prev_cell);
         ck_assert_uint_eq(cell % MDN_GRANULE_SIZE, 0);
-        ck_assert_uint_ge(mdn_ms_cells_per_block(c), 4);
+        ck_assert_uint_ge(mdn_marksweep_cells_per_block(c), 4);
         prev_cell = cell;
     }
     ck_assert_uint_eq(prev_cell, MDN_LARGE_OBJECT_THRESHOLD);
     for (size_t s = 1; s <= MDN_LARGE_OBJECT_THRESHOLD; s++) {
-        unsigned c = mdn_ms_size_class(s);
-        ck_assert_msg(c >= 1 && c < MDN_MS_CLASSES, "size %zu: class %u", s, c);
-        size_t cell = mdn_ms_cell_size(c);
+        unsigned c = mdn_marksweep_size_class(s);
+        ck_assert_msg(c >= 1 && c < MDN_MARKSWEEP_CLASSES, "size %zu: class %u", s, c);
+        size_t cell = mdn_marksweep_cell_size(c);
         ck_assert_msg(cell >= s, "size %zu: cell %zu too small", s, cell);
-        ck_assert_msg(c == 1 || mdn_ms_cell_size(c - 1) < s, "size %zu: class %u is not the smallest", s, c);
+        ck_assert_msg(c == 1 || mdn_marksweep_cell_size(c - 1) < s, "size %zu: class %u is not the smallest", s, c);
         if (s <= MDN_FREELIST_FAST_MAX) {
             /* The inline fast path pops free_lists[(s + 7) / 8]. */
             ck_assert_uint_eq(c, (s + 7) / 8);
@@ -49,18 +49,18 @@ END_TEST
 START_TEST(aligned_requests_find_aligned_cells) {
     for (size_t align = 16; align <= 8192; align *= 2) {
         for (size_t s = 8; s <= MDN_LARGE_OBJECT_THRESHOLD; s += 8) {
-            unsigned c = mdn_ms_class_for(s, align);
+            unsigned c = mdn_marksweep_class_for(s, align);
             if (c == 0)
                 continue;
-            size_t cell = mdn_ms_cell_size(c);
+            size_t cell = mdn_marksweep_cell_size(c);
             ck_assert_uint_ge(cell, s);
             ck_assert_msg(cell % align == 0, "size %zu align %zu: cell %zu", s, align, cell);
         }
         /* Small objects with alignments up to the page size have a class. */
         if (align <= MDN_PAGE_SIZE)
-            ck_assert_uint_ne(mdn_ms_class_for(24, align), 0);
+            ck_assert_uint_ne(mdn_marksweep_class_for(24, align), 0);
     }
-    ck_assert_uint_eq(mdn_ms_class_for(8200, 8), 0);
+    ck_assert_uint_eq(mdn_marksweep_class_for(8200, 8), 0);
 }
 END_TEST
 
@@ -69,9 +69,9 @@ END_TEST
 typedef struct fixture {
     mdn_vmspace vs;
     mdn_stats_state stats;
-    mdn_ms_space ms;
+    mdn_marksweep_space ms;
     void *exact[MDN_FREELIST_FAST_CLASSES];
-    mdn_ms_allocator a;
+    mdn_marksweep_allocator a;
 } fixture;
 
 static fixture *fixture_new(size_t budget) {
@@ -79,14 +79,14 @@ static fixture *fixture_new(size_t budget) {
     mdn_error err;
     ck_assert_msg(mdn_vmspace_init(&f->vs, budget * 2 + 8 * MDN_CHUNK_SIZE, budget, &err), "%s", err.message);
     mdn_stats_init(&f->stats);
-    ck_assert(mdn_ms_init(&f->ms, &f->vs, 1, &f->stats, false));
-    mdn_ms_allocator_init(&f->a, f->exact);
+    ck_assert(mdn_marksweep_init(&f->ms, &f->vs, 1, &f->stats, false));
+    mdn_marksweep_allocator_init(&f->a, f->exact);
     return f;
 }
 
 static void fixture_free(fixture *f) {
-    mdn_ms_allocator_retire(&f->ms, &f->a);
-    mdn_ms_destroy(&f->ms);
+    mdn_marksweep_allocator_retire(&f->ms, &f->a);
+    mdn_marksweep_destroy(&f->ms);
     mdn_stats_destroy(&f->stats);
     mdn_vmspace_destroy(&f->vs);
     free(f);
@@ -101,10 +101,10 @@ static uint8_t state_of(fixture *f, uintptr_t block) {
 /* Allocate every cell of one fresh block of class c, filling each with
  * `fill`; returns the block. */
 static uintptr_t fill_block(fixture *f, unsigned c, int fill) {
-    size_t n = mdn_ms_cells_per_block(c), cell = mdn_ms_cell_size(c);
+    size_t n = mdn_marksweep_cells_per_block(c), cell = mdn_marksweep_cell_size(c);
     uintptr_t block = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char *p = mdn_ms_alloc(&f->ms, &f->a, c);
+        unsigned char *p = mdn_marksweep_alloc(&f->ms, &f->a, c);
         ck_assert_ptr_nonnull(p);
         if (i == 0)
             block = block_of(p);
@@ -113,22 +113,22 @@ static uintptr_t fill_block(fixture *f, unsigned c, int fill) {
             ck_assert(p[k] == 0);
         memset(p, fill, cell);
     }
-    ck_assert_ptr_null(*mdn_ms_allocator_head(&f->a, c));
+    ck_assert_ptr_null(*mdn_marksweep_allocator_head(&f->a, c));
     ck_assert_uint_eq(state_of(f, block), MDN_BLOCK_ALLOCATING);
     return block;
 }
 
 /* A collection as the plan runs it, with `marked` cells of `block` reachable. */
 static size_t collect_with_marks(fixture *f, uintptr_t block, unsigned c, bool (*marked)(size_t i)) {
-    mdn_ms_allocator_retire(&f->ms, &f->a);
-    mdn_ms_allocator_init(&f->a, f->exact);
-    mdn_ms_prepare(&f->ms);
-    size_t n = mdn_ms_cells_per_block(c), cell = mdn_ms_cell_size(c);
+    mdn_marksweep_allocator_retire(&f->ms, &f->a);
+    mdn_marksweep_allocator_init(&f->a, f->exact);
+    mdn_marksweep_prepare(&f->ms);
+    size_t n = mdn_marksweep_cells_per_block(c), cell = mdn_marksweep_cell_size(c);
     for (size_t i = 0; i < n; i++)
         if (marked && marked(i))
             ck_assert(mdn_side_bit_set_atomic(&f->ms.marks, mdn_address_from_word(block + i * cell)));
-    size_t live = mdn_ms_release(&f->ms);
-    mdn_ms_check(&f->ms);
+    size_t live = mdn_marksweep_release(&f->ms);
+    mdn_marksweep_check(&f->ms);
     return live;
 }
 
@@ -138,23 +138,23 @@ static bool first_and_last_few(size_t i) { return i < 3 || (i > 600 && i % 2 == 
 START_TEST(sweep_skips_marked_cells_and_zeroes_the_rest) {
     fixture *f = fixture_new((size_t)8 << 20);
     const unsigned c = 6; /* 48-byte cells */
-    size_t n = mdn_ms_cells_per_block(c), cell = mdn_ms_cell_size(c);
+    size_t n = mdn_marksweep_cells_per_block(c), cell = mdn_marksweep_cell_size(c);
     uintptr_t block = fill_block(f, c, 0xab);
     size_t marked = 0;
     for (size_t i = 0; i < n; i++)
         marked += every_third(i);
     ck_assert_uint_eq(collect_with_marks(f, block, c, every_third), marked * cell);
     /* Classified, not swept: dead cells still hold their old bytes. */
-    ck_assert_uint_eq(state_of(f, block), MDN_MS_BLOCK_SWEEPABLE);
+    ck_assert_uint_eq(state_of(f, block), MDN_MARKSWEEP_BLOCK_SWEEPABLE);
     ck_assert(((unsigned char *)block)[0] == 0xab);
     /* The allocator that takes the block sweeps it. */
-    void *first = mdn_ms_alloc(&f->ms, &f->a, c);
+    void *first = mdn_marksweep_alloc(&f->ms, &f->a, c);
     ck_assert_uint_eq((uintptr_t)first, block); /* cell 0 is free */
     ck_assert_uint_eq(state_of(f, block), MDN_BLOCK_ALLOCATING);
     /* The rest of the list: exactly the unmarked cells after cell 0, in
      * address order, zero except the link. */
     size_t i = 1;
-    for (void **p = *mdn_ms_allocator_head(&f->a, c); p; p = *p, i++) {
+    for (void **p = *mdn_marksweep_allocator_head(&f->a, c); p; p = *p, i++) {
         while (every_third(i))
             i++;
         ck_assert_uint_eq((uintptr_t)p, block + i * cell);
@@ -189,14 +189,14 @@ START_TEST(empty_blocks_return_to_the_pool_with_their_budget) {
     ck_assert_uint_gt(live, 0);
     for (int k = 0; k < 3; k++)
         ck_assert_uint_eq(state_of(f, blocks[k]), MDN_BLOCK_FREE);
-    ck_assert_uint_eq(state_of(f, kept), MDN_MS_BLOCK_SWEEPABLE);
+    ck_assert_uint_eq(state_of(f, kept), MDN_MARKSWEEP_BLOCK_SWEEPABLE);
     ck_assert_uint_eq(mdn_block_pool_free_count(&f->ms.pool), free_before + 3);
     ck_assert_uint_eq(mdn_budget_used(&f->vs), used - 3 * MDN_BLOCK_SIZE);
     /* A released block is dirty: taken for another class, it is zeroed. */
-    for (size_t k = 0; k < 3 * mdn_ms_cells_per_block(40); k++) {
-        unsigned char *p = mdn_ms_alloc(&f->ms, &f->a, 40);
+    for (size_t k = 0; k < 3 * mdn_marksweep_cells_per_block(40); k++) {
+        unsigned char *p = mdn_marksweep_alloc(&f->ms, &f->a, 40);
         ck_assert_ptr_nonnull(p);
-        for (size_t b = 0; b < mdn_ms_cell_size(40); b++)
+        for (size_t b = 0; b < mdn_marksweep_cell_size(40); b++)
             ck_assert(p[b] == 0);
     }
     fixture_free(f);
@@ -207,12 +207,12 @@ START_TEST(budget_refusal_makes_refill_fail) {
     fixture *f = fixture_new((size_t)4 * MDN_BLOCK_SIZE);
     for (int k = 0; k < 4; k++)
         fill_block(f, 2, 1);
-    ck_assert_ptr_null(mdn_ms_alloc(&f->ms, &f->a, 2));
-    ck_assert_ptr_null(mdn_ms_alloc(&f->ms, &f->a, 70));
+    ck_assert_ptr_null(mdn_marksweep_alloc(&f->ms, &f->a, 2));
+    ck_assert_ptr_null(mdn_marksweep_alloc(&f->ms, &f->a, 70));
     /* Nothing marked: everything comes back. */
     collect_with_marks(f, 0, 2, NULL);
     ck_assert_uint_eq(mdn_budget_used(&f->vs), 0);
-    ck_assert_ptr_nonnull(mdn_ms_alloc(&f->ms, &f->a, 70));
+    ck_assert_ptr_nonnull(mdn_marksweep_alloc(&f->ms, &f->a, 70));
     fixture_free(f);
 }
 END_TEST
@@ -220,23 +220,23 @@ END_TEST
 START_TEST(eager_sweep_builds_lists_the_allocator_adopts) {
     fixture *f = fixture_new((size_t)8 << 20);
     const unsigned c = 36; /* a geometric class: 384-byte cells */
-    size_t n = mdn_ms_cells_per_block(c), cell = mdn_ms_cell_size(c);
+    size_t n = mdn_marksweep_cells_per_block(c), cell = mdn_marksweep_cell_size(c);
     uintptr_t block = fill_block(f, c, 0x77);
     collect_with_marks(f, block, c, every_third);
     size_t nfree = 0;
     for (size_t i = 0; i < n; i++)
         nfree += !every_third(i);
-    ck_assert_uint_eq(mdn_ms_sweep_all(&f->ms), nfree * cell);
-    ck_assert_uint_eq(state_of(f, block), MDN_MS_BLOCK_SWEPT);
+    ck_assert_uint_eq(mdn_marksweep_sweep_all(&f->ms), nfree * cell);
+    ck_assert_uint_eq(state_of(f, block), MDN_MARKSWEEP_BLOCK_SWEPT);
     ck_assert(((unsigned char *)block)[8] == 0); /* cell 0 was swept now */
-    mdn_ms_check(&f->ms);
+    mdn_marksweep_check(&f->ms);
     for (size_t k = 0; k < nfree; k++) {
-        unsigned char *p = mdn_ms_alloc(&f->ms, &f->a, c);
+        unsigned char *p = mdn_marksweep_alloc(&f->ms, &f->a, c);
         ck_assert_uint_eq(block_of(p), block);
         ck_assert(!every_third(((uintptr_t)p - block) / cell));
         ck_assert(p[0] == 0 && p[cell - 1] == 0);
     }
-    ck_assert_ptr_null(*mdn_ms_allocator_head(&f->a, c));
+    ck_assert_ptr_null(*mdn_marksweep_allocator_head(&f->a, c));
     fixture_free(f);
 }
 END_TEST
@@ -244,18 +244,18 @@ END_TEST
 START_TEST(allocated_bytes_are_counted_per_retired_list) {
     fixture *f = fixture_new((size_t)8 << 20);
     for (int i = 0; i < 10; i++)
-        ck_assert_ptr_nonnull(mdn_ms_alloc(&f->ms, &f->a, 3));
+        ck_assert_ptr_nonnull(mdn_marksweep_alloc(&f->ms, &f->a, 3));
     for (int i = 0; i < 3; i++)
-        ck_assert_ptr_nonnull(mdn_ms_alloc(&f->ms, &f->a, 50));
+        ck_assert_ptr_nonnull(mdn_marksweep_alloc(&f->ms, &f->a, 50));
     /* Counted per refill: whole lists, before the cells are handed out ... */
-    ck_assert_uint_eq(f->stats.bytes_allocated, mdn_ms_cells_per_block(3) * 24 + mdn_ms_cells_per_block(50) * mdn_ms_cell_size(50));
+    ck_assert_uint_eq(f->stats.bytes_allocated, mdn_marksweep_cells_per_block(3) * 24 + mdn_marksweep_cells_per_block(50) * mdn_marksweep_cell_size(50));
     /* ... and made exact when the lists are retired. */
-    mdn_ms_allocator_retire(&f->ms, &f->a);
-    ck_assert_uint_eq(f->stats.bytes_allocated, 10 * 24 + 3 * mdn_ms_cell_size(50));
+    mdn_marksweep_allocator_retire(&f->ms, &f->a);
+    ck_assert_uint_eq(f->stats.bytes_allocated, 10 * 24 + 3 * mdn_marksweep_cell_size(50));
     /* After a reset the subtraction stops at zero. */
-    ck_assert_ptr_nonnull(mdn_ms_alloc(&f->ms, &f->a, 3));
+    ck_assert_ptr_nonnull(mdn_marksweep_alloc(&f->ms, &f->a, 3));
     mdn_stats_reset(&f->stats);
-    mdn_ms_allocator_retire(&f->ms, &f->a);
+    mdn_marksweep_allocator_retire(&f->ms, &f->a);
     ck_assert_uint_eq(f->stats.bytes_allocated, 0);
     fixture_free(f);
 }
@@ -367,7 +367,7 @@ START_TEST(parallel_mark_bits_are_exact) {
     size_t marked = 0;
     for (int i = 0; i < N; i++) {
         bool is_reachable = seen[i] != 0;
-        bool is_marked = mdn_ms_is_marked(&p->ms, mdn_address_from_word(sorted[i]));
+        bool is_marked = mdn_marksweep_is_marked(&p->ms, mdn_address_from_word(sorted[i]));
         ck_assert_msg(is_reachable == is_marked, "object %p: reachable %d, marked %d", (void *)sorted[i],
                       is_reachable, is_marked);
         marked += is_marked;

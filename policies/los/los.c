@@ -1,6 +1,6 @@
-/* largeobject.c: page runs, dirty-page reuse, the object list, and the sweep
+/* los.c: page runs, dirty-page reuse, the object list, and the sweep
  * (.los.pages, .los.dirty). */
-#include "largeobject.h"
+#include "los.h"
 
 #include "core/os.h"
 #include "core/verify.h"
@@ -16,7 +16,7 @@ size_t mdn_los_default_dirty_limit(size_t budget) {
     return budget / 8 > floor ? budget / 8 : floor;
 }
 
-bool mdn_los_init(mdn_large_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
+bool mdn_los_init(mdn_los_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
     memset(s, 0, sizeof *s);
     s->vs = vs;
     s->stats = stats;
@@ -27,7 +27,7 @@ bool mdn_los_init(mdn_large_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_st
            mdn_side_metadata_init(&s->starts, vs, MDN_LOG_PAGE, 0, "los-start");
 }
 
-void mdn_los_destroy(mdn_large_space *s) {
+void mdn_los_destroy(mdn_los_space *s) {
     for (size_t i = 0; i < s->nobjects; i++) {
         size_t pages = s->objects[i].pages;
         if (pages >= LOS_PAGES)
@@ -110,7 +110,7 @@ static size_t find_run(mdn_los_chunk *c, size_t n) {
     return SIZE_MAX;
 }
 
-static void push_object(mdn_large_space *s, uintptr_t start, size_t pages) {
+static void push_object(mdn_los_space *s, uintptr_t start, size_t pages) {
     s->objects = mdn_array_reserve(s->objects, s->nobjects, &s->objects_capacity, sizeof *s->objects, 64,
                                    "recording a large object");
     s->objects[s->nobjects].start = start;
@@ -119,7 +119,7 @@ static void push_object(mdn_large_space *s, uintptr_t start, size_t pages) {
 }
 
 /* Index of the first chunk whose start is >= `start` (chunks are sorted). */
-static size_t chunk_lower_bound(const mdn_large_space *s, uintptr_t start) {
+static size_t chunk_lower_bound(const mdn_los_space *s, uintptr_t start) {
     size_t lo = 0, hi = s->nchunks;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -131,14 +131,14 @@ static size_t chunk_lower_bound(const mdn_large_space *s, uintptr_t start) {
     return lo;
 }
 
-static mdn_los_chunk *chunk_of(mdn_large_space *s, uintptr_t addr) {
+static mdn_los_chunk *chunk_of(mdn_los_space *s, uintptr_t addr) {
     uintptr_t start = addr & ~(uintptr_t)(MDN_CHUNK_SIZE - 1);
     size_t i = chunk_lower_bound(s, start);
     return i < s->nchunks && s->chunks[i].start == start ? &s->chunks[i] : NULL;
 }
 
 /* Take a fresh chunk from the vmspace and insert it in address order. */
-static mdn_los_chunk *add_chunk(mdn_large_space *s) {
+static mdn_los_chunk *add_chunk(mdn_los_space *s) {
     mdn_address chunk = mdn_vmspace_acquire_chunks(s->vs, 1, s->id);
     if (mdn_address_is_zero(chunk))
         return NULL;
@@ -155,7 +155,7 @@ static mdn_los_chunk *add_chunk(mdn_large_space *s) {
     return c;
 }
 
-void *mdn_los_alloc(mdn_large_space *s, size_t size) {
+void *mdn_los_alloc(mdn_los_space *s, size_t size) {
     size_t pages = mdn_align_up(size, MDN_PAGE_SIZE) >> MDN_LOG_PAGE;
     size_t bytes = pages << MDN_LOG_PAGE;
     bool huge = pages >= LOS_PAGES;
@@ -221,7 +221,7 @@ void *mdn_los_alloc(mdn_large_space *s, size_t size) {
     return (void *)start;
 }
 
-void mdn_los_prepare(mdn_large_space *s) {
+void mdn_los_prepare(mdn_los_space *s) {
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->nobjects; i++)
         mdn_side_bit_clear_atomic(&s->marks, mdn_address_from_word(s->objects[i].start));
@@ -230,7 +230,7 @@ void mdn_los_prepare(mdn_large_space *s) {
 
 /* Free an object: a huge one's chunks go back to the vmspace; a small one's
  * pages become free and dirty. */
-static void free_object(mdn_large_space *s, const mdn_los_object *o) {
+static void free_object(mdn_los_space *s, const mdn_los_object *o) {
     mdn_address start = mdn_address_from_word(o->start);
     size_t bytes = o->pages << MDN_LOG_PAGE;
     mdn_side_bit_clear_atomic(&s->starts, start);
@@ -254,7 +254,7 @@ static void free_object(mdn_large_space *s, const mdn_los_object *o) {
 }
 
 /* Give chunks without objects back to the vmspace (which decommits them). */
-static void release_empty_chunks(mdn_large_space *s) {
+static void release_empty_chunks(mdn_los_space *s) {
     size_t kept = 0;
     for (size_t i = 0; i < s->nchunks; i++) {
         mdn_los_chunk *c = &s->chunks[i];
@@ -281,7 +281,7 @@ static int by_pages_descending(const void *a, const void *b) {
 
 /* Decommit the largest dirty runs until the dirty bytes are within the
  * limit. */
-static void trim_dirty(mdn_large_space *s) {
+static void trim_dirty(mdn_los_space *s) {
     if (s->dirty_bytes <= s->dirty_limit)
         return;
     size_t nruns = 0;
@@ -308,7 +308,7 @@ static void trim_dirty(mdn_large_space *s) {
     }
 }
 
-size_t mdn_los_sweep(mdn_large_space *s) {
+size_t mdn_los_sweep(mdn_los_space *s) {
     pthread_mutex_lock(&s->lock);
     size_t kept = 0;
     for (size_t i = 0; i < s->nobjects; i++) {
@@ -326,7 +326,7 @@ size_t mdn_los_sweep(mdn_large_space *s) {
     return live;
 }
 
-void mdn_los_verify(mdn_large_space *s) {
+void mdn_los_verify(mdn_los_space *s) {
     pthread_mutex_lock(&s->lock);
     size_t bytes = 0, small_pages = 0;
     for (size_t i = 0; i < s->nobjects; i++) {

@@ -1,5 +1,5 @@
 /*
- * largeobject.h: the large-object policy (design §7). Each object gets its
+ * los.h: the large-object policy (design §7). Each object gets its
  * own run of pages; a mark bit per page start says it survived a
  * collection; unmarked objects are freed and their pages kept for reuse.
  *
@@ -17,8 +17,8 @@
  * sweep walks; allocation and sweep take the space's lock (large objects are
  * rare next to small ones).
  */
-#ifndef MDN_POLICY_LARGEOBJECT_H
-#define MDN_POLICY_LARGEOBJECT_H
+#ifndef MDN_POLICY_LOS_H
+#define MDN_POLICY_LOS_H
 
 #include "core/side_metadata.h"
 #include "core/stats.h"
@@ -44,7 +44,7 @@ typedef struct mdn_los_object {
     size_t pages;
 } mdn_los_object;
 
-typedef struct mdn_large_space {
+typedef struct mdn_los_space {
     mdn_vmspace *vs;
     unsigned id;
     pthread_mutex_t lock;
@@ -62,46 +62,46 @@ typedef struct mdn_large_space {
     mdn_side_metadata marks;   /* one bit per page */
     mdn_side_metadata starts;  /* one bit per page: an object starts here */
     mdn_stats_state *stats;
-} mdn_large_space;
+} mdn_los_space;
 
-bool mdn_los_init(mdn_large_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats);
-void mdn_los_destroy(mdn_large_space *s);
+bool mdn_los_init(mdn_los_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats);
+void mdn_los_destroy(mdn_los_space *s);
 
 /* Allocate `size` bytes (zeroed, page aligned). NULL when the budget or the
  * reservation is exhausted. */
-void *mdn_los_alloc(mdn_large_space *s, size_t size);
+void *mdn_los_alloc(mdn_los_space *s, size_t size);
 
 /* Before a collection: clear marks. */
-void mdn_los_prepare(mdn_large_space *s);
+void mdn_los_prepare(mdn_los_space *s);
 /* After the closure: free every unmarked object, give empty chunks back to
  * the vmspace and decommit dirty pages beyond `dirty_limit`. Returns bytes
  * still live. */
-size_t mdn_los_sweep(mdn_large_space *s);
+size_t mdn_los_sweep(mdn_los_space *s);
 
 /* The default bound on dirty free pages for a heap of `budget` bytes:
  * max(4 MiB, budget / 8). */
 size_t mdn_los_default_dirty_limit(size_t budget);
 
-static inline bool mdn_los_contains(const mdn_large_space *s, mdn_address a) {
+static inline bool mdn_los_contains(const mdn_los_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->vs, a) == s->id;
 }
 
-static inline mdn_objref mdn_los_trace_object(mdn_large_space *s, mdn_tracer *t, mdn_objref obj) {
+static inline mdn_objref mdn_los_trace_object(mdn_los_space *s, mdn_tracer *t, mdn_objref obj) {
     if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj)))
         mdn_tracer_enqueue(t, obj);
     return obj;
 }
 
-static inline bool mdn_los_is_marked(const mdn_large_space *s, mdn_objref obj) {
+static inline bool mdn_los_is_marked(const mdn_los_space *s, mdn_objref obj) {
     return mdn_side_bit_test(&s->marks, mdn_vm_object_start(obj));
 }
 
 /* Heap verifier (.verify.metadata): the object list, start bits, page
  * bitmaps and byte count agree. World stopped. */
-void mdn_los_verify(mdn_large_space *s);
+void mdn_los_verify(mdn_los_space *s);
 
 /* Is `a` the start of an object of this space? */
-static inline bool mdn_los_is_object_start(const mdn_large_space *s, mdn_address a) {
+static inline bool mdn_los_is_object_start(const mdn_los_space *s, mdn_address a) {
     return mdn_los_contains(s, a) && mdn_address_is_aligned(a, MDN_PAGE_SIZE) && mdn_side_bit_test(&s->starts, a);
 }
 

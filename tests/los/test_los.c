@@ -1,7 +1,7 @@
 /* Large-object space: freed pages are reused and cleared, empty chunks go
  * back to the vmspace, dirty pages beyond the bound are decommitted, huge
  * objects get chunks of their own, and the budget returns to zero. */
-#include "policies/largeobject/largeobject.h"
+#include "policies/los/los.h"
 
 #include "testutil.h"
 
@@ -15,7 +15,7 @@
 
 static mdn_vmspace vs;
 static mdn_stats_state stats;
-static mdn_large_space los;
+static mdn_los_space los;
 
 static void setup(void) {
     ck_assert(mdn_vmspace_init(&vs, 64 * MDN_CHUNK_SIZE, 32 * MDN_CHUNK_SIZE, NULL));
@@ -284,7 +284,7 @@ START_TEST(random_churn_keeps_accounting_exact) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("largeobject");
+    Suite *s = suite_create("los");
     TCase *tc = tcase_create("los");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
