@@ -12,6 +12,7 @@
  */
 #include "core/heap.h"
 
+#include "core/conservative.h"
 #include "core/plan.h"
 #include "core/trace.h"
 #include "core/verify.h"
@@ -89,6 +90,8 @@ static void scan_roots(mdn_heap *heap) {
             mdn_trace_slot(t, mdn_slot_from_ptr(&slots[j]));
     }
     pthread_mutex_unlock(&heap->roots_lock);
+    if (heap->cons)
+        mdn_conservative_scan_roots(heap, t);
     MDN_FOR_EACH_MUTATOR(heap, m) { mdn_vm_scan_mutator_roots(m, m->vm_thread, t); }
 }
 
@@ -123,6 +126,8 @@ static void collect(mdn_heap *heap, bool full) {
     mdn_gc_parallel(heap, closure_job, NULL);
     mdn_workqueue_reclaim(heap->queue);
     phase[MDN_PHASE_CLOSURE] = lap(&clock);
+    if (heap->cons)
+        mdn_conservative_sweep(heap);
     phase[MDN_PHASE_WEAK] = lap(&clock);
     size_t live = plan_release(heap);
     phase[MDN_PHASE_RELEASE] = lap(&clock);
@@ -164,17 +169,19 @@ static void collect(mdn_heap *heap, bool full) {
 
 void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
     mdn_heap *heap = self->heap;
+    ucontext_t ctx; /* .cons.stacks: this thread's registers, alive until it returns */
+    MDN_SAVE_CONTEXT(self, ctx);
     pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested) {
         /* Another thread is collecting: this thread's request is served by
          * that collection (and any that follows it at once, which counts
          * this thread as parked: .protocol.repark in mutator.c). */
         int old = self->state;
-        self->state = MDN_MUTATOR_PARKED;
+        __atomic_store_n(&self->state, MDN_MUTATOR_PARKED, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&heap->stopped_cond);
         while (heap->gc_requested)
             pthread_cond_wait(&heap->resume_cond, &heap->lock);
-        self->state = old;
+        __atomic_store_n(&self->state, old, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&heap->lock);
         return;
     }
@@ -183,11 +190,19 @@ void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
         if (m != self)
             __atomic_store_n(&m->fast.gc_pending, 1u, __ATOMIC_RELEASE);
     }
-    while (!world_stopped(heap, self))
-        pthread_cond_wait(&heap->stopped_cond, &heap->lock);
-    pthread_mutex_unlock(&heap->lock);
+    if (heap->cons) {
+        /* .cons.signals: threads that never poll are stopped by signals. */
+        pthread_mutex_unlock(&heap->lock);
+        mdn_conservative_stop_world(heap, self);
+    } else {
+        while (!world_stopped(heap, self))
+            pthread_cond_wait(&heap->stopped_cond, &heap->lock);
+        pthread_mutex_unlock(&heap->lock);
+    }
 
     collect(heap, kind == MDN_GC_FULL);
+    if (heap->cons)
+        mdn_conservative_resume_world(heap, self);
 
     pthread_mutex_lock(&heap->lock);
     MDN_FOR_EACH_MUTATOR(heap, m) { __atomic_store_n(&m->fast.gc_pending, 0u, __ATOMIC_RELAXED); }

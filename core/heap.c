@@ -1,6 +1,7 @@
 /* heap.c: heap creation and destruction, registered roots, plan name. */
 #include "core/heap.h"
 
+#include "core/conservative.h"
 #include "core/plan.h"
 
 #include <stdlib.h>
@@ -76,6 +77,10 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
             }
         }
     }
+    if (heap->options.conservative && !mdn_conservative_create(heap, err)) {
+        mdn_heap_destroy(heap);
+        return NULL;
+    }
     if (!plan_create(heap, err)) {
         heap->plan = NULL;
         mdn_heap_destroy(heap);
@@ -104,6 +109,7 @@ void mdn_heap_destroy(mdn_heap *heap) {
         free(heap->tracers[i].local);
     free(heap->tracers);
     free(heap->roots);
+    mdn_conservative_destroy(heap);
     mdn_stats_destroy(&heap->stats);
     pthread_mutex_destroy(&heap->roots_lock);
     pthread_cond_destroy(&heap->resume_cond);

@@ -18,9 +18,11 @@
 #include <midden/midden.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <ucontext.h>
 
 #define MDN_PLAN_MUTATOR_AREA 1024
 #define MDN_PLAN_TRACER_AREA 1024
@@ -49,6 +51,17 @@ struct mdn_mutator {
     bool hidden;                 /* buffers hidden (force_slow, or NATIVE): fast paths fail */
     uintptr_t saved_limit;       /* the real bump limit while hidden */
     void *saved_free_lists[MDN_FREELIST_FAST_CLASSES];
+    /* Conservative heaps only (core/conservative.h, .cons.stacks). */
+    pthread_t thread;            /* the bound thread, for the stop signal */
+    uintptr_t stack_base;        /* one past the highest address of its stack */
+    uintptr_t stack_sp;          /* lowest live stack address, saved when it stopped */
+    const void *saved_regs;      /* registers saved when it stopped (NULL: on the stack) */
+    size_t saved_regs_bytes;
+    volatile sig_atomic_t in_critical;   /* .cons.critical */
+    volatile sig_atomic_t stop_deferred;
+    int sig_stopped;             /* atomic: waiting in the stop-signal handler */
+    int signalled;               /* atomic: the collector sent the stop signal */
+    ucontext_t native_ctx;       /* registers saved by mdn_enter_native */
     _Alignas(64) unsigned char plan[MDN_PLAN_MUTATOR_AREA];
 };
 
@@ -110,6 +123,8 @@ struct mdn_heap {
     size_t roots_capacity;
 
     mdn_stats_state stats;
+
+    struct mdn_conservative *cons; /* non-NULL with the `conservative` option */
 };
 
 /* Validate a heap handed to the API; `check` names the calling function. */

@@ -13,6 +13,7 @@
  */
 #include "core/heap.h"
 
+#include "core/conservative.h"
 #include "core/plan.h"
 
 #include <stdlib.h>
@@ -39,11 +40,14 @@ static void require_running(const mdn_mutator *m, const char *check) {
  * collection counts this thread as parked; so wait until none is requested. */
 static void park_locked(mdn_mutator *m) {
     mdn_heap *heap = m->heap;
-    m->state = MDN_MUTATOR_PARKED;
+    ucontext_t ctx; /* .cons.stacks: alive while parked */
+    MDN_SAVE_CONTEXT(m, ctx);
+    m->stop_deferred = 0;
+    __atomic_store_n(&m->state, MDN_MUTATOR_PARKED, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&heap->stopped_cond);
     while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
-    m->state = MDN_MUTATOR_RUNNING;
+    __atomic_store_n(&m->state, MDN_MUTATOR_RUNNING, __ATOMIC_RELEASE);
 }
 
 void mdn_mutator_hide_buffers(mdn_mutator *m) {
@@ -82,7 +86,11 @@ mdn_mutator *mdn_mutator_bind(mdn_heap *heap, void *vm_thread) {
     m->heap = heap;
     m->vm_thread = vm_thread;
     m->state = MDN_MUTATOR_RUNNING;
-    m->force_slow = heap->options.stress != 0 || heap->options.verify;
+    /* .cons.valid: a conservative heap records every allocation, so the
+     * inline fast paths stay closed. */
+    m->force_slow = heap->options.stress != 0 || heap->options.verify || heap->cons;
+    if (heap->cons)
+        mdn_conservative_bind(m);
     plan_mutator_init(heap, m);
     if (m->force_slow)
         mdn_mutator_hide_buffers(m);
@@ -98,6 +106,7 @@ mdn_mutator *mdn_mutator_bind(mdn_heap *heap, void *vm_thread) {
 void mdn_mutator_unbind(mdn_mutator *m) {
     require_running(m, "mutator_unbind");
     mdn_heap *heap = m->heap;
+    mdn_critical_enter(m);
     pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested)
         park_locked(m);
@@ -118,6 +127,8 @@ void mdn_mutator_unbind(mdn_mutator *m) {
     m->next = heap->free_mutators;
     m->prev = NULL;
     heap->free_mutators = m;
+    if (heap->cons)
+        mdn_conservative_unbind(m);
     pthread_cond_broadcast(&heap->stopped_cond);
     pthread_mutex_unlock(&heap->lock);
 }
@@ -135,20 +146,32 @@ void *mdn_mutator_vm_thread(mdn_mutator *m) {
 void mdn_safepoint_slow(mdn_mutator *m) {
     require_running(m, "safepoint");
     mdn_heap *heap = m->heap;
+    mdn_critical_enter(m);
     pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested)
         park_locked(m);
     pthread_mutex_unlock(&heap->lock);
+    mdn_critical_leave(m);
 }
 
 void mdn_enter_native(mdn_mutator *m) {
     require_running(m, "enter_native");
     mdn_heap *heap = m->heap;
+    mdn_critical_enter(m);
+    if (heap->cons) {
+        /* .cons.stacks: the registers stay in the mutator while native; the
+         * stack is scanned from here up. */
+        getcontext(&m->native_ctx);
+        m->saved_regs = &m->native_ctx;
+        m->saved_regs_bytes = sizeof m->native_ctx;
+        m->stack_sp = (uintptr_t)__builtin_frame_address(0);
+    }
     pthread_mutex_lock(&heap->lock);
-    m->state = MDN_MUTATOR_NATIVE;
+    __atomic_store_n(&m->state, MDN_MUTATOR_NATIVE, __ATOMIC_RELEASE);
     mdn_mutator_hide_buffers(m);
     pthread_cond_broadcast(&heap->stopped_cond);
     pthread_mutex_unlock(&heap->lock);
+    mdn_critical_leave(m);
 }
 
 void mdn_leave_native(mdn_mutator *m) {
@@ -156,14 +179,16 @@ void mdn_leave_native(mdn_mutator *m) {
     if (m->state != MDN_MUTATOR_NATIVE)
         mdn_misuse("leave_native", "mutator %p is not in native state", (void *)m);
     mdn_heap *heap = m->heap;
+    mdn_critical_enter(m);
     pthread_mutex_lock(&heap->lock);
     /* Never re-enter the heap during a collection (.protocol.native). */
     while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
-    m->state = MDN_MUTATOR_RUNNING;
+    __atomic_store_n(&m->state, MDN_MUTATOR_RUNNING, __ATOMIC_RELEASE);
     if (!m->force_slow)
         mdn_mutator_unhide_buffers(m);
     pthread_mutex_unlock(&heap->lock);
+    mdn_critical_leave(m);
 }
 
 void mdn_collect(mdn_mutator *m, mdn_gc_kind kind) {
@@ -172,7 +197,9 @@ void mdn_collect(mdn_mutator *m, mdn_gc_kind kind) {
         mdn_misuse("collect", "unknown collection kind %d", (int)kind);
     if (!plan_can_collect)
         return;
+    mdn_critical_enter(m);
     mdn_gc_request(m, kind);
+    mdn_critical_leave(m);
 }
 
 bool mdn_pin_object(mdn_mutator *m, mdn_objref obj) {
@@ -189,8 +216,23 @@ bool mdn_pin_object(mdn_mutator *m, mdn_objref obj) {
 /* Largest request accepted: beyond it no heap could serve it. */
 #define MDN_MAX_ALLOC_BYTES ((size_t)1 << 40)
 
+static void *alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind);
+
 void *mdn_alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
     require_running(m, "alloc");
+    if (!m->heap->cons)
+        return alloc_slow(m, bytes, align, kind);
+    /* .cons.pin: nothing moves in a conservative heap; .cons.valid: every
+     * object is recorded. */
+    mdn_critical_enter(m);
+    void *p = alloc_slow(m, bytes, align, kind == MDN_ALLOC_DEFAULT ? MDN_ALLOC_NONMOVING : kind);
+    if (p)
+        mdn_conservative_note_alloc(m->heap, p, mdn_align_up(bytes, MDN_MIN_ALIGN));
+    mdn_critical_leave(m);
+    return p;
+}
+
+static void *alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
     if (bytes == 0)
         mdn_misuse("alloc", "zero-byte allocation (objects are at least one byte)");
     if (bytes > MDN_MAX_ALLOC_BYTES)

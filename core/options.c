@@ -54,6 +54,8 @@ static const mdn_option_desc options_table[] = {
      "fill reclaimed memory with a pattern"},
     {"defrag-headroom", MDN_OPTION_UNSIGNED, 0, 50, 2, OPTIONS_FIELD(defrag_headroom, unsigned),
      "percent of blocks kept free for evacuation"},
+    {"conservative", MDN_OPTION_BOOL, 0, 1, 0, OPTIONS_FIELD(conservative, bool),
+     "ambiguous roots: thread stacks, registers, static data; threads stopped by signals"},
 };
 
 #define OPTIONS_COUNT (sizeof options_table / sizeof options_table[0])

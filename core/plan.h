@@ -56,4 +56,9 @@ bool plan_is_live_object(mdn_heap *heap, mdn_objref obj);
  * does not define it gets no call (weak symbol). */
 void plan_verify_metadata(mdn_heap *heap) __attribute__((weak));
 
+/* Optional: a plan that cannot pin objects (every object may move)
+ * defines this as the reason it refuses the `conservative` option
+ * (docs/design/conservative.md .cons.pin). */
+extern const char *const plan_conservative_refusal __attribute__((weak));
+
 #endif

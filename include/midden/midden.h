@@ -94,6 +94,7 @@ typedef struct mdn_options {
     size_t stress;          /**< `stress`: collect every N bytes allocated, 0 = off */
     bool poison;            /**< `poison`: fill reclaimed memory with a pattern */
     unsigned defrag_headroom; /**< `defrag-headroom`: percent of blocks kept free for evacuation */
+    bool conservative;      /**< `conservative`: ambiguous roots, valid-object bitmap, signal stop (docs/design/conservative.md) */
 } mdn_options;
 
 /** @brief Per-heap statistics (docs/design/overview.md .overview.stats); times in nanoseconds. */
@@ -355,6 +356,88 @@ void mdn_remove_roots(mdn_heap *heap, mdn_objref *start);
  * (for example an object in a semispace copy space)
  */
 bool mdn_pin_object(mdn_mutator *m, mdn_objref obj);
+
+/* ---- conservative heaps (docs/design/conservative.md) -------------------- */
+
+/**
+ * @brief The object whose bytes include @p address, or the null reference.
+ *
+ * Any address inside an object (interior pointers included) finds it; an
+ * address in free memory, outside the heap or in an object that has been
+ * forgotten or reclaimed finds nothing. Needs a heap created with the
+ * `conservative` option. A bounded backward scan of the valid-object bitmap
+ * for small objects, one load of the page map for large ones.
+ * @param heap    the heap
+ * @param address any address
+ * @return the object, or mdn_objref_null()
+ */
+mdn_objref mdn_find_object(mdn_heap *heap, mdn_address address);
+
+/**
+ * @brief Is @p address inside memory the heap has taken for one of its spaces?
+ * @param heap    the heap
+ * @param address any address
+ * @return true when the address lies in a chunk owned by a space of the heap
+ */
+bool mdn_heap_contains(mdn_heap *heap, mdn_address address);
+
+/**
+ * @brief Drop an object now (explicit free): mdn_find_object() no longer
+ * finds it, ambiguous references no longer keep it, and the next collection
+ * reclaims its memory unless an exact reference still reaches it.
+ * @param heap the heap (conservative)
+ * @param obj  a live object of the heap
+ */
+void mdn_forget_object(mdn_heap *heap, mdn_objref obj);
+
+/**
+ * @brief Register [start, start+bytes) as ambiguous roots: every aligned word
+ * in it that points into an object keeps that object alive (and pinned).
+ * @param heap  the heap (conservative)
+ * @param start first byte of the range
+ * @param bytes length of the range
+ */
+void mdn_add_ambiguous_roots(mdn_heap *heap, mdn_address start, size_t bytes);
+
+/**
+ * @brief Unregister every ambiguous root range lying inside [lo, hi).
+ * @param heap the heap (conservative)
+ * @param lo   lowest address
+ * @param hi   one past the highest address
+ * @return the number of ranges removed
+ */
+size_t mdn_remove_ambiguous_roots(mdn_heap *heap, mdn_address lo, mdn_address hi);
+
+/**
+ * @brief Leave [start, start+bytes) out of the scan of the static data of
+ * loaded images (program and shared libraries).
+ * @param heap  the heap (conservative)
+ * @param start first byte of the range
+ * @param bytes length of the range
+ */
+void mdn_exclude_static_roots(mdn_heap *heap, mdn_address start, size_t bytes);
+
+/**
+ * @brief Scan (the default) or do not scan the writable segments of every
+ * loaded image as ambiguous roots.
+ * @param heap the heap (conservative)
+ * @param scan true to scan them
+ */
+void mdn_set_static_roots(mdn_heap *heap, bool scan);
+
+/**
+ * @brief Set the highest address (exclusive) of the calling thread's stack
+ * that holds ambiguous roots; by default the top of the thread's stack mapping.
+ * @param m    the calling thread's mutator (conservative heap)
+ * @param base one past the highest stack address to scan
+ */
+void mdn_mutator_set_stack_base(mdn_mutator *m, void *base);
+
+/** @brief The signal that stops threads of conservative heaps. @return the signal number */
+int mdn_suspend_signal(void);
+
+/** @brief The signal that resumes them. @return the signal number */
+int mdn_restart_signal(void);
 
 /* ---- statistics ---------------------------------------------------------- */
 

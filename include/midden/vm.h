@@ -50,6 +50,17 @@ typedef struct mdn_tracer mdn_tracer;
 void mdn_trace_slot(mdn_tracer *tracer, mdn_slot slot);
 
 /**
+ * @brief Treat every aligned word of [start, start+bytes) as an ambiguous
+ * reference: each word that points into an object of a conservative heap
+ * (mdn_find_object()) keeps that object alive. For scanning functions of
+ * conservatively scanned objects; the words are never changed.
+ * @param tracer the tracer the scanning function received
+ * @param start  first byte
+ * @param bytes  length
+ */
+void mdn_trace_ambiguous(mdn_tracer *tracer, mdn_address start, size_t bytes);
+
+/**
  * @brief Bytes occupied by @p obj, including its header; at least one word.
  * @param obj a reference to a live object
  * @return the object's size in bytes

@@ -40,6 +40,10 @@ const bool plan_can_collect = true;
 const bool plan_breadth_first = true;
 const int mdn_plan_semispace_linked = 1;
 
+/* docs/design/conservative.md .cons.pin */
+const char *const plan_conservative_refusal =
+    "it copies every default object at every collection, so an ambiguously referenced object cannot stay put";
+
 enum { SPACE_COPY = 1, SPACE_LARGE = 2, SPACE_IMMORTAL = 3, SPACE_NONMOVING = 4 };
 
 typedef struct semispace_plan {

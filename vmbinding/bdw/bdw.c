@@ -1,0 +1,829 @@
+/*
+ * bdw.c: a Boehm-compatible libgc.so.1 on a conservative Midden heap
+ * (docs/design/conservative.md .cons.bdw).
+ *
+ * Objects: one header word before the user's bytes holds the object's size,
+ * the offset of the user's bytes and its kind (.cons.bdw-header): normal
+ * objects are scanned conservatively, atomic ones never, uncollectable ones
+ * are roots until freed. Every thread that allocates is a mutator of the one
+ * heap; it is stopped by signals for collections (.cons.signals), and its
+ * stack and registers are ambiguous roots, as are the data and bss of every
+ * loaded image and the ranges given to GC_add_roots.
+ */
+#define _GNU_SOURCE 1
+#define GC_BUILD 1
+#define GC_THREADS 1
+#include "gc.h"
+
+#include <midden/midden.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BDW_EXPORT __attribute__((visibility("default")))
+
+enum { KIND_NORMAL = 0, KIND_ATOMIC = 1, KIND_UNCOLLECTABLE = 2, KIND_ATOMIC_UNCOLLECTABLE = 3 };
+
+/* .cons.bdw-header: size << 24 | (offset / 8) << 2 | kind. A zero header
+ * is an object whose allocation has not returned yet: it covers two words,
+ * the header and the first user word. */
+#define HDR_SIZE_SHIFT 24
+#define HDR_OFFSET_MASK 0x3fffffu
+#define HDR_MIN_OBJECT 16u
+#define BDW_MAX_REQUEST ((size_t)1 << 39)
+
+static inline uintptr_t hdr_make(size_t size, size_t offset, unsigned kind) {
+    return ((uintptr_t)size << HDR_SIZE_SHIFT) | ((uintptr_t)(offset >> 3) << 2) | kind;
+}
+static inline size_t hdr_size(uintptr_t h) { return h ? (size_t)(h >> HDR_SIZE_SHIFT) : HDR_MIN_OBJECT; }
+static inline size_t hdr_offset(uintptr_t h) { return h ? (size_t)((h >> 2) & HDR_OFFSET_MASK) << 3 : 8; }
+static inline unsigned hdr_kind(uintptr_t h) { return (unsigned)(h & 3u); }
+
+/* ---- state ----------------------------------------------------------------- */
+
+static mdn_heap *bdw_heap;
+static pthread_mutex_t bdw_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t bdw_thread_key;
+static __thread mdn_mutator *bdw_self __attribute__((tls_model("initial-exec")));
+static __thread int bdw_native __attribute__((tls_model("initial-exec")));
+static size_t bdw_max_heap;          /* GC_set_max_heap_size before GC_init */
+static GC_warn_proc bdw_warn_proc;
+static GC_start_callback_proc bdw_start_callback;
+static int bdw_disabled;             /* GC_disable nesting (atomic) */
+static size_t bdw_since_gc;          /* bytes allocated since the last collection (atomic) */
+static size_t bdw_trigger;           /* collect when bdw_since_gc passes this */
+
+BDW_EXPORT GC_word GC_gc_no;
+BDW_EXPORT int GC_dont_gc;
+BDW_EXPORT int GC_all_interior_pointers = 1;
+BDW_EXPORT int GC_java_finalization = 1;
+BDW_EXPORT int GC_finalize_on_demand;
+BDW_EXPORT GC_word GC_free_space_divisor = 3;
+BDW_EXPORT GC_oom_func GC_oom_fn;
+
+/* Collections start after this many bytes at least (.cons.bdw-trigger). */
+#define BDW_MIN_TRIGGER ((size_t)4 << 20)
+
+static void bdw_fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void bdw_fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("libgc (Midden): ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+/* An entry point Midden cannot serve yet: stop, naming it. */
+#define BDW_UNSUPPORTED(name)                                                                                          \
+    bdw_fatal("%s is not supported yet by Midden's libgc; the program cannot run on it", name)
+
+/* ---- the binding (include/midden/vm.h) --------------------------------------- */
+
+size_t mdn_vm_object_size(mdn_objref obj) { return hdr_size(*(const uintptr_t *)mdn_objref_to_ptr(obj)); }
+mdn_address mdn_vm_object_start(mdn_objref obj) { return mdn_objref_to_address(obj); }
+mdn_objref mdn_vm_objref_from_start(mdn_address start) { return mdn_objref_from_address(start); }
+
+void mdn_vm_scan_object(mdn_objref obj, mdn_tracer *tracer) {
+    uintptr_t h = *(const uintptr_t *)mdn_objref_to_ptr(obj);
+    if (hdr_kind(h) & KIND_ATOMIC)
+        return;
+    mdn_address start = mdn_objref_to_address(obj);
+    mdn_trace_ambiguous(tracer, mdn_address_add(start, sizeof(uintptr_t)), hdr_size(h) - sizeof(uintptr_t));
+}
+
+/* Uncollectable objects: an open-addressing set of object starts, changed
+ * under bdw_roots_lock; read by the collector with the world stopped. */
+static pthread_mutex_t bdw_roots_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t *bdw_uncollectable;
+static size_t bdw_uncollectable_cap, bdw_uncollectable_n, bdw_uncollectable_used;
+#define SET_TOMBSTONE ((uintptr_t)1)
+
+static size_t set_slot(uintptr_t key, size_t cap) { return (size_t)((key >> 3) * 0x9e3779b97f4a7c15ULL) & (cap - 1); }
+
+static void set_insert(uintptr_t key);
+static void set_grow(void) {
+    uintptr_t *old = bdw_uncollectable;
+    size_t cap = bdw_uncollectable_cap;
+    bdw_uncollectable_cap = cap ? cap * 2 : 64;
+    bdw_uncollectable = calloc(bdw_uncollectable_cap, sizeof *bdw_uncollectable);
+    if (!bdw_uncollectable)
+        bdw_fatal("out of memory recording an uncollectable object");
+    bdw_uncollectable_n = bdw_uncollectable_used = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (old[i] > SET_TOMBSTONE)
+            set_insert(old[i]);
+    free(old);
+}
+static void set_insert(uintptr_t key) {
+    if ((bdw_uncollectable_used + 1) * 4 > bdw_uncollectable_cap * 3)
+        set_grow();
+    for (size_t i = set_slot(key, bdw_uncollectable_cap);; i = (i + 1) & (bdw_uncollectable_cap - 1)) {
+        if (bdw_uncollectable[i] <= SET_TOMBSTONE) {
+            bdw_uncollectable_used += bdw_uncollectable[i] == 0;
+            bdw_uncollectable[i] = key;
+            bdw_uncollectable_n++;
+            return;
+        }
+    }
+}
+static void set_remove(uintptr_t key) {
+    if (!bdw_uncollectable_cap)
+        return;
+    for (size_t i = set_slot(key, bdw_uncollectable_cap); bdw_uncollectable[i];
+         i = (i + 1) & (bdw_uncollectable_cap - 1)) {
+        if (bdw_uncollectable[i] == key) {
+            bdw_uncollectable[i] = SET_TOMBSTONE;
+            bdw_uncollectable_n--;
+            return;
+        }
+    }
+}
+
+void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer) {
+    (void)heap;
+    if (bdw_start_callback)
+        bdw_start_callback();
+    for (size_t i = 0; i < bdw_uncollectable_cap; i++) {
+        if (bdw_uncollectable[i] > SET_TOMBSTONE) {
+            uintptr_t slot = bdw_uncollectable[i];
+            mdn_trace_slot(tracer, mdn_slot_from_ptr(&slot));
+        }
+    }
+}
+
+void mdn_vm_scan_mutator_roots(mdn_mutator *mutator, void *vm_thread, mdn_tracer *tracer) {
+    (void)mutator, (void)vm_thread, (void)tracer; /* the core scans stacks and registers */
+}
+
+void mdn_vm_out_of_memory(mdn_heap *heap, size_t bytes) { (void)heap, (void)bytes; }
+
+/* ---- initialisation and threads -------------------------------------------- */
+
+static void thread_exit(void *arg) {
+    (void)arg;
+    if (bdw_self) {
+        if (bdw_native)
+            mdn_leave_native(bdw_self);
+        mdn_mutator_unbind(bdw_self);
+        bdw_self = NULL;
+    }
+}
+
+static size_t env_size(const char *name) {
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return 0;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end == 'k' || *end == 'K')
+        n <<= 10, end++;
+    else if (*end == 'm' || *end == 'M')
+        n <<= 20, end++;
+    else if (*end == 'g' || *end == 'G')
+        n <<= 30, end++;
+    if (*end)
+        bdw_fatal("%s=%s is not a size in bytes (a number with an optional K, M or G)", name, v);
+    return (size_t)n;
+}
+
+/* .cons.bdw-budget: the heap's fixed budget until growable heaps exist: the
+ * physical memory, at most 16 GiB, or GC_MAXIMUM_HEAP_SIZE or
+ * GC_set_max_heap_size(); MDN_HEAP and MDN_OPTIONS override all. */
+static size_t default_budget(void) {
+    size_t budget = bdw_max_heap ? bdw_max_heap : env_size("GC_MAXIMUM_HEAP_SIZE");
+    if (!budget) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        budget = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)4 << 30;
+        if (budget > ((size_t)16 << 30))
+            budget = (size_t)16 << 30;
+    }
+    if (budget < ((size_t)16 << 20))
+        budget = (size_t)16 << 20;
+    return budget;
+}
+
+static void register_self(void *stack_base) {
+    mdn_mutator *m = mdn_mutator_bind(bdw_heap, NULL);
+    if (stack_base)
+        mdn_mutator_set_stack_base(m, stack_base);
+    bdw_self = m;
+    pthread_setspecific(bdw_thread_key, m);
+}
+
+BDW_EXPORT void GC_init(void) {
+    pthread_mutex_lock(&bdw_init_lock);
+    if (!bdw_heap) {
+        mdn_options o;
+        mdn_error err;
+        mdn_options_init(&o);
+        o.heap_size = default_budget();
+        o.conservative = true;
+        if (!mdn_options_from_env(&o, &err))
+            bdw_fatal("%s", err.message);
+        o.conservative = true;
+        mdn_heap *heap = mdn_heap_create(&o, &err);
+        if (!heap)
+            bdw_fatal("cannot create the heap: %s", err.message);
+        if (pthread_key_create(&bdw_thread_key, thread_exit) != 0)
+            bdw_fatal("cannot create the thread key");
+        bdw_trigger = BDW_MIN_TRIGGER;
+        __atomic_store_n(&bdw_heap, heap, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&bdw_init_lock);
+    if (!bdw_self)
+        register_self(NULL);
+}
+
+BDW_EXPORT int GC_is_init_called(void) { return __atomic_load_n(&bdw_heap, __ATOMIC_ACQUIRE) != NULL; }
+
+/* The calling thread's mutator; a thread that was never registered is
+ * registered now (with its whole stack), as GC_init registers its caller. */
+static inline mdn_mutator *self(void) {
+    mdn_mutator *m = bdw_self;
+    if (__builtin_expect(m == NULL, 0)) {
+        GC_init();
+        m = bdw_self;
+    }
+    return m;
+}
+
+BDW_EXPORT void GC_allow_register_threads(void) {
+    if (!GC_is_init_called())
+        GC_init();
+}
+
+BDW_EXPORT int GC_register_my_thread(const struct GC_stack_base *sb) {
+    if (!GC_is_init_called())
+        GC_init();
+    if (bdw_self)
+        return GC_DUPLICATE;
+    register_self(sb ? sb->mem_base : NULL);
+    return GC_SUCCESS;
+}
+
+BDW_EXPORT int GC_unregister_my_thread(void) {
+    if (!bdw_self)
+        return GC_NOT_FOUND;
+    thread_exit(NULL);
+    pthread_setspecific(bdw_thread_key, NULL);
+    return GC_SUCCESS;
+}
+
+BDW_EXPORT int GC_thread_is_registered(void) { return bdw_self != NULL; }
+
+BDW_EXPORT int GC_get_stack_base(struct GC_stack_base *sb) {
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return GC_UNIMPLEMENTED;
+    int rc = pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return GC_UNIMPLEMENTED;
+    sb->mem_base = (char *)addr + size;
+    return GC_SUCCESS;
+}
+
+BDW_EXPORT void *GC_call_with_stack_base(GC_stack_base_func fn, void *arg) {
+    struct GC_stack_base sb;
+    if (GC_get_stack_base(&sb) != GC_SUCCESS)
+        bdw_fatal("GC_call_with_stack_base: cannot find the stack of the calling thread");
+    return fn(&sb, arg);
+}
+
+BDW_EXPORT void *GC_do_blocking(GC_fn_type fn, void *client_data) {
+    mdn_mutator *m = self();
+    if (bdw_native)
+        return fn(client_data);
+    mdn_enter_native(m);
+    bdw_native = 1;
+    void *r = fn(client_data);
+    bdw_native = 0;
+    mdn_leave_native(m);
+    return r;
+}
+
+BDW_EXPORT void *GC_call_with_gc_active(GC_fn_type fn, void *client_data) {
+    mdn_mutator *m = self();
+    if (!bdw_native)
+        return fn(client_data);
+    bdw_native = 0;
+    mdn_leave_native(m);
+    void *r = fn(client_data);
+    mdn_enter_native(m);
+    bdw_native = 1;
+    return r;
+}
+
+static pthread_mutex_t bdw_alloc_lock = PTHREAD_MUTEX_INITIALIZER;
+BDW_EXPORT void *GC_call_with_alloc_lock(GC_fn_type fn, void *client_data) {
+    pthread_mutex_lock(&bdw_alloc_lock);
+    void *r = fn(client_data);
+    pthread_mutex_unlock(&bdw_alloc_lock);
+    return r;
+}
+
+BDW_EXPORT int GC_get_suspend_signal(void) { return mdn_suspend_signal(); }
+BDW_EXPORT int GC_get_thr_restart_signal(void) { return mdn_restart_signal(); }
+
+typedef struct start_info {
+    void *(*start)(void *);
+    void *arg;
+} start_info;
+
+static void *thread_trampoline(void *p) {
+    start_info si = *(start_info *)p;
+    free(p);
+    register_self(NULL);
+    void *r = si.start(si.arg);
+    GC_unregister_my_thread();
+    return r;
+}
+
+BDW_EXPORT int GC_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
+    if (!GC_is_init_called())
+        GC_init();
+    start_info *si = malloc(sizeof *si);
+    if (!si)
+        return EAGAIN;
+    si->start = start;
+    si->arg = arg;
+    int rc = pthread_create(thread, attr, thread_trampoline, si);
+    if (rc != 0)
+        free(si);
+    return rc;
+}
+
+BDW_EXPORT int GC_pthread_join(pthread_t thread, void **retval) {
+    if (!bdw_self)
+        return pthread_join(thread, retval);
+    /* Joining blocks: the collector must not wait for this thread. */
+    mdn_mutator *m = bdw_self;
+    int native = bdw_native;
+    if (!native)
+        mdn_enter_native(m), bdw_native = 1;
+    int rc = pthread_join(thread, retval);
+    if (!native)
+        bdw_native = 0, mdn_leave_native(m);
+    return rc;
+}
+
+BDW_EXPORT int GC_pthread_detach(pthread_t thread) { return pthread_detach(thread); }
+
+BDW_EXPORT void GC_pthread_exit(void *retval) {
+    GC_unregister_my_thread();
+    pthread_exit(retval);
+}
+
+BDW_EXPORT int GC_pthread_sigmask(int how, const sigset_t *set, sigset_t *oset) {
+    if (set && (how == SIG_BLOCK || how == SIG_SETMASK)) {
+        sigset_t copy = *set;
+        sigdelset(&copy, mdn_suspend_signal()); /* the collector must be able to stop this thread */
+        return pthread_sigmask(how, &copy, oset);
+    }
+    return pthread_sigmask(how, set, oset);
+}
+
+BDW_EXPORT void *GC_dlopen(const char *path, int mode) { return dlopen(path, mode); }
+
+/* ---- allocation ------------------------------------------------------------ */
+
+static void *out_of_memory(size_t bytes) {
+    GC_oom_func fn = __atomic_load_n(&GC_oom_fn, __ATOMIC_ACQUIRE);
+    return fn ? fn(bytes) : NULL;
+}
+
+/* .cons.bdw-trigger: Boehm GC's pacing: collect when the bytes allocated
+ * since the last collection reach a share of the heap given by the free
+ * space divisor: with divisor d, about live / (d - 1) bytes. */
+static void after_collection(void) {
+    mdn_stats st;
+    mdn_stats_get(bdw_heap, &st);
+    GC_gc_no = st.collections;
+    GC_word div = GC_free_space_divisor ? GC_free_space_divisor : 3;
+    size_t live = st.live_bytes_after;
+    size_t trigger = div > 1 ? live / (div - 1) : live;
+    __atomic_store_n(&bdw_trigger, trigger > BDW_MIN_TRIGGER ? trigger : BDW_MIN_TRIGGER, __ATOMIC_RELAXED);
+}
+
+static void maybe_collect(mdn_mutator *m, size_t bytes) {
+    size_t since = __atomic_add_fetch(&bdw_since_gc, bytes, __ATOMIC_RELAXED);
+    if (__builtin_expect(since < __atomic_load_n(&bdw_trigger, __ATOMIC_RELAXED), 1))
+        return;
+    if (GC_dont_gc || __atomic_load_n(&bdw_disabled, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&bdw_since_gc, 0, __ATOMIC_RELAXED);
+    mdn_collect(m, MDN_GC_DEFAULT);
+    after_collection();
+}
+
+static void *bdw_alloc(size_t n, size_t align, unsigned kind) {
+    if (n > BDW_MAX_REQUEST)
+        return out_of_memory(n);
+    mdn_mutator *m = self();
+    size_t offset = sizeof(uintptr_t), mdn_align = MDN_MIN_ALIGN;
+    if (align > MDN_MIN_ALIGN) {
+        offset = align;
+        mdn_align = align <= 4096 ? align : 4096;
+    }
+    /* One byte more than asked, as Boehm GC does with interior pointers on,
+     * so a pointer just past the end still points into the object. */
+    size_t total = (offset + n + 1 + (MDN_MIN_ALIGN - 1)) & ~(size_t)(MDN_MIN_ALIGN - 1);
+    maybe_collect(m, total);
+    void *p = mdn_alloc_slow(m, total, mdn_align, total > 8192 ? MDN_ALLOC_LARGE : MDN_ALLOC_DEFAULT);
+    if (!p)
+        return out_of_memory(n);
+    if (align > 4096)
+        offset = (((uintptr_t)p + sizeof(uintptr_t) + align - 1) & ~(uintptr_t)(align - 1)) - (uintptr_t)p;
+    *(uintptr_t *)p = hdr_make(total, offset, kind);
+    if ((kind & KIND_UNCOLLECTABLE) != 0) {
+        pthread_mutex_lock(&bdw_roots_lock);
+        set_insert((uintptr_t)p);
+        pthread_mutex_unlock(&bdw_roots_lock);
+    }
+    return (char *)p + offset;
+}
+
+BDW_EXPORT void *GC_malloc(size_t bytes) { return bdw_alloc(bytes, 0, KIND_NORMAL); }
+BDW_EXPORT void *GC_malloc_atomic(size_t bytes) { return bdw_alloc(bytes, 0, KIND_ATOMIC); }
+BDW_EXPORT void *GC_malloc_uncollectable(size_t bytes) { return bdw_alloc(bytes, 0, KIND_UNCOLLECTABLE); }
+BDW_EXPORT void *GC_malloc_atomic_uncollectable(size_t bytes) {
+    return bdw_alloc(bytes, 0, KIND_ATOMIC_UNCOLLECTABLE);
+}
+/* Every interior pointer is recognised, so the off-page hint changes nothing. */
+BDW_EXPORT void *GC_malloc_ignore_off_page(size_t bytes) { return bdw_alloc(bytes, 0, KIND_NORMAL); }
+BDW_EXPORT void *GC_malloc_atomic_ignore_off_page(size_t bytes) { return bdw_alloc(bytes, 0, KIND_ATOMIC); }
+
+BDW_EXPORT void *GC_memalign(size_t align, size_t bytes) {
+    if (align == 0 || (align & (align - 1)) != 0)
+        return NULL;
+    if (align > ((size_t)1 << 24))
+        bdw_fatal("GC_memalign: alignment %zu is above the 16 MiB this library supports", align);
+    return bdw_alloc(bytes, align, KIND_NORMAL);
+}
+
+BDW_EXPORT int GC_posix_memalign(void **memptr, size_t align, size_t bytes) {
+    if (align < sizeof(void *) || (align & (align - 1)) != 0)
+        return EINVAL;
+    void *p = GC_memalign(align, bytes);
+    if (!p)
+        return ENOMEM;
+    *memptr = p;
+    return 0;
+}
+
+/* The object start of a user pointer from this library, or 0. */
+static uintptr_t object_of(const void *p) {
+    if (!p || !GC_is_init_called())
+        return 0;
+    mdn_objref obj = mdn_find_object(bdw_heap, mdn_address_from_ptr(p));
+    return mdn_objref_is_null(obj) ? 0 : obj.value;
+}
+
+BDW_EXPORT void *GC_base(void *p) {
+    uintptr_t start = object_of(p);
+    return start ? (char *)start + hdr_offset(*(uintptr_t *)start) : NULL;
+}
+
+BDW_EXPORT size_t GC_size(const void *p) {
+    uintptr_t start = object_of(p);
+    if (!start)
+        return 0;
+    uintptr_t h = *(uintptr_t *)start;
+    return hdr_size(h) - hdr_offset(h);
+}
+
+BDW_EXPORT int GC_is_heap_ptr(const void *p) {
+    return GC_is_init_called() && mdn_heap_contains(bdw_heap, mdn_address_from_ptr(p));
+}
+
+BDW_EXPORT void GC_free(void *p) {
+    if (!p)
+        return;
+    uintptr_t start = object_of(p);
+    if (!start || (char *)start + hdr_offset(*(uintptr_t *)start) != (char *)p)
+        bdw_fatal("GC_free: %p is not the start of an object of this heap", p);
+    if (hdr_kind(*(uintptr_t *)start) & KIND_UNCOLLECTABLE) {
+        pthread_mutex_lock(&bdw_roots_lock);
+        set_remove(start);
+        pthread_mutex_unlock(&bdw_roots_lock);
+    }
+    mdn_forget_object(bdw_heap, mdn_objref_from_address(mdn_address_from_word(start)));
+}
+
+BDW_EXPORT void *GC_realloc(void *old, size_t bytes) {
+    if (!old)
+        return GC_malloc(bytes);
+    if (bytes == 0) {
+        GC_free(old);
+        return NULL;
+    }
+    uintptr_t start = object_of(old);
+    if (!start)
+        bdw_fatal("GC_realloc: %p is not an object of this heap", old);
+    uintptr_t h = *(uintptr_t *)start;
+    size_t have = hdr_size(h) - hdr_offset(h);
+    if (bytes < have && bytes >= have / 2 && hdr_offset(h) == sizeof(uintptr_t)) {
+        /* Shrink in place; clear the tail so it keeps nothing alive. */
+        memset((char *)old + bytes, 0, have - bytes);
+        return old;
+    }
+    void *p = bdw_alloc(bytes, 0, hdr_kind(h));
+    if (!p)
+        return NULL;
+    memcpy(p, old, bytes < have ? bytes : have);
+    GC_free(old);
+    return p;
+}
+
+BDW_EXPORT char *GC_strdup(const char *s) {
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *p = GC_malloc_atomic(n + 1);
+    if (p)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+BDW_EXPORT char *GC_strndup(const char *s, size_t n) {
+    size_t len = strnlen(s, n);
+    char *p = GC_malloc_atomic(len + 1);
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+/* ---- collection and heap size ------------------------------------------------ */
+
+BDW_EXPORT void GC_gcollect(void) {
+    mdn_mutator *m = self();
+    __atomic_store_n(&bdw_since_gc, 0, __ATOMIC_RELAXED);
+    mdn_collect(m, MDN_GC_FULL);
+    after_collection();
+}
+BDW_EXPORT void GC_gcollect_and_unmap(void) { GC_gcollect(); }
+/* Collections are not incremental: there is never work left to do. */
+BDW_EXPORT int GC_collect_a_little(void) { return 0; }
+BDW_EXPORT void GC_enable(void) {
+    if (__atomic_sub_fetch(&bdw_disabled, 1, __ATOMIC_RELAXED) < 0)
+        bdw_fatal("GC_enable called more often than GC_disable");
+}
+BDW_EXPORT void GC_disable(void) { __atomic_add_fetch(&bdw_disabled, 1, __ATOMIC_RELAXED); }
+BDW_EXPORT int GC_is_disabled(void) { return __atomic_load_n(&bdw_disabled, __ATOMIC_RELAXED) != 0 || GC_dont_gc; }
+/* The heap's memory is reserved up front: growing it is never needed. */
+BDW_EXPORT int GC_expand_hp(size_t bytes) {
+    (void)bytes;
+    return 1;
+}
+BDW_EXPORT void GC_set_max_heap_size(GC_word bytes) {
+    if (GC_is_init_called())
+        bdw_fatal("GC_set_max_heap_size after GC_init is not supported yet (the heap budget is fixed when the heap "
+                  "is created)");
+    bdw_max_heap = bytes;
+}
+
+static mdn_stats stats_now(void) {
+    mdn_stats st;
+    memset(&st, 0, sizeof st);
+    if (GC_is_init_called())
+        mdn_stats_get(bdw_heap, &st);
+    return st;
+}
+
+BDW_EXPORT size_t GC_get_heap_size(void) { return (size_t)stats_now().committed_bytes; }
+BDW_EXPORT size_t GC_get_free_bytes(void) {
+    mdn_stats st = stats_now();
+    return st.committed_bytes > st.live_bytes_after ? (size_t)(st.committed_bytes - st.live_bytes_after) : 0;
+}
+BDW_EXPORT size_t GC_get_unmapped_bytes(void) { return 0; }
+BDW_EXPORT size_t GC_get_bytes_since_gc(void) { return __atomic_load_n(&bdw_since_gc, __ATOMIC_RELAXED); }
+BDW_EXPORT size_t GC_get_total_bytes(void) { return (size_t)stats_now().bytes_allocated; }
+BDW_EXPORT GC_word GC_get_gc_no(void) { return (GC_word)stats_now().collections; }
+BDW_EXPORT void GC_get_heap_usage_safe(GC_word *heap_size, GC_word *free_bytes, GC_word *unmapped_bytes,
+                                       GC_word *bytes_since_gc, GC_word *total_bytes) {
+    if (heap_size)
+        *heap_size = GC_get_heap_size();
+    if (free_bytes)
+        *free_bytes = GC_get_free_bytes();
+    if (unmapped_bytes)
+        *unmapped_bytes = 0;
+    if (bytes_since_gc)
+        *bytes_since_gc = GC_get_bytes_since_gc();
+    if (total_bytes)
+        *total_bytes = GC_get_total_bytes();
+}
+BDW_EXPORT void GC_set_free_space_divisor(GC_word divisor) { GC_free_space_divisor = divisor ? divisor : 1; }
+BDW_EXPORT GC_word GC_get_free_space_divisor(void) { return GC_free_space_divisor; }
+
+/* ---- roots ------------------------------------------------------------------- */
+
+BDW_EXPORT void GC_add_roots(void *low, void *high_plus_1) {
+    if (!GC_is_init_called())
+        GC_init();
+    if ((uintptr_t)high_plus_1 <= (uintptr_t)low)
+        return;
+    mdn_add_ambiguous_roots(bdw_heap, mdn_address_from_ptr(low), (size_t)((char *)high_plus_1 - (char *)low));
+}
+BDW_EXPORT void GC_remove_roots(void *low, void *high_plus_1) {
+    if (GC_is_init_called())
+        mdn_remove_ambiguous_roots(bdw_heap, mdn_address_from_ptr(low), mdn_address_from_ptr(high_plus_1));
+}
+BDW_EXPORT void GC_clear_roots(void) {
+    if (GC_is_init_called())
+        mdn_remove_ambiguous_roots(bdw_heap, mdn_address_zero(), mdn_address_from_word(UINTPTR_MAX));
+}
+BDW_EXPORT void GC_exclude_static_roots(void *low, void *high_plus_1) {
+    if (!GC_is_init_called())
+        GC_init();
+    if ((uintptr_t)high_plus_1 > (uintptr_t)low)
+        mdn_exclude_static_roots(bdw_heap, mdn_address_from_ptr(low), (size_t)((char *)high_plus_1 - (char *)low));
+}
+/* Every interior pointer is recognised: displacements are always valid. */
+BDW_EXPORT void GC_register_displacement(size_t offset) { (void)offset; }
+BDW_EXPORT void GC_set_all_interior_pointers(int value) {
+    (void)value; /* recognising all interior pointers is a superset of either setting */
+}
+BDW_EXPORT int GC_get_all_interior_pointers(void) { return 1; }
+
+/* ---- finalization and disappearing links (not yet) ------------------------------ */
+
+BDW_EXPORT void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
+                                      void **ocd) {
+    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
+    BDW_UNSUPPORTED("GC_register_finalizer");
+}
+BDW_EXPORT void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd,
+                                               GC_finalization_proc *ofn, void **ocd) {
+    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
+    BDW_UNSUPPORTED("GC_register_finalizer_no_order");
+}
+BDW_EXPORT void GC_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
+                                                  GC_finalization_proc *ofn, void **ocd) {
+    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
+    BDW_UNSUPPORTED("GC_register_finalizer_ignore_self");
+}
+/* No finalizer can be registered, so none is ever waiting. */
+BDW_EXPORT int GC_invoke_finalizers(void) { return 0; }
+BDW_EXPORT int GC_should_invoke_finalizers(void) { return 0; }
+BDW_EXPORT void GC_set_finalize_on_demand(int value) { GC_finalize_on_demand = value; }
+BDW_EXPORT void GC_set_finalizer_notifier(GC_finalizer_notifier_proc fn) {
+    (void)fn; /* notified only when finalizers are ready, which none can be */
+}
+BDW_EXPORT void GC_set_java_finalization(int value) { GC_java_finalization = value; }
+BDW_EXPORT int GC_general_register_disappearing_link(void **link, const void *obj) {
+    (void)link, (void)obj;
+    BDW_UNSUPPORTED("GC_general_register_disappearing_link");
+}
+BDW_EXPORT int GC_register_disappearing_link(void **link) {
+    (void)link;
+    BDW_UNSUPPORTED("GC_register_disappearing_link");
+}
+BDW_EXPORT int GC_register_long_link(void **link, const void *obj) {
+    (void)link, (void)obj;
+    BDW_UNSUPPORTED("GC_register_long_link");
+}
+/* Nothing can be registered: unregistering or moving finds nothing. */
+BDW_EXPORT int GC_unregister_disappearing_link(void **link) {
+    (void)link;
+    return 0;
+}
+BDW_EXPORT int GC_unregister_long_link(void **link) {
+    (void)link;
+    return 0;
+}
+BDW_EXPORT int GC_move_disappearing_link(void **link, void **new_link) {
+    (void)link, (void)new_link;
+    return GC_NOT_FOUND;
+}
+BDW_EXPORT int GC_move_long_link(void **link, void **new_link) {
+    (void)link, (void)new_link;
+    return GC_NOT_FOUND;
+}
+
+/* ---- callbacks and settings ------------------------------------------------------ */
+
+BDW_EXPORT void GC_ignore_warn_proc(char *msg, GC_word arg) { (void)msg, (void)arg; }
+BDW_EXPORT void GC_set_warn_proc(GC_warn_proc fn) { bdw_warn_proc = fn; }
+BDW_EXPORT GC_warn_proc GC_get_warn_proc(void) { return bdw_warn_proc; }
+BDW_EXPORT void GC_set_oom_fn(GC_oom_func fn) { __atomic_store_n(&GC_oom_fn, fn, __ATOMIC_RELEASE); }
+BDW_EXPORT GC_oom_func GC_get_oom_fn(void) { return __atomic_load_n(&GC_oom_fn, __ATOMIC_ACQUIRE); }
+BDW_EXPORT void GC_set_start_callback(GC_start_callback_proc fn) { bdw_start_callback = fn; }
+BDW_EXPORT GC_start_callback_proc GC_get_start_callback(void) { return bdw_start_callback; }
+BDW_EXPORT unsigned GC_get_version(void) {
+    return (GC_VERSION_MAJOR << 16) | (GC_VERSION_MINOR << 8) | GC_VERSION_MICRO;
+}
+BDW_EXPORT void GC_dump(void) {
+    mdn_stats st = stats_now();
+    printf("Midden libgc (%s plan): %llu collections, %llu bytes committed, %llu live after the last, %llu "
+           "allocated\n",
+           mdn_plan_name(), (unsigned long long)st.collections, (unsigned long long)st.committed_bytes,
+           (unsigned long long)st.live_bytes_after, (unsigned long long)st.bytes_allocated);
+}
+
+/* ---- typed allocation: the descriptor's pointer words are a subset of all
+ * words, so scanning the whole object conservatively is safe -------------------- */
+
+BDW_EXPORT GC_descr GC_make_descriptor(const GC_word *bitmap, size_t len) {
+    (void)bitmap;
+    return (GC_descr)len;
+}
+BDW_EXPORT void *GC_malloc_explicitly_typed(size_t bytes, GC_descr d) {
+    (void)d;
+    return GC_malloc(bytes);
+}
+BDW_EXPORT void *GC_malloc_explicitly_typed_ignore_off_page(size_t bytes, GC_descr d) {
+    (void)d;
+    return GC_malloc(bytes);
+}
+BDW_EXPORT void *GC_calloc_explicitly_typed(size_t n, size_t size, GC_descr d) {
+    (void)d;
+    if (size && n > SIZE_MAX / size)
+        return out_of_memory(SIZE_MAX);
+    return GC_malloc(n * size);
+}
+
+/* ---- debug allocation: the same objects (no debugging header yet) ------------------ */
+
+BDW_EXPORT void *GC_debug_malloc(size_t bytes, const char *file, int line) {
+    (void)file, (void)line;
+    return GC_malloc(bytes);
+}
+BDW_EXPORT void *GC_debug_malloc_atomic(size_t bytes, const char *file, int line) {
+    (void)file, (void)line;
+    return GC_malloc_atomic(bytes);
+}
+BDW_EXPORT void *GC_debug_malloc_uncollectable(size_t bytes, const char *file, int line) {
+    (void)file, (void)line;
+    return GC_malloc_uncollectable(bytes);
+}
+BDW_EXPORT void *GC_debug_malloc_ignore_off_page(size_t bytes, const char *file, int line) {
+    (void)file, (void)line;
+    return GC_malloc(bytes);
+}
+BDW_EXPORT void *GC_debug_malloc_atomic_ignore_off_page(size_t bytes, const char *file, int line) {
+    (void)file, (void)line;
+    return GC_malloc_atomic(bytes);
+}
+BDW_EXPORT void *GC_debug_realloc(void *old, size_t bytes, const char *file, int line) {
+    (void)file, (void)line;
+    return GC_realloc(old, bytes);
+}
+BDW_EXPORT void GC_debug_free(void *obj) { GC_free(obj); }
+BDW_EXPORT char *GC_debug_strdup(const char *s, const char *file, int line) {
+    (void)file, (void)line;
+    return GC_strdup(s);
+}
+BDW_EXPORT char *GC_debug_strndup(const char *s, size_t n, const char *file, int line) {
+    (void)file, (void)line;
+    return GC_strndup(s, n);
+}
+BDW_EXPORT void GC_debug_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
+                                            void **ocd) {
+    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
+    BDW_UNSUPPORTED("GC_debug_register_finalizer");
+}
+BDW_EXPORT void GC_debug_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd,
+                                                     GC_finalization_proc *ofn, void **ocd) {
+    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
+    BDW_UNSUPPORTED("GC_debug_register_finalizer_no_order");
+}
+BDW_EXPORT void GC_debug_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
+                                                        GC_finalization_proc *ofn, void **ocd) {
+    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
+    BDW_UNSUPPORTED("GC_debug_register_finalizer_ignore_self");
+}
+
+/* ---- custom kinds and mark procedures (not yet) ------------------------------------- */
+
+BDW_EXPORT void **GC_new_free_list(void) { BDW_UNSUPPORTED("GC_new_free_list"); }
+BDW_EXPORT unsigned GC_new_kind(void **free_list, GC_word mark_descriptor, int add_size_to_descriptor,
+                                int clear_new_objects) {
+    (void)free_list, (void)mark_descriptor, (void)add_size_to_descriptor, (void)clear_new_objects;
+    BDW_UNSUPPORTED("GC_new_kind");
+}
+BDW_EXPORT unsigned GC_new_proc(void *mark_proc) {
+    (void)mark_proc;
+    BDW_UNSUPPORTED("GC_new_proc");
+}
+BDW_EXPORT void *GC_generic_malloc(size_t bytes, int kind) {
+    (void)bytes, (void)kind;
+    BDW_UNSUPPORTED("GC_generic_malloc");
+}
+BDW_EXPORT void GC_set_push_other_roots(void (*fn)(void)) {
+    (void)fn;
+    BDW_UNSUPPORTED("GC_set_push_other_roots");
+}

@@ -1,0 +1,243 @@
+/*
+ * gc.h: the Boehm-compatible allocation API of Midden's libgc.so.1
+ * (vmbinding/bdw; docs/design/conservative.md .cons.bdw).
+ *
+ * Programs written for Boehm GC compile against this header unchanged and
+ * run on Midden's collectors; binaries built against Boehm GC's own gc.h
+ * run on the same library through LD_LIBRARY_PATH. Every function keeps
+ * Boehm GC's signature and meaning; the ones Midden cannot serve yet stop
+ * the program with their name on their first call.
+ */
+#ifndef MIDDEN_BDW_GC_H
+#define MIDDEN_BDW_GC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(GC_THREADS) || defined(GC_PTHREADS)
+#include <pthread.h>
+#include <signal.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GC_API extern
+#define GC_CALL
+#define GC_CALLBACK
+#define GC_ATTR_DEPRECATED
+
+/* The Boehm GC API level this library provides. */
+#define GC_VERSION_MAJOR 8
+#define GC_VERSION_MINOR 2
+#define GC_VERSION_MICRO 0
+
+typedef void *GC_PTR;
+typedef unsigned long GC_word;
+typedef long GC_signed_word;
+typedef GC_word GC_descr;
+typedef GC_word GC_hidden_pointer;
+
+typedef void *(*GC_oom_func)(size_t bytes_requested);
+typedef void (*GC_finalization_proc)(void *obj, void *client_data);
+typedef void (*GC_finalizer_notifier_proc)(void);
+typedef void (*GC_warn_proc)(char *msg, GC_word arg);
+typedef void (*GC_start_callback_proc)(void);
+typedef void *(*GC_fn_type)(void *client_data);
+
+struct GC_stack_base {
+    void *mem_base; /* the stack's highest address (its base; stacks grow down) */
+};
+typedef void *(*GC_stack_base_func)(struct GC_stack_base *sb, void *arg);
+
+/* Return codes of the thread and link functions. */
+#define GC_SUCCESS 0
+#define GC_DUPLICATE 1
+#define GC_NO_THREADS 2
+#define GC_UNIMPLEMENTED 3
+#define GC_NOT_FOUND 4
+
+/* Variables Boehm GC exports (set them before GC_init). */
+GC_API GC_word GC_gc_no;
+GC_API int GC_dont_gc;
+GC_API int GC_all_interior_pointers;
+GC_API int GC_java_finalization;
+GC_API int GC_finalize_on_demand;
+GC_API GC_word GC_free_space_divisor;
+GC_API GC_oom_func GC_oom_fn;
+
+/* ---- initialisation and allocation ---- */
+GC_API void GC_init(void);
+GC_API int GC_is_init_called(void);
+GC_API void *GC_malloc(size_t bytes);
+GC_API void *GC_malloc_atomic(size_t bytes);
+GC_API void *GC_malloc_uncollectable(size_t bytes);
+GC_API void *GC_malloc_atomic_uncollectable(size_t bytes);
+GC_API void *GC_malloc_ignore_off_page(size_t bytes);
+GC_API void *GC_malloc_atomic_ignore_off_page(size_t bytes);
+GC_API void *GC_memalign(size_t align, size_t bytes);
+GC_API int GC_posix_memalign(void **memptr, size_t align, size_t bytes);
+GC_API void *GC_realloc(void *old, size_t bytes);
+GC_API void GC_free(void *obj);
+GC_API char *GC_strdup(const char *s);
+GC_API char *GC_strndup(const char *s, size_t n);
+GC_API void *GC_base(void *p);
+GC_API size_t GC_size(const void *obj);
+GC_API int GC_is_heap_ptr(const void *p);
+
+/* ---- collection and heap size ---- */
+GC_API void GC_gcollect(void);
+GC_API void GC_gcollect_and_unmap(void);
+GC_API int GC_collect_a_little(void);
+GC_API void GC_enable(void);
+GC_API void GC_disable(void);
+GC_API int GC_is_disabled(void);
+GC_API int GC_expand_hp(size_t bytes);
+GC_API void GC_set_max_heap_size(GC_word bytes);
+GC_API size_t GC_get_heap_size(void);
+GC_API size_t GC_get_free_bytes(void);
+GC_API size_t GC_get_unmapped_bytes(void);
+GC_API size_t GC_get_bytes_since_gc(void);
+GC_API size_t GC_get_total_bytes(void);
+GC_API GC_word GC_get_gc_no(void);
+GC_API void GC_get_heap_usage_safe(GC_word *heap_size, GC_word *free_bytes, GC_word *unmapped_bytes,
+                                   GC_word *bytes_since_gc, GC_word *total_bytes);
+GC_API void GC_set_free_space_divisor(GC_word divisor);
+GC_API GC_word GC_get_free_space_divisor(void);
+
+/* ---- roots ---- */
+GC_API void GC_add_roots(void *low, void *high_plus_1);
+GC_API void GC_remove_roots(void *low, void *high_plus_1);
+GC_API void GC_clear_roots(void);
+GC_API void GC_exclude_static_roots(void *low, void *high_plus_1);
+GC_API void GC_register_displacement(size_t offset);
+GC_API void GC_set_all_interior_pointers(int value);
+GC_API int GC_get_all_interior_pointers(void);
+
+/* ---- finalization and disappearing links ---- */
+GC_API void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
+                                  void **ocd);
+GC_API void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd,
+                                           GC_finalization_proc *ofn, void **ocd);
+GC_API void GC_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
+                                              GC_finalization_proc *ofn, void **ocd);
+GC_API int GC_invoke_finalizers(void);
+GC_API int GC_should_invoke_finalizers(void);
+GC_API void GC_set_finalize_on_demand(int value);
+GC_API void GC_set_finalizer_notifier(GC_finalizer_notifier_proc fn);
+GC_API void GC_set_java_finalization(int value);
+GC_API int GC_general_register_disappearing_link(void **link, const void *obj);
+GC_API int GC_register_disappearing_link(void **link);
+GC_API int GC_register_long_link(void **link, const void *obj);
+GC_API int GC_unregister_disappearing_link(void **link);
+GC_API int GC_unregister_long_link(void **link);
+GC_API int GC_move_disappearing_link(void **link, void **new_link);
+GC_API int GC_move_long_link(void **link, void **new_link);
+
+/* ---- callbacks and settings ---- */
+GC_API void GC_set_warn_proc(GC_warn_proc fn);
+GC_API GC_warn_proc GC_get_warn_proc(void);
+GC_API void GC_ignore_warn_proc(char *msg, GC_word arg);
+GC_API void GC_set_oom_fn(GC_oom_func fn);
+GC_API GC_oom_func GC_get_oom_fn(void);
+GC_API void GC_set_start_callback(GC_start_callback_proc fn);
+GC_API GC_start_callback_proc GC_get_start_callback(void);
+GC_API unsigned GC_get_version(void);
+GC_API void GC_dump(void);
+
+/* ---- typed allocation (gc_typed.h in Boehm GC) ---- */
+GC_API GC_descr GC_make_descriptor(const GC_word *bitmap, size_t len);
+GC_API void *GC_malloc_explicitly_typed(size_t bytes, GC_descr d);
+GC_API void *GC_malloc_explicitly_typed_ignore_off_page(size_t bytes, GC_descr d);
+GC_API void *GC_calloc_explicitly_typed(size_t n, size_t size, GC_descr d);
+
+/* ---- debug allocation (what GC_DEBUG builds call) ---- */
+#define GC_EXTRAS __FILE__, __LINE__
+GC_API void *GC_debug_malloc(size_t bytes, const char *file, int line);
+GC_API void *GC_debug_malloc_atomic(size_t bytes, const char *file, int line);
+GC_API void *GC_debug_malloc_uncollectable(size_t bytes, const char *file, int line);
+GC_API void *GC_debug_malloc_ignore_off_page(size_t bytes, const char *file, int line);
+GC_API void *GC_debug_malloc_atomic_ignore_off_page(size_t bytes, const char *file, int line);
+GC_API void *GC_debug_realloc(void *old, size_t bytes, const char *file, int line);
+GC_API void GC_debug_free(void *obj);
+GC_API char *GC_debug_strdup(const char *s, const char *file, int line);
+GC_API char *GC_debug_strndup(const char *s, size_t n, const char *file, int line);
+GC_API void GC_debug_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
+                                        void **ocd);
+GC_API void GC_debug_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd,
+                                                 GC_finalization_proc *ofn, void **ocd);
+GC_API void GC_debug_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
+                                                    GC_finalization_proc *ofn, void **ocd);
+
+/* ---- custom kinds and mark procedures (gc_mark.h in Boehm GC) ---- */
+GC_API void **GC_new_free_list(void);
+GC_API unsigned GC_new_kind(void **free_list, GC_word mark_descriptor, int add_size_to_descriptor,
+                            int clear_new_objects);
+GC_API unsigned GC_new_proc(void *mark_proc);
+GC_API void *GC_generic_malloc(size_t bytes, int kind);
+GC_API void GC_set_push_other_roots(void (*fn)(void));
+
+/* ---- threads ---- */
+GC_API void GC_allow_register_threads(void);
+GC_API int GC_register_my_thread(const struct GC_stack_base *sb);
+GC_API int GC_unregister_my_thread(void);
+GC_API int GC_thread_is_registered(void);
+GC_API int GC_get_stack_base(struct GC_stack_base *sb);
+GC_API void *GC_call_with_stack_base(GC_stack_base_func fn, void *arg);
+GC_API void *GC_do_blocking(GC_fn_type fn, void *client_data);
+GC_API void *GC_call_with_gc_active(GC_fn_type fn, void *client_data);
+GC_API void *GC_call_with_alloc_lock(GC_fn_type fn, void *client_data);
+GC_API int GC_get_suspend_signal(void);
+GC_API int GC_get_thr_restart_signal(void);
+GC_API void *GC_dlopen(const char *path, int mode);
+#if defined(GC_THREADS) || defined(GC_PTHREADS)
+GC_API int GC_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg);
+GC_API int GC_pthread_join(pthread_t thread, void **retval);
+GC_API int GC_pthread_detach(pthread_t thread);
+GC_API void GC_pthread_exit(void *retval) __attribute__((noreturn));
+GC_API int GC_pthread_sigmask(int how, const sigset_t *set, sigset_t *oset);
+#if !defined(GC_NO_THREAD_REDIRECTS) && !defined(GC_BUILD)
+#define pthread_create GC_pthread_create
+#define pthread_join GC_pthread_join
+#define pthread_detach GC_pthread_detach
+#define pthread_exit GC_pthread_exit
+#define pthread_sigmask GC_pthread_sigmask
+#define dlopen GC_dlopen
+#endif
+#endif
+
+/* ---- the usual macros ---- */
+#define GC_INIT() GC_init()
+#ifdef GC_DEBUG
+#define GC_MALLOC(sz) GC_debug_malloc(sz, GC_EXTRAS)
+#define GC_MALLOC_ATOMIC(sz) GC_debug_malloc_atomic(sz, GC_EXTRAS)
+#define GC_MALLOC_UNCOLLECTABLE(sz) GC_debug_malloc_uncollectable(sz, GC_EXTRAS)
+#define GC_MALLOC_IGNORE_OFF_PAGE(sz) GC_debug_malloc_ignore_off_page(sz, GC_EXTRAS)
+#define GC_MALLOC_ATOMIC_IGNORE_OFF_PAGE(sz) GC_debug_malloc_atomic_ignore_off_page(sz, GC_EXTRAS)
+#define GC_REALLOC(old, sz) GC_debug_realloc(old, sz, GC_EXTRAS)
+#define GC_FREE(p) GC_debug_free(p)
+#define GC_STRDUP(s) GC_debug_strdup(s, GC_EXTRAS)
+#define GC_STRNDUP(s, n) GC_debug_strndup(s, n, GC_EXTRAS)
+#define GC_REGISTER_FINALIZER(p, f, d, of, od) GC_debug_register_finalizer(p, f, d, of, od)
+#else
+#define GC_MALLOC(sz) GC_malloc(sz)
+#define GC_MALLOC_ATOMIC(sz) GC_malloc_atomic(sz)
+#define GC_MALLOC_UNCOLLECTABLE(sz) GC_malloc_uncollectable(sz)
+#define GC_MALLOC_IGNORE_OFF_PAGE(sz) GC_malloc_ignore_off_page(sz)
+#define GC_MALLOC_ATOMIC_IGNORE_OFF_PAGE(sz) GC_malloc_atomic_ignore_off_page(sz)
+#define GC_REALLOC(old, sz) GC_realloc(old, sz)
+#define GC_FREE(p) GC_free(p)
+#define GC_STRDUP(s) GC_strdup(s)
+#define GC_STRNDUP(s, n) GC_strndup(s, n)
+#define GC_REGISTER_FINALIZER(p, f, d, of, od) GC_register_finalizer(p, f, d, of, od)
+#endif
+#define GC_NEW(t) ((t *)GC_MALLOC(sizeof(t)))
+#define GC_NEW_ATOMIC(t) ((t *)GC_MALLOC_ATOMIC(sizeof(t)))
+#define GC_NEW_UNCOLLECTABLE(t) ((t *)GC_MALLOC_UNCOLLECTABLE(sizeof(t)))
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MIDDEN_BDW_GC_H */
