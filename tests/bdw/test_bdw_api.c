@@ -1,0 +1,654 @@
+/* The Boehm GC API on Midden's libgc.so.1 (vmbinding/bdw). This file is
+ * compiled twice, against vmbinding/bdw/include/gc.h and against the
+ * system's Boehm GC gc.h, and both executables run on Midden's library
+ * (the first test checks which library is loaded).
+ *
+ * "Reclaimed" is observed through GC_base: an address whose object was
+ * reclaimed (or freed) is in no object. Objects whose survival is checked
+ * have their only references where the test says; objects expected to be
+ * reclaimed are counted, and most (not all: a stale copy of an address may
+ * remain in a dead stack slot) must be gone, while a broken feature keeps
+ * all of them.
+ *
+ * MDN_TEST_LABELS: bdw
+ */
+#define _GNU_SOURCE 1
+#define GC_THREADS 1
+#include <gc.h>
+#include <gc/gc_mark.h>
+#include <gc/gc_typed.h>
+
+#include <check.h>
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+/* Fixed, printed, overridable seed (MDN_TEST_SEED). */
+static uint64_t test_seed(const char *name) {
+    const char *env = getenv("MDN_TEST_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 0) : 0x9e3779b97f4a7c15ULL;
+    fprintf(stderr, "%s: seed %llu (set MDN_TEST_SEED to change)\n", name, (unsigned long long)seed);
+    return seed;
+}
+static uint64_t rnd(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Overwrite dead stack below the caller, so stale copies of addresses do
+ * not keep objects alive. */
+static NOINLINE void clear_stack(void) {
+    volatile char buf[32768];
+    memset((char *)buf, 0, sizeof buf);
+}
+
+static NOINLINE void collect(void) {
+    clear_stack();
+    GC_gcollect();
+}
+
+/* A hidden address: not a pointer to anything. */
+static inline uintptr_t hide(const void *p) { return ~(uintptr_t)p; }
+static inline void *unhide(uintptr_t h) { return (void *)~h; }
+
+static void fill(unsigned char *p, size_t n, unsigned char salt) {
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(i * 31u + salt);
+}
+static int check_fill(const unsigned char *p, size_t n, unsigned char salt) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (unsigned char)(i * 31u + salt))
+            return 0;
+    return 1;
+}
+
+START_TEST(library_is_middens) {
+    Dl_info info;
+    ck_assert(dladdr((void *)GC_malloc, &info) != 0);
+    ck_assert_msg(strstr(info.dli_fname, "vmbinding/bdw/") != NULL, "GC_malloc comes from %s", info.dli_fname);
+}
+END_TEST
+
+/* ---- sizes ---- */
+
+static void *keep_sizes[64];
+
+START_TEST(sizes_1_byte_to_100_mib) {
+    static const size_t sizes[] = {1,    2,     7,     8,     9,      15,     16,     17,       24,      31,
+                                   32,   100,   255,   256,   257,    1000,   4095,   4096,     4097,    8191,
+                                   8192, 8193,  16384, 65536, 100000, 1 << 20, 3 << 20, 10 << 20, 100 << 20};
+    size_t n = sizeof sizes / sizeof sizes[0];
+    for (int atomic = 0; atomic < 2; atomic++) {
+        for (size_t i = 0; i < n; i++) {
+            unsigned char *p = atomic ? GC_malloc_atomic(sizes[i]) : GC_malloc(sizes[i]);
+            ck_assert_ptr_nonnull(p);
+            ck_assert_uint_eq((uintptr_t)p % sizeof(void *), 0);
+            ck_assert_uint_ge(GC_size(p), sizes[i]);
+            ck_assert_ptr_eq(GC_base(p), p);
+            ck_assert_ptr_eq(GC_base(p + sizes[i] - 1), p);
+            ck_assert_ptr_eq(GC_base(p + sizes[i]), p); /* one past the end is inside (Boehm's extra byte) */
+            if (!atomic)
+                for (size_t k = 0; k < sizes[i]; k += 4093)
+                    ck_assert_uint_eq(p[k], 0);
+            fill(p, sizes[i], (unsigned char)i);
+            keep_sizes[i] = p;
+        }
+        collect();
+        collect();
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_msg(check_fill(keep_sizes[i], sizes[i], (unsigned char)i), "object of %zu bytes changed",
+                          sizes[i]);
+            ck_assert_ptr_eq(GC_base(keep_sizes[i]), keep_sizes[i]);
+            keep_sizes[i] = NULL;
+        }
+    }
+}
+END_TEST
+
+/* ---- interior pointers ---- */
+
+static unsigned char *interior[256];
+static size_t interior_size[256];
+
+START_TEST(interior_pointers_keep_objects) {
+    uint64_t s = test_seed("interior_pointers_keep_objects");
+    for (int i = 0; i < 256; i++) {
+        size_t n = 1 + rnd(&s) % (i % 8 == 0 ? 40000 : 700);
+        unsigned char *p = GC_malloc(n);
+        fill(p, n, (unsigned char)i);
+        size_t off = rnd(&s) % n;
+        interior[i] = p + off; /* the only reference points inside */
+        interior_size[i] = n;
+        ck_assert_ptr_eq(GC_base(p + off), p);
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int j = 0; j < 20000; j++)
+            GC_malloc(1 + rnd(&s) % 300); /* garbage that reuses reclaimed memory */
+        collect();
+    }
+    for (int i = 0; i < 256; i++) {
+        unsigned char *base = GC_base(interior[i]);
+        ck_assert_ptr_nonnull(base);
+        ck_assert_msg(check_fill(base, interior_size[i], (unsigned char)i), "object %d changed", i);
+    }
+}
+END_TEST
+
+START_TEST(displacement_and_interior_settings) {
+    GC_register_displacement(8);
+    GC_set_all_interior_pointers(0);
+    unsigned char *p = GC_malloc(100);
+    ck_assert_ptr_eq(GC_base(p + 8), p);
+    ck_assert_ptr_eq(GC_base(p + 50), p);
+}
+END_TEST
+
+/* ---- realloc ---- */
+
+START_TEST(realloc_grows_and_shrinks) {
+    unsigned char *p = GC_realloc(NULL, 10);
+    ck_assert_ptr_nonnull(p);
+    fill(p, 10, 3);
+    size_t sizes[] = {100, 5000, 9000, 1 << 20, 50, 7, 30000};
+    size_t have = 10;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t keep = have < sizes[i] ? have : sizes[i];
+        p = GC_realloc(p, sizes[i]);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_ge(GC_size(p), sizes[i]);
+        ck_assert_msg(check_fill(p, keep, 3), "realloc to %zu lost the contents", sizes[i]);
+        fill(p, sizes[i], 3);
+        have = sizes[i];
+        collect();
+        ck_assert(check_fill(p, have, 3));
+    }
+    ck_assert_ptr_null(GC_realloc(p, 0));
+}
+END_TEST
+
+/* ---- atomic objects are never scanned ---- */
+
+enum { NHELD = 100 };
+static void **holders[NHELD];
+static uintptr_t held[NHELD];
+
+static NOINLINE void make_held(int atomic) {
+    for (int i = 0; i < NHELD; i++) {
+        void **h = atomic ? GC_malloc_atomic(64) : GC_malloc(64);
+        unsigned char *obj = GC_malloc(48);
+        fill(obj, 48, (unsigned char)i);
+        h[3] = obj;
+        holders[i] = h;
+        held[i] = hide(obj);
+    }
+}
+
+static int count_held_alive(void) {
+    int alive = 0;
+    for (int i = 0; i < NHELD; i++)
+        alive += GC_base(unhide(held[i])) != NULL;
+    return alive;
+}
+
+START_TEST(atomic_objects_are_not_scanned) {
+    make_held(1);
+    collect();
+    collect();
+    int alive = count_held_alive();
+    ck_assert_msg(alive <= NHELD / 10, "%d of %d objects referenced only from atomic objects survived", alive, NHELD);
+}
+END_TEST
+
+START_TEST(normal_objects_are_scanned) {
+    make_held(0);
+    collect();
+    collect();
+    for (int i = 0; i < NHELD; i++) {
+        unsigned char *obj = holders[i][3];
+        ck_assert_ptr_eq(GC_base(obj), obj);
+        ck_assert(check_fill(obj, 48, (unsigned char)i));
+    }
+}
+END_TEST
+
+/* ---- uncollectable objects ---- */
+
+static uintptr_t hidden_u[NHELD], hidden_b[NHELD];
+
+static NOINLINE void make_uncollectable(void) {
+    for (int i = 0; i < NHELD; i++) {
+        void **u = GC_malloc_uncollectable(64);
+        unsigned char *b = GC_malloc(40);
+        fill(b, 40, (unsigned char)i);
+        u[1] = b;
+        ((uintptr_t *)u)[0] = 0x5eed0000u + (unsigned)i;
+        hidden_u[i] = hide(u);
+        hidden_b[i] = hide(b);
+    }
+}
+
+START_TEST(uncollectable_objects_are_never_freed) {
+    make_uncollectable();
+    uint64_t s = test_seed("uncollectable_objects_are_never_freed");
+    for (int round = 0; round < 3; round++) {
+        for (int j = 0; j < 20000; j++)
+            GC_malloc(1 + rnd(&s) % 200);
+        collect();
+    }
+    for (int i = 0; i < NHELD; i++) {
+        uintptr_t *u = unhide(hidden_u[i]);
+        ck_assert_ptr_eq(GC_base(u), u);
+        ck_assert_uint_eq(u[0], 0x5eed0000u + (unsigned)i);
+        unsigned char *b = unhide(hidden_b[i]);
+        ck_assert_ptr_eq((void *)u[1], b);
+        ck_assert_ptr_eq(GC_base(b), b); /* what they reference is kept too */
+        ck_assert(check_fill(b, 40, (unsigned char)i));
+    }
+    /* Freed, they go. */
+    for (int i = 0; i < NHELD; i++)
+        GC_free(unhide(hidden_u[i]));
+    collect();
+    int alive = 0;
+    for (int i = 0; i < NHELD; i++)
+        alive += GC_base(unhide(hidden_b[i])) != NULL;
+    ck_assert_msg(alive <= NHELD / 10, "%d of %d objects of freed uncollectable objects survived", alive, NHELD);
+}
+END_TEST
+
+START_TEST(free_reclaims_at_once) {
+    unsigned char *p = GC_malloc(200);
+    ck_assert_ptr_eq(GC_base(p), p);
+    GC_free(p);
+    ck_assert_ptr_null(GC_base(p));
+    GC_free(NULL);
+}
+END_TEST
+
+/* ---- roots: data, bss, registered ranges ---- */
+
+static int data_anchor = 1;
+static void *data_root = &data_anchor; /* .data */
+static void *bss_root;                 /* .bss */
+static uintptr_t hidden_data, hidden_bss;
+
+static NOINLINE void make_static_roots(void) {
+    unsigned char *a = GC_malloc(333), *b = GC_malloc(20000);
+    fill(a, 333, 1);
+    fill(b, 20000, 2);
+    data_root = a;
+    bss_root = b;
+    hidden_data = hide(a);
+    hidden_bss = hide(b);
+}
+
+START_TEST(data_and_bss_are_roots) {
+    make_static_roots();
+    collect();
+    collect();
+    ck_assert_ptr_eq(GC_base(unhide(hidden_data)), unhide(hidden_data));
+    ck_assert_ptr_eq(GC_base(unhide(hidden_bss)), unhide(hidden_bss));
+    ck_assert(check_fill(data_root, 333, 1));
+    ck_assert(check_fill(bss_root, 20000, 2));
+}
+END_TEST
+
+static void **malloc_block;
+
+static NOINLINE void fill_malloc_block(void) {
+    malloc_block = malloc(NHELD * sizeof(void *));
+    for (int i = 0; i < NHELD; i++) {
+        unsigned char *obj = GC_malloc(56);
+        fill(obj, 56, (unsigned char)i);
+        malloc_block[i] = obj;
+        held[i] = hide(obj);
+    }
+}
+
+START_TEST(registered_ranges_are_roots) {
+    fill_malloc_block();
+    GC_add_roots(malloc_block, malloc_block + NHELD);
+    collect();
+    collect();
+    ck_assert_int_eq(count_held_alive(), NHELD);
+    for (int i = 0; i < NHELD; i++)
+        ck_assert(check_fill(malloc_block[i], 56, (unsigned char)i));
+    GC_remove_roots(malloc_block, malloc_block + NHELD);
+    collect();
+    int alive = count_held_alive();
+    ck_assert_msg(alive <= NHELD / 10, "%d of %d objects survived after GC_remove_roots", alive, NHELD);
+    free(malloc_block);
+}
+END_TEST
+
+START_TEST(malloc_memory_is_not_a_root) {
+    fill_malloc_block();
+    collect();
+    int alive = count_held_alive();
+    ck_assert_msg(alive <= NHELD / 10, "%d of %d objects survived in unregistered malloc memory", alive, NHELD);
+    GC_add_roots(malloc_block, malloc_block + NHELD);
+    GC_clear_roots();
+    free(malloc_block);
+}
+END_TEST
+
+START_TEST(excluded_static_data_is_not_scanned) {
+    make_static_roots();
+    GC_exclude_static_roots(&bss_root, &bss_root + 1);
+    GC_exclude_static_roots(&data_root, &data_root + 1);
+    collect();
+    collect();
+    ck_assert_ptr_null(GC_base(unhide(hidden_bss)));
+    ck_assert_ptr_null(GC_base(unhide(hidden_data)));
+    bss_root = data_root = NULL;
+}
+END_TEST
+
+/* ---- stacks and registers of stopped threads ---- */
+
+static volatile int spin_ready, spin_stop, spin_ok;
+
+/* Hold the only reference in a callee-saved register while spinning
+ * without a call: the collector must take it from the stopped thread's
+ * registers. */
+static void *register_holder(void *arg) {
+    (void)arg;
+    unsigned char *p = GC_malloc(72);
+    fill(p, 72, 9);
+#if defined(__x86_64__)
+    register uintptr_t r __asm__("r12") = (uintptr_t)p;
+#else
+    register uintptr_t r = (uintptr_t)p;
+#endif
+    p = NULL;
+    clear_stack();
+    __atomic_store_n(&spin_ready, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&spin_stop, __ATOMIC_ACQUIRE))
+        __asm__ volatile("" : "+r"(r));
+    spin_ok = GC_base((void *)r) == (void *)r && check_fill((unsigned char *)r, 72, 9);
+    return NULL;
+}
+
+/* Hold the only reference in a stack slot while spinning. */
+static void *stack_holder(void *arg) {
+    (void)arg;
+    volatile uintptr_t slot[4];
+    slot[2] = (uintptr_t)GC_malloc(72);
+    fill((unsigned char *)slot[2], 72, 5);
+    clear_stack();
+    __atomic_store_n(&spin_ready, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&spin_stop, __ATOMIC_ACQUIRE)) {
+    }
+    spin_ok = GC_base((void *)slot[2]) == (void *)slot[2] && check_fill((unsigned char *)slot[2], 72, 5);
+    return NULL;
+}
+
+static void run_holder(void *(*fn)(void *)) {
+    GC_init();
+    spin_ready = spin_stop = spin_ok = 0;
+    pthread_t th;
+    ck_assert_int_eq(GC_pthread_create(&th, NULL, fn, NULL), 0);
+    while (!__atomic_load_n(&spin_ready, __ATOMIC_ACQUIRE))
+        sched_yield();
+    uint64_t s = test_seed("holder");
+    for (int round = 0; round < 4; round++) {
+        for (int j = 0; j < 20000; j++)
+            GC_malloc(1 + rnd(&s) % 100);
+        collect();
+    }
+    __atomic_store_n(&spin_stop, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(GC_pthread_join(th, NULL), 0);
+    ck_assert_msg(spin_ok, "the object held by the stopped thread was reclaimed or changed");
+}
+
+START_TEST(register_of_a_stopped_thread_is_a_root) { run_holder(register_holder); }
+END_TEST
+
+START_TEST(stack_of_a_stopped_thread_is_a_root) { run_holder(stack_holder); }
+END_TEST
+
+START_TEST(own_stack_is_a_root) {
+    volatile uintptr_t slot[3];
+    slot[1] = (uintptr_t)GC_malloc(128);
+    fill((unsigned char *)slot[1], 128, 7);
+    uint64_t s = test_seed("own_stack_is_a_root");
+    for (int j = 0; j < 30000; j++)
+        GC_malloc(1 + rnd(&s) % 100);
+    collect();
+    ck_assert_ptr_eq(GC_base((void *)slot[1]), (void *)slot[1]);
+    ck_assert(check_fill((unsigned char *)slot[1], 128, 7));
+}
+END_TEST
+
+/* ---- many threads allocating and collecting ---- */
+
+typedef struct node {
+    struct node *next;
+    unsigned long value;
+    char *text;
+} node;
+
+enum { NTHREADS = 8, LIST = 2000, ROUNDS = 12 };
+
+static void *worker(void *arg) {
+    unsigned long id = (unsigned long)(uintptr_t)arg;
+    uint64_t s = 0x1234567ULL + id * 7919u;
+    for (int round = 0; round < ROUNDS; round++) {
+        node *head = NULL;
+        for (unsigned long i = 0; i < LIST; i++) {
+            node *n = GC_MALLOC(sizeof *n);
+            n->next = head;
+            n->value = id * 1000000u + i;
+            n->text = GC_malloc_atomic(16);
+            snprintf(n->text, 16, "%lu", i);
+            head = n;
+            if (rnd(&s) % 64 == 0)
+                GC_malloc(1 + rnd(&s) % 20000); /* garbage, some large */
+        }
+        if (round % 4 == (int)(id % 4))
+            GC_gcollect();
+        unsigned long expect = LIST;
+        for (node *n = head; n; n = n->next) {
+            expect--;
+            char want[16];
+            snprintf(want, sizeof want, "%lu", expect);
+            if (n->value != id * 1000000u + expect || strcmp(n->text, want) != 0)
+                return (void *)1;
+        }
+        if (expect != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+START_TEST(many_threads_allocate_and_collect) {
+    GC_allow_register_threads();
+    pthread_t th[NTHREADS];
+    for (unsigned long i = 0; i < NTHREADS; i++)
+        ck_assert_int_eq(GC_pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)i), 0);
+    void *r = worker((void *)(uintptr_t)NTHREADS);
+    ck_assert_ptr_null(r);
+    for (int i = 0; i < NTHREADS; i++) {
+        ck_assert_int_eq(GC_pthread_join(th[i], &r), 0);
+        ck_assert_msg(r == NULL, "thread %d saw a corrupted list", i);
+    }
+    ck_assert_uint_gt(GC_get_gc_no(), 0);
+}
+END_TEST
+
+static void *registered_by_hand(void *arg) {
+    struct GC_stack_base sb;
+    ck_assert_int_eq(GC_get_stack_base(&sb), GC_SUCCESS);
+    ck_assert_int_eq(GC_register_my_thread(&sb), GC_SUCCESS);
+    ck_assert_int_eq(GC_register_my_thread(&sb), GC_DUPLICATE);
+    ck_assert(GC_thread_is_registered());
+    void *r = worker(arg);
+    ck_assert_int_eq(GC_unregister_my_thread(), GC_SUCCESS);
+    ck_assert(!GC_thread_is_registered());
+    return r;
+}
+
+START_TEST(threads_registered_by_hand) {
+    GC_allow_register_threads();
+    pthread_t th;
+    /* GC_pthread_create would register the thread itself: start it plain. */
+    int (*plain_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) =
+        (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(RTLD_DEFAULT,
+                                                                                        "pthread_create");
+    ck_assert_ptr_nonnull((void *)plain_create);
+    ck_assert_int_eq(plain_create(&th, NULL, registered_by_hand, (void *)(uintptr_t)3), 0);
+    void *r = (void *)1;
+    ck_assert_int_eq(GC_pthread_join(th, &r), 0);
+    ck_assert_ptr_null(r);
+}
+END_TEST
+
+/* ---- the rest of the API ---- */
+
+static void *with_base(struct GC_stack_base *sb, void *arg) {
+    ck_assert_ptr_nonnull(sb->mem_base);
+    ck_assert((uintptr_t)sb->mem_base > (uintptr_t)&sb);
+    return arg;
+}
+static void *blocking(void *arg) { return arg; }
+static void *active(void *arg) {
+    void *p = GC_malloc(10);
+    ck_assert_ptr_nonnull(p);
+    return arg;
+}
+static void *in_blocking(void *arg) { return GC_call_with_gc_active(active, arg); }
+static int start_calls;
+static void on_start(void) { start_calls++; }
+
+START_TEST(strings_alignment_and_queries) {
+    GC_INIT();
+    char *s = GC_strdup("midden");
+    ck_assert_str_eq(s, "midden");
+    ck_assert_str_eq(GC_strndup("compost heap", 7), "compost");
+    ck_assert_str_eq(GC_strndup("ab", 10), "ab");
+    for (size_t a = 16; a <= (1 << 16); a <<= 1) {
+        char *p = GC_memalign(a, 100);
+        ck_assert_uint_eq((uintptr_t)p % a, 0);
+        ck_assert_ptr_eq(GC_base(p + 99), p);
+        fill((unsigned char *)p, 100, 4);
+    }
+    void *q = NULL;
+    ck_assert_int_eq(GC_posix_memalign(&q, 256, 10), 0);
+    ck_assert_uint_eq((uintptr_t)q % 256, 0);
+    ck_assert(GC_is_heap_ptr(s));
+    int local;
+    ck_assert(!GC_is_heap_ptr(&local));
+    ck_assert_ptr_null(GC_base(&local));
+    GC_word before = GC_get_gc_no();
+    GC_set_start_callback(on_start);
+    GC_gcollect();
+    ck_assert_ptr_eq((void *)GC_get_start_callback(), (void *)on_start);
+    GC_set_start_callback(NULL);
+    ck_assert_int_gt(start_calls, 0);
+    ck_assert_uint_gt(GC_get_gc_no(), before);
+    ck_assert_uint_gt(GC_get_heap_size(), 0);
+    ck_assert_uint_gt(GC_get_total_bytes(), 0);
+    GC_word hs = 0, fb = 0, um = 1, since = 0, total = 0;
+    GC_get_heap_usage_safe(&hs, &fb, &um, &since, &total);
+    ck_assert_uint_gt(hs, 0);
+    ck_assert_uint_gt(total, 0);
+    ck_assert_uint_gt(GC_get_version(), 0);
+    GC_disable();
+    GC_enable();
+    ck_assert_int_eq(GC_expand_hp(1 << 20), 1);
+    GC_set_free_space_divisor(4);
+    ck_assert_int_eq(GC_call_with_stack_base(with_base, (void *)7) == (void *)7, 1);
+    ck_assert_ptr_eq(GC_do_blocking(blocking, (void *)8), (void *)8);
+    ck_assert_ptr_eq(GC_do_blocking(in_blocking, (void *)9), (void *)9);
+    ck_assert_int_eq(GC_get_suspend_signal() > 0, 1);
+    ck_assert_int_ne(GC_get_suspend_signal(), GC_get_thr_restart_signal());
+    ck_assert_int_eq(GC_collect_a_little(), 0);
+    ck_assert_int_eq(GC_invoke_finalizers(), 0);
+    ck_assert_ptr_nonnull(GC_malloc_explicitly_typed(64, GC_make_descriptor((GC_word[]){5}, 3)));
+    ck_assert_ptr_nonnull(GC_calloc_explicitly_typed(10, 24, GC_make_descriptor((GC_word[]){1}, 1)));
+    ck_assert_ptr_nonnull(GC_debug_malloc(20, "f", 1));
+    GC_debug_free(GC_debug_malloc_atomic(20, "f", 2));
+}
+END_TEST
+
+/* ---- what is not supported yet stops the program, naming the function ---- */
+
+static void call_unsupported(int which) {
+    int dummy;
+    switch (which) {
+    case 0: GC_register_finalizer(GC_malloc(8), NULL, NULL, NULL, NULL); break;
+    case 1: GC_register_finalizer_no_order(GC_malloc(8), NULL, NULL, NULL, NULL); break;
+    case 2: GC_general_register_disappearing_link((void **)GC_malloc(8), &dummy); break;
+    case 3: GC_register_long_link((void **)GC_malloc(8), &dummy); break;
+    case 4: GC_new_free_list(); break;
+    default: break;
+    }
+}
+
+START_TEST(unsupported_functions_fail_with_their_name) {
+    static const char *const names[] = {"GC_register_finalizer", "GC_register_finalizer_no_order",
+                                        "GC_general_register_disappearing_link", "GC_register_long_link",
+                                        "GC_new_free_list"};
+    for (int i = 0; i < 5; i++) {
+        int fd[2];
+        ck_assert_int_eq(pipe(fd), 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            dup2(fd[1], 2);
+            call_unsupported(i);
+            _exit(0);
+        }
+        close(fd[1]);
+        char buf[512] = {0};
+        size_t got = 0;
+        ssize_t r;
+        while (got < sizeof buf - 1 && (r = read(fd[0], buf + got, sizeof buf - 1 - got)) > 0)
+            got += (size_t)r;
+        close(fd[0]);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s did not stop the program", names[i]);
+        ck_assert_msg(strstr(buf, names[i]) != NULL, "the message of %s does not name it: %s", names[i], buf);
+    }
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("bdw");
+    TCase *tc = tcase_create("api");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, library_is_middens);
+    tcase_add_test(tc, sizes_1_byte_to_100_mib);
+    tcase_add_test(tc, interior_pointers_keep_objects);
+    tcase_add_test(tc, displacement_and_interior_settings);
+    tcase_add_test(tc, realloc_grows_and_shrinks);
+    tcase_add_test(tc, atomic_objects_are_not_scanned);
+    tcase_add_test(tc, normal_objects_are_scanned);
+    tcase_add_test(tc, uncollectable_objects_are_never_freed);
+    tcase_add_test(tc, free_reclaims_at_once);
+    tcase_add_test(tc, data_and_bss_are_roots);
+    tcase_add_test(tc, registered_ranges_are_roots);
+    tcase_add_test(tc, malloc_memory_is_not_a_root);
+    tcase_add_test(tc, excluded_static_data_is_not_scanned);
+    tcase_add_test(tc, register_of_a_stopped_thread_is_a_root);
+    tcase_add_test(tc, stack_of_a_stopped_thread_is_a_root);
+    tcase_add_test(tc, own_stack_is_a_root);
+    tcase_add_test(tc, many_threads_allocate_and_collect);
+    tcase_add_test(tc, threads_registered_by_hand);
+    tcase_add_test(tc, strings_alignment_and_queries);
+    tcase_add_test(tc, unsupported_functions_fail_with_their_name);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
