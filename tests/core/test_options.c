@@ -22,9 +22,10 @@
 
 /* The option names as the documentation promises them, independent of the table. */
 static const char *const all_names[] = {"heap",   "gc-threads", "verbose",        "verify",
-                                        "stress", "poison",     "defrag-headroom"};
+                                        "stress", "poison",     "defrag-headroom", "conservative"};
 static const char *const all_env_names[] = {"MDN_HEAP",   "MDN_GC_THREADS", "MDN_VERBOSE",        "MDN_VERIFY",
-                                            "MDN_STRESS", "MDN_POISON",     "MDN_DEFRAG_HEADROOM"};
+                                            "MDN_STRESS", "MDN_POISON",     "MDN_DEFRAG_HEADROOM",
+                                            "MDN_CONSERVATIVE"};
 #define NAME_COUNT (sizeof all_names / sizeof all_names[0])
 
 #define ck_assert_contains(hay, needle)                                                                      \
@@ -46,6 +47,8 @@ static uint64_t field_of(const mdn_options *o, const char *name) {
         return o->poison;
     if (strcmp(name, "defrag-headroom") == 0)
         return o->defrag_headroom;
+    if (strcmp(name, "conservative") == 0)
+        return o->conservative;
     ck_abort_msg("no field for option %s", name);
     return 0;
 }
@@ -58,6 +61,7 @@ static void assert_same(const mdn_options *a, const mdn_options *b) {
     ck_assert_uint_eq(a->stress, b->stress);
     ck_assert_int_eq(a->poison, b->poison);
     ck_assert_uint_eq(a->defrag_headroom, b->defrag_headroom);
+    ck_assert_int_eq(a->conservative, b->conservative);
 }
 
 static void assert_defaults(const mdn_options *o) {
@@ -201,6 +205,8 @@ static const valid_case valid_cases[] = {
     {"poison=yes", "poison", 1},
     {"poison=0", "poison", 0},
     {"poison=No", "poison", 0},
+    {"conservative=on", "conservative", 1},
+    {"conservative=false", "conservative", 0},
     {"defrag-headroom=0", "defrag-headroom", 0},
     {"defrag-headroom=50", "defrag-headroom", 50},
     {"defrag-headroom=2", "defrag-headroom", 2},
@@ -320,7 +326,7 @@ typedef struct invalid_case {
 
 #define SIZE_FORM "K, M, G or T"
 #define BOOL_FORM "1/0, true/false, yes/no or on/off"
-#define VALID_LIST "heap, gc-threads, verbose, verify, stress, poison, defrag-headroom"
+#define VALID_LIST "heap, gc-threads, verbose, verify, stress, poison, defrag-headroom, conservative"
 
 static const invalid_case invalid_cases[] = {
     /* unknown names, with the list of valid ones */

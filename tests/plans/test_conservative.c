@@ -1,0 +1,191 @@
+/* Conservative heaps on every plan (docs/design/conservative.md): plans that
+ * cannot pin refuse the option; on the others mdn_find_object maps every
+ * address inside an object (interior included) to it and nothing else to
+ * anything, forgets reclaimed and freed objects, and ambiguous roots (the
+ * C stack, registered ranges) keep objects alive. */
+#include "testutil.h"
+#include "toyvm.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+static mdn_heap *heap;
+static toyvm_thread *t;
+
+static mdn_heap *create(mdn_error *err) {
+    mdn_options o;
+    mdn_options_init(&o);
+    o.heap_size = (size_t)128 << 20;
+    o.gc_threads = 1;
+    o.conservative = true;
+    return mdn_heap_create(&o, err);
+}
+
+static bool refuses(void) { return strcmp(MDN_TEST_PLAN, "semispace") == 0; }
+
+static void setup(void) {
+    if (refuses())
+        return;
+    mdn_error err;
+    heap = create(&err);
+    ck_assert_msg(heap != NULL, "%s", err.message);
+    mdn_set_static_roots(heap, false); /* only the roots each test sets up */
+    t = toyvm_thread_attach(heap);
+}
+
+static void teardown(void) {
+    if (refuses())
+        return;
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(heap);
+}
+
+static mdn_objref find(uintptr_t a) { return mdn_find_object(heap, mdn_address_from_word(a)); }
+
+START_TEST(plans_that_cannot_pin_refuse) {
+    if (!refuses())
+        return;
+    mdn_error err;
+    mdn_heap *h = create(&err);
+    ck_assert_ptr_null(h);
+    ck_assert_int_eq(err.code, MDN_ERR_OPTION);
+    ck_assert_msg(strstr(err.message, "conservative") && strstr(err.message, "pin"), "message: %s", err.message);
+}
+END_TEST
+
+enum { NOBJ = 600 };
+
+START_TEST(find_object_maps_interior_addresses) {
+    if (refuses())
+        return;
+    uint64_t seed = mdn_test_seed("find_object_maps_interior_addresses");
+    mdn_objref objs[NOBJ];
+    size_t base = t->root_count;
+    for (int i = 0; i < NOBJ; i++) {
+        size_t payload = i % 50 == 0 ? 20000 + mdn_test_rand_below(&seed, 3u << 20) : mdn_test_rand_below(&seed, 700);
+        objs[i] = toyvm_alloc(t, 2, 0, payload, MDN_ALLOC_DEFAULT);
+        ck_assert(!mdn_objref_is_null(objs[i]));
+        toyvm_push_root(t, objs[i]);
+    }
+    for (int i = 0; i < NOBJ; i++) {
+        uintptr_t s = objs[i].value, size = toyvm_size(objs[i]);
+        ck_assert(mdn_objref_eq(find(s), objs[i]));
+        ck_assert(mdn_objref_eq(find(s + size - 1), objs[i]));
+        ck_assert(mdn_objref_eq(find(s + mdn_test_rand_below(&seed, size)), objs[i]));
+        mdn_objref after = find(s + size);
+        ck_assert(mdn_objref_is_null(after) || after.value == s + size);
+    }
+    /* Any address: nothing, or an object that covers it. */
+    for (int k = 0; k < 20000; k++) {
+        mdn_objref o = objs[mdn_test_rand_below(&seed, NOBJ)];
+        uintptr_t a = o.value + mdn_test_rand_below(&seed, 64 << 10) - (32 << 10);
+        mdn_objref f = find(a);
+        if (!mdn_objref_is_null(f))
+            ck_assert(a >= f.value && a < f.value + toyvm_size(f));
+    }
+    ck_assert(mdn_objref_is_null(find(0)));
+    ck_assert(mdn_objref_is_null(find((uintptr_t)&seed)));
+    ck_assert(!mdn_heap_contains(heap, mdn_address_from_ptr(&seed)));
+    ck_assert(mdn_heap_contains(heap, mdn_objref_to_address(objs[0])));
+    /* Forgotten objects are found no more. */
+    mdn_forget_object(heap, objs[1]);
+    ck_assert(mdn_objref_is_null(find(objs[1].value)));
+    toyvm_pop_roots(t, t->root_count - base);
+}
+END_TEST
+
+static uintptr_t hidden[NOBJ];
+
+static void __attribute__((noinline)) make_garbage(uint64_t *seed) {
+    for (int i = 0; i < NOBJ; i++) {
+        mdn_objref o = toyvm_alloc(t, 2, 0, i % 50 == 0 ? 30000 : mdn_test_rand_below(seed, 500), MDN_ALLOC_DEFAULT);
+        hidden[i] = ~o.value;
+    }
+}
+
+static void __attribute__((noinline)) clear_stack(void) {
+    volatile char buf[32768];
+    memset((char *)buf, 0, sizeof buf);
+}
+
+START_TEST(reclaimed_objects_are_not_found) {
+    if (refuses())
+        return;
+    uint64_t seed = mdn_test_seed("reclaimed_objects_are_not_found");
+    make_garbage(&seed);
+    clear_stack();
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    int found = 0;
+    for (int i = 0; i < NOBJ; i++)
+        found += !mdn_objref_is_null(find(~hidden[i]));
+    if (strcmp(MDN_TEST_PLAN, "nogc") == 0)
+        ck_assert_int_eq(found, NOBJ); /* nothing is reclaimed */
+    else
+        ck_assert_msg(found <= NOBJ / 10, "%d of %d unreachable objects are still found", found, NOBJ);
+}
+END_TEST
+
+static void __attribute__((noinline)) make_held(volatile uintptr_t *on_stack, uintptr_t *range) {
+    mdn_objref a = toyvm_alloc(t, 2, 0, 100, MDN_ALLOC_DEFAULT);
+    memset(toyvm_payload(a), 0x5a, 100);
+    *on_stack = a.value + 40; /* interior, on the C stack only */
+    mdn_objref b = toyvm_alloc(t, 2, 0, 50000, MDN_ALLOC_DEFAULT);
+    memset(toyvm_payload(b), 0x6b, 50000);
+    range[2] = b.value + 30000; /* interior, in malloc memory only */
+}
+
+static bool __attribute__((noinline)) holds(uintptr_t interior, size_t bytes, int byte) {
+    mdn_objref f = find(interior);
+    if (mdn_objref_is_null(f))
+        return false;
+    for (size_t i = 0; i < bytes; i++)
+        if (((unsigned char *)toyvm_payload(f))[i] != byte)
+            return false;
+    return true;
+}
+
+START_TEST(stack_and_ranges_are_ambiguous_roots) {
+    if (refuses())
+        return;
+    volatile uintptr_t on_stack[2];
+    uintptr_t *range = calloc(4, sizeof *range);
+    make_held(&on_stack[1], range);
+    mdn_add_ambiguous_roots(heap, mdn_address_from_ptr(range), 4 * sizeof *range);
+    uint64_t seed = mdn_test_seed("stack_and_ranges_are_ambiguous_roots");
+    for (int round = 0; round < 3; round++) {
+        make_garbage(&seed);
+        clear_stack();
+        mdn_collect(t->mutator, MDN_GC_FULL);
+    }
+    ck_assert_msg(holds(on_stack[1], 100, 0x5a), "the object on the C stack was reclaimed or changed");
+    ck_assert_msg(holds(range[2], 50000, 0x6b), "the object in the registered range was reclaimed or changed");
+    ck_assert_uint_eq(mdn_remove_ambiguous_roots(heap, mdn_address_from_ptr(range),
+                                                 mdn_address_from_ptr(range + 4)), 1);
+    /* Only hidden copies remain (volatile: no register keeps the address). */
+    static volatile uintptr_t hb;
+    hb = ~((volatile uintptr_t *)range)[2];
+    ((volatile uintptr_t *)range)[2] = 0;
+    clear_stack();
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    if (strcmp(MDN_TEST_PLAN, "nogc") != 0)
+        ck_assert_msg(mdn_objref_is_null(find(~hb)), "the object stayed after its range was removed");
+    free(range);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("conservative");
+    TCase *tc = tcase_create("conservative");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, plans_that_cannot_pin_refuse);
+    tcase_add_test(tc, find_object_maps_interior_addresses);
+    tcase_add_test(tc, reclaimed_objects_are_not_found);
+    tcase_add_test(tc, stack_and_ranges_are_ambiguous_roots);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
