@@ -4,10 +4,11 @@
  *
  * A binding defines the `mdn_vm_*` functions below as plain C symbols; the
  * library calls them directly, so link-time optimisation can inline them
- * (design §4). A binding can instead be compiled into the collector: it
- * supplies the object model and the object scanner as a header of `static
- * inline` definitions (see ::MDN_VM_INLINE_HEADER), so the trace loop
- * inlines them; only root scanning and the out-of-memory hook stay calls. `mdn_vm_object_moved` is optional: leave it undefined and
+ * (docs/design/overview.md .overview.binding). A binding can instead be
+ * compiled into the collector: it supplies the object model and the object
+ * scanner as a header of `static inline` definitions (see
+ * ::MDN_VM_INLINE_HEADER), so the trace loop inlines them; only root
+ * scanning and the out-of-memory hook stay calls. `mdn_vm_object_moved` is optional: leave it undefined and
  * Midden does not call it.
  *
  * Object-model rules every plan relies on:
