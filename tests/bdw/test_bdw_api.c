@@ -525,8 +525,12 @@ static void *active(void *arg) {
     return arg;
 }
 static void *in_blocking(void *arg) { return GC_call_with_gc_active(active, arg); }
-static int start_calls;
+static int start_calls, event_starts, event_ends;
 static void on_start(void) { start_calls++; }
+static void on_event(GC_EventType e) {
+    event_starts += e == GC_EVENT_START;
+    event_ends += e == GC_EVENT_END;
+}
 
 START_TEST(strings_alignment_and_queries) {
     GC_INIT();
@@ -549,7 +553,13 @@ START_TEST(strings_alignment_and_queries) {
     ck_assert_ptr_null(GC_base(&local));
     GC_word before = GC_get_gc_no();
     GC_set_start_callback(on_start);
+    GC_set_on_collection_event(on_event);
     GC_gcollect();
+    ck_assert_ptr_eq((void *)GC_get_on_collection_event(), (void *)on_event);
+    GC_set_on_collection_event(NULL);
+    ck_assert_int_eq(event_starts, 1);
+    ck_assert_int_eq(event_ends, 1);
+    ck_assert_int_ge(GC_get_parallel(), 0);
     ck_assert_ptr_eq((void *)GC_get_start_callback(), (void *)on_start);
     GC_set_start_callback(NULL);
     ck_assert_int_gt(start_calls, 0);

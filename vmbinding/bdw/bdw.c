@@ -57,6 +57,8 @@ static __thread int bdw_native __attribute__((tls_model("initial-exec")));
 static size_t bdw_max_heap;          /* GC_set_max_heap_size before GC_init */
 static GC_warn_proc bdw_warn_proc;
 static GC_start_callback_proc bdw_start_callback;
+static GC_on_collection_event_proc bdw_event_proc;
+static unsigned bdw_markers;         /* GC_set_markers_count before GC_init */
 static int bdw_disabled;             /* GC_disable nesting (atomic) */
 static size_t bdw_since_gc;          /* bytes allocated since the last collection (atomic) */
 static size_t bdw_trigger;           /* collect when bdw_since_gc passes this */
@@ -227,6 +229,8 @@ BDW_EXPORT void GC_init(void) {
         mdn_error err;
         mdn_options_init(&o);
         o.heap_size = default_budget();
+        if (bdw_markers)
+            o.gc_threads = bdw_markers;
         o.conservative = true;
         if (!mdn_options_from_env(&o, &err))
             bdw_fatal("%s", err.message);
@@ -417,6 +421,18 @@ static void after_collection(void) {
     __atomic_store_n(&bdw_trigger, trigger > BDW_MIN_TRIGGER ? trigger : BDW_MIN_TRIGGER, __ATOMIC_RELAXED);
 }
 
+/* A collection this library asks for, with Boehm GC's start and end events
+ * (collections the core starts when the budget runs out report none). */
+static void collect_now(mdn_mutator *m, mdn_gc_kind kind) {
+    GC_on_collection_event_proc ev = __atomic_load_n(&bdw_event_proc, __ATOMIC_ACQUIRE);
+    if (ev)
+        ev(GC_EVENT_START);
+    mdn_collect(m, kind);
+    after_collection();
+    if (ev)
+        ev(GC_EVENT_END);
+}
+
 static void maybe_collect(mdn_mutator *m, size_t bytes) {
     size_t since = __atomic_add_fetch(&bdw_since_gc, bytes, __ATOMIC_RELAXED);
     if (__builtin_expect(since < __atomic_load_n(&bdw_trigger, __ATOMIC_RELAXED), 1))
@@ -424,8 +440,7 @@ static void maybe_collect(mdn_mutator *m, size_t bytes) {
     if (GC_dont_gc || __atomic_load_n(&bdw_disabled, __ATOMIC_RELAXED))
         return;
     __atomic_store_n(&bdw_since_gc, 0, __ATOMIC_RELAXED);
-    mdn_collect(m, MDN_GC_DEFAULT);
-    after_collection();
+    collect_now(m, MDN_GC_DEFAULT);
 }
 
 static void *bdw_alloc(size_t n, size_t align, unsigned kind) {
@@ -572,8 +587,7 @@ BDW_EXPORT char *GC_strndup(const char *s, size_t n) {
 BDW_EXPORT void GC_gcollect(void) {
     mdn_mutator *m = self();
     __atomic_store_n(&bdw_since_gc, 0, __ATOMIC_RELAXED);
-    mdn_collect(m, MDN_GC_FULL);
-    after_collection();
+    collect_now(m, MDN_GC_FULL);
 }
 BDW_EXPORT void GC_gcollect_and_unmap(void) { GC_gcollect(); }
 /* Collections are not incremental: there is never work left to do. */
@@ -625,6 +639,19 @@ BDW_EXPORT void GC_get_heap_usage_safe(GC_word *heap_size, GC_word *free_bytes, 
         *bytes_since_gc = GC_get_bytes_since_gc();
     if (total_bytes)
         *total_bytes = GC_get_total_bytes();
+}
+BDW_EXPORT void GC_set_markers_count(unsigned markers) {
+    if (GC_is_init_called())
+        bdw_fatal("GC_set_markers_count after GC_init is not supported yet (the GC workers start with the heap)");
+    bdw_markers = markers;
+}
+BDW_EXPORT int GC_get_parallel(void) {
+    return GC_is_init_called() ? (int)mdn_heap_options(bdw_heap)->gc_threads - 1 : 0;
+}
+/* The GC workers start with the heap, in GC_init. */
+BDW_EXPORT void GC_start_mark_threads(void) {
+    if (!GC_is_init_called())
+        GC_init();
 }
 BDW_EXPORT void GC_set_free_space_divisor(GC_word divisor) { GC_free_space_divisor = divisor ? divisor : 1; }
 BDW_EXPORT GC_word GC_get_free_space_divisor(void) { return GC_free_space_divisor; }
@@ -723,6 +750,12 @@ BDW_EXPORT void GC_set_oom_fn(GC_oom_func fn) { __atomic_store_n(&GC_oom_fn, fn,
 BDW_EXPORT GC_oom_func GC_get_oom_fn(void) { return __atomic_load_n(&GC_oom_fn, __ATOMIC_ACQUIRE); }
 BDW_EXPORT void GC_set_start_callback(GC_start_callback_proc fn) { bdw_start_callback = fn; }
 BDW_EXPORT GC_start_callback_proc GC_get_start_callback(void) { return bdw_start_callback; }
+BDW_EXPORT void GC_set_on_collection_event(GC_on_collection_event_proc fn) {
+    __atomic_store_n(&bdw_event_proc, fn, __ATOMIC_RELEASE);
+}
+BDW_EXPORT GC_on_collection_event_proc GC_get_on_collection_event(void) {
+    return __atomic_load_n(&bdw_event_proc, __ATOMIC_ACQUIRE);
+}
 BDW_EXPORT unsigned GC_get_version(void) {
     return (GC_VERSION_MAJOR << 16) | (GC_VERSION_MINOR << 8) | GC_VERSION_MICRO;
 }

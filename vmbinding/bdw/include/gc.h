@@ -46,6 +46,23 @@ typedef void (*GC_warn_proc)(char *msg, GC_word arg);
 typedef void (*GC_start_callback_proc)(void);
 typedef void *(*GC_fn_type)(void *client_data);
 
+/* Collection events (GC_set_on_collection_event). */
+typedef enum {
+    GC_EVENT_START,
+    GC_EVENT_MARK_START,
+    GC_EVENT_MARK_END,
+    GC_EVENT_RECLAIM_START,
+    GC_EVENT_RECLAIM_END,
+    GC_EVENT_END,
+    GC_EVENT_PRE_STOP_WORLD,
+    GC_EVENT_POST_STOP_WORLD,
+    GC_EVENT_PRE_START_WORLD,
+    GC_EVENT_POST_START_WORLD,
+    GC_EVENT_THREAD_SUSPENDED,
+    GC_EVENT_THREAD_UNSUSPENDED
+} GC_EventType;
+typedef void (*GC_on_collection_event_proc)(GC_EventType event);
+
 struct GC_stack_base {
     void *mem_base; /* the stack's highest address (its base; stacks grow down) */
 };
@@ -103,6 +120,9 @@ GC_API size_t GC_get_total_bytes(void);
 GC_API GC_word GC_get_gc_no(void);
 GC_API void GC_get_heap_usage_safe(GC_word *heap_size, GC_word *free_bytes, GC_word *unmapped_bytes,
                                    GC_word *bytes_since_gc, GC_word *total_bytes);
+GC_API void GC_set_markers_count(unsigned markers);
+GC_API int GC_get_parallel(void);
+GC_API void GC_start_mark_threads(void);
 GC_API void GC_set_free_space_divisor(GC_word divisor);
 GC_API GC_word GC_get_free_space_divisor(void);
 
@@ -143,6 +163,8 @@ GC_API void GC_set_oom_fn(GC_oom_func fn);
 GC_API GC_oom_func GC_get_oom_fn(void);
 GC_API void GC_set_start_callback(GC_start_callback_proc fn);
 GC_API GC_start_callback_proc GC_get_start_callback(void);
+GC_API void GC_set_on_collection_event(GC_on_collection_event_proc fn);
+GC_API GC_on_collection_event_proc GC_get_on_collection_event(void);
 GC_API unsigned GC_get_version(void);
 GC_API void GC_dump(void);
 
