@@ -110,8 +110,8 @@ void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn
     return mdn_common_alloc(heap, m, space, bytes, align, kind);
 }
 
-/* .policy.check: in debug builds every space checks its structure at the
- * phase boundaries of a collection. */
+/* .policy.check: in debug builds every space checks its structure where a
+ * collection starts (before prepare) and ends (after release). */
 static void check_spaces(const mdn_heap *heap) {
 #ifdef MDN_DEBUG
     for (unsigned i = 0; i < nspaces(); i++) {
@@ -136,7 +136,6 @@ void plan_prepare(mdn_heap *heap, bool full) {
         space_ref r = space_in_phase_order(heap, k);
         r.policy->prepare(r.space, heap, full);
     }
-    check_spaces(heap);
 }
 
 void plan_worker_prepare(mdn_heap *heap, mdn_tracer *t) {
@@ -201,10 +200,12 @@ mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj) {
     return r.policy->forwarded(r.space, obj);
 }
 
-/* .verify.metadata: every space verifies its metadata. */
+/* .verify.metadata: every space checks its structure (.policy.check), then
+ * verifies its metadata against its objects. */
 void plan_verify_metadata(mdn_heap *heap) {
     for (unsigned i = 0; i < nspaces(); i++) {
         space_ref r = space_by_index(heap, i);
+        r.policy->check(r.space);
         r.policy->verify(r.space);
     }
 }

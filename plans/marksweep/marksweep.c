@@ -30,6 +30,7 @@ _Static_assert(sizeof(marksweep_mutator) <= MDN_PLAN_OWN_MUTATOR_AREA, "mutator 
 
 static marksweep_mutator *mutator_of(mdn_mutator *m) { return mdn_plan_mutator(m); }
 
+/* [snippet:marksweep-alloc] */
 static void *ms_alloc(mdn_heap *heap, mdn_mutator *m, unsigned space, size_t bytes, size_t align,
                       mdn_alloc_kind kind) {
     unsigned c = align <= MDN_MIN_ALIGN ? mdn_marksweep_size_class(bytes) : mdn_marksweep_class_for(bytes, align);
@@ -38,6 +39,7 @@ static void *ms_alloc(mdn_heap *heap, mdn_mutator *m, unsigned space, size_t byt
     (void)space;
     return mdn_marksweep_alloc(&marksweep_plan_of(heap)->ms, &mutator_of(m)->ms, c);
 }
+/* [/snippet] */
 
 static void ms_mutator_init(mdn_heap *heap, mdn_mutator *m) {
     (void)heap;
@@ -48,6 +50,7 @@ static void ms_mutator_retire(mdn_heap *heap, mdn_mutator *m) {
     mdn_marksweep_allocator_retire(&marksweep_plan_of(heap)->ms, &mutator_of(m)->ms);
 }
 
+/* [snippet:marksweep-desc] */
 static const mdn_plan_space spaces[] = {{&mdn_marksweep_policy, offsetof(marksweep_plan, ms)}};
 
 const mdn_plan_desc plan_desc = {
@@ -62,10 +65,13 @@ const mdn_plan_desc plan_desc = {
     .mutator_init = ms_mutator_init,
     .mutator_retire = ms_mutator_retire,
 };
+/* [/snippet] */
 
+/* [snippet:marksweep-trace] */
 static inline mdn_objref marksweep_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
     (void)space;
     return mdn_marksweep_trace_object(&marksweep_plan_of(t->heap)->ms, t, obj);
 }
 
 MDN_COMMON_TRACE(marksweep_trace_own, 1)
+/* [/snippet] */

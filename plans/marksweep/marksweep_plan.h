@@ -8,12 +8,14 @@
 #include "plans/common/common.h"
 #include "policies/marksweep/marksweep.h"
 
+/* [snippet:marksweep-state] */
 enum { MARKSWEEP_SPACE_MS = MDN_SPACE_PLAN };
 
 typedef struct marksweep_plan {
     mdn_common_plan common;
     mdn_marksweep_space ms;
 } marksweep_plan;
+/* [/snippet] */
 
 static inline marksweep_plan *marksweep_plan_of(mdn_heap *heap) { return (marksweep_plan *)heap->plan; }
 

@@ -193,7 +193,6 @@ void mdn_copy_check(const mdn_copy_space *s) {
  * forwarding state is left in the blocks holding objects (a reached object
  * in from-space is reported by the heap walk, through is_live). */
 void mdn_copy_verify(mdn_copy_space *s) {
-    mdn_copy_check(s);
     FOR_EACH_BLOCK_IN_STATE(s, MDN_BLOCK_USED, block, {
         for (size_t off = 0; off < MDN_BLOCK_SIZE; off += MDN_GRANULE_SIZE) {
             mdn_address a = mdn_address_add(block, off);

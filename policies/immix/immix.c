@@ -553,7 +553,6 @@ void mdn_immix_check(const mdn_immix_space *s) {
  * block in use and its lines carry the collection's epoch: the line it
  * starts in, and every line it spans if it is medium (.immix.conservative). */
 void mdn_immix_verify(mdn_immix_space *s) {
-    mdn_immix_check(s);
     uint8_t epoch = s->mark_epoch;
     FOR_EACH_BLOCK(s, block) {
         mdn_address b = mdn_address_from_word(block);

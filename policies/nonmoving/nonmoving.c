@@ -164,7 +164,6 @@ void mdn_nonmoving_check(const mdn_nonmoving_space *s) {
  * is a cell start of a block of its class that holds no object, and the
  * cells holding objects add up to the space's live bytes. */
 void mdn_nonmoving_verify(mdn_nonmoving_space *s) {
-    mdn_nonmoving_check(s);
     pthread_mutex_lock(&s->lock);
     for (int c = 0; c < MDN_NONMOVING_CLASSES; c++) {
         for (void **cell = s->free[c]; cell; cell = *cell) {
