@@ -128,7 +128,7 @@ void mdn_conservative_sweep(mdn_heap *heap) {
                 word &= word - 1;
                 uintptr_t start = vs->start + ((((ci * words_per_chunk + i) << 6) + b) << MDN_LOG_GRANULE);
                 mdn_objref obj = mdn_vm_objref_from_start(mdn_address_from_word(start));
-                if (!plan_is_live_object(heap, obj))
+                if (!plan_object_is_reachable(heap, obj))
                     keep &= ~((uint64_t)1 << b);
             }
             if (keep != w[i])
