@@ -98,6 +98,9 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
         return NULL;
     }
     heap->vm.max = max;
+    /* A plan that never collects has no trigger: its limit is the maximum. */
+    if (!plan_can_collect)
+        heap->vm.budget = max;
     heap->vm.poison = heap->options.poison;
     heap->sizing.policy = policy;
     heap->sizing.last_end_ns = mdn_now_ns();
