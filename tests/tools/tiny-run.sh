@@ -30,7 +30,7 @@ for p in $plans; do
     grep -q "^binarytrees,$p,[0-9][0-9]*,2,[0-9][0-9]*,ok$" "$work/out/minheap.csv" || fail "no min heap for plan $p"
     grep -q "^$p  *[0-9.]*[KMG]  *[0-9.]* ([0-9.]*-[0-9.]*) [0-9]*M [0-9]*kf  *[0-9.]* ([0-9.]*-[0-9.]*) [0-9]*M [0-9]*kf" "$work/stdout" ||
         fail "no table row with a default column for plan $p"
-    grep -q "^$p  *[0-9.]*  *[0-9.]*  *[0-9]*/1" "$work/out/summary.txt" || fail "no summary row for plan $p"
+    grep -q "^$p  *[0-9.]*  *[0-9.]*  *[0-9.]*  *[0-9]*/1" "$work/out/summary.txt" || fail "no summary row (2x, default, min heap) for plan $p"
 done
 for v in $baselines; do
     row=$(grep "^binarytrees,$v,baseline,natural,0,0,1," "$work/out/runs.csv") || fail "no run of baseline $v"
