@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     long keep_mib = argc > 2 ? bench_arg(argv[2], 1, 4096, USAGE) : 8;
     long after_mib = argc > 3 ? bench_arg(argv[3], 1, 1 << 20, USAGE) : 2048;
     size_t per_slot = (size_t)(live_mib << 20) / SLOTS; /* bytes per slot: a chain of objects */
-    size_t chain = per_slot / PAYLOAD + 1;
+    size_t chain = per_slot / PAYLOAD > 0 ? per_slot / PAYLOAD : 1;
     size_t keep_slots = (size_t)(keep_mib << 20) / (chain * PAYLOAD) + 1;
     if (keep_slots > SLOTS)
         keep_slots = SLOTS;
