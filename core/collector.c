@@ -73,10 +73,12 @@ static void scan_item(mdn_workqueue *q, unsigned worker, uintptr_t item, void *a
 static void closure_job(mdn_tracer *t, void *arg) {
     (void)arg;
     mdn_heap *heap = t->heap;
+    mdn_obs_worker_begin(heap, t->worker);
     if (t->worker != 0) /* worker 0 prepared before tracing roots */
         plan_worker_prepare(heap, t);
     mdn_workqueue_drain(heap->queue, t->worker, scan_item, heap);
     plan_worker_release(heap, t);
+    mdn_obs_worker_end(heap, t->worker, t->objects_traced);
 }
 
 static void scan_roots(mdn_heap *heap) {
@@ -104,6 +106,7 @@ static void collect(mdn_heap *heap, bool full) {
     uint64_t start = mdn_now_ns(), clock = start;
     uint64_t phase[MDN_PHASE_COUNT] = {0};
     heap->current_full = full;
+    mdn_obs_gc_start(heap);
     MDN_FOR_EACH_MUTATOR(heap, m) {
         mdn_mutator_unhide_buffers(m);
         plan_mutator_retire(heap, m);
@@ -117,15 +120,20 @@ static void collect(mdn_heap *heap, bool full) {
      * are forwarded by worker 0 (.plan.phases). */
     plan_worker_prepare(heap, &heap->tracers[0]);
     phase[MDN_PHASE_PREPARE] = lap(&clock);
+    mdn_obs_phase(heap, MDN_GC_PHASE_ROOTS);
     scan_roots(heap);
     mdn_tracer_share(&heap->tracers[0], true);
     phase[MDN_PHASE_ROOTS] = lap(&clock);
+    mdn_obs_phase(heap, MDN_GC_PHASE_CLOSURE);
     mdn_gc_parallel(heap, closure_job, NULL);
     mdn_workqueue_reclaim(heap->queue);
     phase[MDN_PHASE_CLOSURE] = lap(&clock);
+    mdn_obs_phase(heap, MDN_GC_PHASE_WEAK);
     phase[MDN_PHASE_WEAK] = lap(&clock);
+    mdn_obs_phase(heap, MDN_GC_PHASE_RELEASE);
     size_t live = plan_release(heap);
     phase[MDN_PHASE_RELEASE] = lap(&clock);
+    mdn_obs_phase(heap, MDN_GC_PHASE_RESUME);
     uint64_t copied = 0, traced = 0;
     for (unsigned i = 0; i < heap->nworkers; i++) {
         copied += heap->tracers[i].bytes_copied;
@@ -133,6 +141,7 @@ static void collect(mdn_heap *heap, bool full) {
     }
     if (heap->options.verify)
         mdn_verify_heap(heap);
+    mdn_obs_gc_end(heap, live, traced);
     MDN_FOR_EACH_MUTATOR(heap, m) {
         plan_mutator_init(heap, m);
         if (mdn_mutator_should_hide(m))
@@ -163,6 +172,10 @@ static void collect(mdn_heap *heap, bool full) {
 }
 
 void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
+    mdn_gc_request_for(self, kind, kind == MDN_GC_FULL ? MDN_TRIGGER_ALLOCATION_RETRY : MDN_TRIGGER_ALLOCATION);
+}
+
+void mdn_gc_request_for(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigger trigger) {
     mdn_heap *heap = self->heap;
     pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested) {
@@ -171,6 +184,7 @@ void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
          * this thread as parked: .protocol.repark in mutator.c). */
         int old = self->state;
         self->state = MDN_MUTATOR_PARKED;
+        mdn_obs_parked_now(heap);
         pthread_cond_broadcast(&heap->stopped_cond);
         while (heap->gc_requested)
             pthread_cond_wait(&heap->resume_cond, &heap->lock);
@@ -179,6 +193,7 @@ void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
         return;
     }
     heap->gc_requested = true;
+    mdn_obs_request(heap, kind, trigger);
     MDN_FOR_EACH_MUTATOR(heap, m) {
         if (m != self)
             __atomic_store_n(&m->fast.gc_pending, 1u, __ATOMIC_RELEASE);
@@ -188,6 +203,7 @@ void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
     pthread_mutex_unlock(&heap->lock);
 
     collect(heap, kind == MDN_GC_FULL);
+    mdn_obs_resumed(heap);
 
     pthread_mutex_lock(&heap->lock);
     MDN_FOR_EACH_MUTATOR(heap, m) { __atomic_store_n(&m->fast.gc_pending, 0u, __ATOMIC_RELAXED); }

@@ -10,6 +10,7 @@
 #ifndef MDN_CORE_HEAP_H
 #define MDN_CORE_HEAP_H
 
+#include "core/obs.h"
 #include "core/stats.h"
 #include "core/util.h"
 #include "core/vmspace.h"
@@ -41,6 +42,7 @@ struct mdn_mutator {
     uint64_t magic;
     mdn_heap *heap;
     void *vm_thread;
+    pthread_t owner;             /* the thread that bound it (mdn_after_fork_child) */
     int state;                   /* mdn_mutator_state, written under heap->lock */
     struct mdn_mutator *next;    /* heap's list of bound (or free) mutators */
     struct mdn_mutator *prev;
@@ -94,6 +96,8 @@ struct mdn_heap {
     bool gc_requested;           /* a collection is stopping or has stopped the world */
     uint64_t gc_epoch;           /* increments when a collection ends */
     uint64_t full_epoch;         /* increments when a full collection ends (heap->lock) */
+    bool forking;                /* between mdn_prepare_fork and an mdn_after_fork_* (core/fork.c) */
+    mdn_mutator *fork_owner;     /* the forking thread's mutator, or NULL */
 
     /* Collector. */
     mdn_workers *workers;
@@ -110,6 +114,7 @@ struct mdn_heap {
     size_t roots_capacity;
 
     mdn_stats_state stats;
+    mdn_obs_state obs; /* core/obs.h */
 };
 
 /* Validate a heap handed to the API; `check` names the calling function. */
@@ -121,6 +126,8 @@ void mdn_mutator_check_api(const mdn_mutator *m, const char *check);
 /* Stop the world and collect (design §6). Called by a RUNNING mutator; if
  * another thread's collection is under way, parks until it ends instead. */
 void mdn_gc_request(mdn_mutator *m, mdn_gc_kind kind);
+/* The same, saying why (mdn_gc_request: an allocation, or its full retry). */
+void mdn_gc_request_for(mdn_mutator *m, mdn_gc_kind kind, mdn_gc_trigger trigger);
 
 /* Run `fn` on every tracer in parallel (the GC worker pool). */
 void mdn_gc_parallel(mdn_heap *heap, void (*fn)(mdn_tracer *t, void *arg), void *arg);
@@ -137,6 +144,9 @@ static inline bool mdn_mutator_should_hide(const mdn_mutator *m) {
     return m->force_slow || m->state == MDN_MUTATOR_NATIVE;
 }
 void mdn_mutator_unhide_buffers(mdn_mutator *m);
+/* Retire a mutator's buffers, unlink it and keep it as unbound
+ * (heap->lock held, or the only thread: mdn_after_fork_child). */
+void mdn_mutator_remove(mdn_mutator *m);
 void mdn_mutator_hide_buffers(mdn_mutator *m);
 
 #endif

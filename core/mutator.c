@@ -40,6 +40,7 @@ static void require_running(const mdn_mutator *m, const char *check) {
 static void park_locked(mdn_mutator *m) {
     mdn_heap *heap = m->heap;
     m->state = MDN_MUTATOR_PARKED;
+    mdn_obs_parked_now(heap);
     pthread_cond_broadcast(&heap->stopped_cond);
     while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
@@ -81,6 +82,7 @@ mdn_mutator *mdn_mutator_bind(mdn_heap *heap, void *vm_thread) {
     m->magic = MDN_MUTATOR_MAGIC;
     m->heap = heap;
     m->vm_thread = vm_thread;
+    m->owner = pthread_self();
     m->state = MDN_MUTATOR_RUNNING;
     m->force_slow = heap->options.stress != 0 || heap->options.verify;
     plan_mutator_init(heap, m);
@@ -101,6 +103,13 @@ void mdn_mutator_unbind(mdn_mutator *m) {
     pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested)
         park_locked(m);
+    mdn_mutator_remove(m);
+    pthread_cond_broadcast(&heap->stopped_cond);
+    pthread_mutex_unlock(&heap->lock);
+}
+
+void mdn_mutator_remove(mdn_mutator *m) {
+    mdn_heap *heap = m->heap;
     mdn_mutator_unhide_buffers(m);
     plan_mutator_retire(heap, m);
     /* An unbound mutator's fast paths must fail, so that any use reaches a
@@ -118,8 +127,6 @@ void mdn_mutator_unbind(mdn_mutator *m) {
     m->next = heap->free_mutators;
     m->prev = NULL;
     heap->free_mutators = m;
-    pthread_cond_broadcast(&heap->stopped_cond);
-    pthread_mutex_unlock(&heap->lock);
 }
 
 mdn_heap *mdn_mutator_heap(mdn_mutator *m) {
@@ -172,7 +179,7 @@ void mdn_collect(mdn_mutator *m, mdn_gc_kind kind) {
         mdn_misuse("collect", "unknown collection kind %d", (int)kind);
     if (!plan_can_collect)
         return;
-    mdn_gc_request(m, kind);
+    mdn_gc_request_for(m, kind, MDN_TRIGGER_EXPLICIT);
 }
 
 bool mdn_pin_object(mdn_mutator *m, mdn_objref obj) {
@@ -213,7 +220,7 @@ void *mdn_alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind 
         m->stress_count += size;
         if (m->stress_count >= heap->options.stress) {
             m->stress_count = 0;
-            mdn_gc_request(m, MDN_GC_DEFAULT);
+            mdn_gc_request_for(m, MDN_GC_DEFAULT, MDN_TRIGGER_STRESS);
         }
     }
     /* .alloc.retry: collect once as the plan would, then fully, before
@@ -240,6 +247,7 @@ void *mdn_alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind 
             break;
         mdn_gc_request(m, attempt == 0 ? MDN_GC_DEFAULT : MDN_GC_FULL);
     }
+    mdn_obs_out_of_memory(heap, bytes);
     mdn_vm_out_of_memory(heap, bytes);
     return NULL;
 }

@@ -54,6 +54,12 @@ static const mdn_option_desc options_table[] = {
      "fill reclaimed memory with a pattern"},
     {"defrag-headroom", MDN_OPTION_UNSIGNED, 0, 50, 2, OPTIONS_FIELD(defrag_headroom, unsigned),
      "percent of blocks kept free for evacuation"},
+    {"stats", MDN_OPTION_BOOL, 0, 1, 0, OPTIONS_FIELD(stats, bool),
+     "print a summary table of the run to stderr when the heap is destroyed"},
+    {"heap-histogram", MDN_OPTION_BOOL, 0, 1, 0, OPTIONS_FIELD(heap_histogram, bool),
+     "print live objects and bytes by size class and space after the last collection"},
+    {"trace", MDN_OPTION_STRING, 0, MDN_OPTION_STRING_SIZE - 1, 0, OPTIONS_FIELD(trace, char *),
+     "write a Chrome trace-event timeline of every collection to this file; empty means off"},
 };
 
 #define OPTIONS_COUNT (sizeof options_table / sizeof options_table[0])
@@ -153,6 +159,13 @@ static const char *options_format_value(char out[OPTIONS_VALUE_SIZE], const mdn_
     switch (d->type) {
     case MDN_OPTION_SIZE:
         return options_format_size(out, v);
+    case MDN_OPTION_STRING: /* v is a length; the only default is the empty string */
+        if (v == 0) {
+            snprintf(out, OPTIONS_VALUE_SIZE, "\"\"");
+            return out;
+        }
+        snprintf(out, OPTIONS_VALUE_SIZE, "%llu characters", (unsigned long long)v);
+        return out;
     case MDN_OPTION_BOOL:
         if (v <= 1) {
             snprintf(out, OPTIONS_VALUE_SIZE, "%s", v ? "true" : "false");
@@ -170,6 +183,9 @@ static const char *options_format_range(char out[OPTIONS_VALUE_SIZE], const mdn_
     char lo[OPTIONS_VALUE_SIZE], hi[OPTIONS_VALUE_SIZE];
     if (d->type == MDN_OPTION_BOOL) {
         snprintf(out, OPTIONS_VALUE_SIZE, "false/true");
+    } else if (d->type == MDN_OPTION_STRING) {
+        snprintf(out, OPTIONS_VALUE_SIZE, "%llu..%llu chars", (unsigned long long)d->min,
+                 (unsigned long long)d->max);
     } else {
         snprintf(out, OPTIONS_VALUE_SIZE, "%s..%s", options_format_value(lo, d, d->min),
                  options_format_value(hi, d, d->max));
@@ -185,6 +201,8 @@ static const char *options_type_name(mdn_option_type t) {
         return "unsigned";
     case MDN_OPTION_BOOL:
         return "bool";
+    case MDN_OPTION_STRING:
+        return "string";
     }
     return "?";
 }
@@ -203,6 +221,10 @@ static const char *options_expected(char out[OPTIONS_FORM_SIZE], const mdn_optio
         break;
     case MDN_OPTION_BOOL:
         snprintf(out, OPTIONS_FORM_SIZE, "a boolean: 1/0, true/false, yes/no or on/off");
+        break;
+    case MDN_OPTION_STRING:
+        snprintf(out, OPTIONS_FORM_SIZE, "a string of %llu..%llu characters without whitespace or commas",
+                 (unsigned long long)d->min, (unsigned long long)d->max);
         break;
     }
     return out;
@@ -340,6 +362,10 @@ static void options_store(mdn_options *o, const mdn_option_desc *d, uint64_t v) 
     case MDN_OPTION_BOOL:
         *(bool *)field = v != 0;
         break;
+    case MDN_OPTION_STRING: /* only the default, the empty string, is stored as a number */
+        MDN_CHECK(v == 0);
+        field[0] = '\0';
+        break;
     }
 }
 
@@ -352,6 +378,8 @@ static uint64_t options_load(const mdn_options *o, const mdn_option_desc *d) {
         return *(const size_t *)field;
     case MDN_OPTION_UNSIGNED:
         return *(const unsigned *)field;
+    case MDN_OPTION_STRING: /* its length; MDN_OPTION_STRING_SIZE when not terminated */
+        return strnlen(field, MDN_OPTION_STRING_SIZE);
     case MDN_OPTION_BOOL:
         break;
     }
@@ -367,6 +395,16 @@ static bool options_apply_value(mdn_options *o, const mdn_option_desc *d, const 
         return options_fail_value(err, origin, d, "empty value", value, len);
     if (options_has_space(value, len))
         return options_fail_value(err, origin, d, "contains whitespace (nothing is trimmed)", value, len);
+    if (d->type == MDN_OPTION_STRING) {
+        if (memchr(value, ',', len))
+            return options_fail_value(err, origin, d, "contains a comma", value, len);
+        if (len < d->min || len > d->max)
+            return options_fail_value(err, origin, d, len > d->max ? "is too long" : "is too short", value, len);
+        char *field = (char *)o + d->offset;
+        memcpy(field, value, len);
+        field[len] = '\0';
+        return true;
+    }
     uint64_t v = 0;
     bool ok = d->type == MDN_OPTION_BOOL ? options_parse_bool(d, value, len, &v, origin, err)
                                          : options_parse_number(d, value, len, &v, origin, err);

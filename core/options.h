@@ -17,6 +17,8 @@
  *                                           unit and "iB" in either case
  *   unsigned= digits
  *   bool    = 1 | 0 | true | false | yes | no | on | off   (either case)
+ *   string  = any characters but whitespace and ",", at most max of them
+ *             (the default of a string option is empty)
  *   digits  = one or more of 0-9
  *
  * Whitespace anywhere in an item is rejected, not trimmed. A name set twice
@@ -38,6 +40,7 @@ typedef enum mdn_option_type {
     MDN_OPTION_SIZE = 0,     /* size_t field; bytes, with a K/M/G/T suffix */
     MDN_OPTION_UNSIGNED = 1, /* unsigned field; plain decimal */
     MDN_OPTION_BOOL = 2,     /* bool field */
+    MDN_OPTION_STRING = 3,   /* char[MDN_OPTION_STRING_SIZE] field; min/max bound the length */
 } mdn_option_type;
 
 /* One row of the options table. */

@@ -14,6 +14,9 @@
  * retired, so no block of any space may still be ALLOCATING.
  * .verify.metadata: finally the plan's optional plan_verify_metadata()
  * checks what only the plan knows (marks, line marks, block states).
+ * .verify.visit: the walk and the overlap check also serve mdn_heap_walk()
+ * (docs/design/observability.md .obs.walk): the reached objects, sorted
+ * by start, are handed to a visitor.
  */
 #include "core/verify.h"
 
@@ -187,7 +190,7 @@ void mdn_verify_fail(const char *fmt, ...) {
     mdn_fatal("heap verifier: metadata: %s (plan %s)", msg, mdn_plan_name_string);
 }
 
-size_t mdn_verify_heap(mdn_heap *heap) {
+size_t mdn_verify_walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data) {
     mdn_verifier v;
     memset(&v, 0, sizeof v);
     v.heap = heap;
@@ -211,9 +214,19 @@ size_t mdn_verify_heap(mdn_heap *heap) {
     }
     size_t reached = v.nrecords;
     check_overlaps(&v);
+    for (size_t i = 0; visit && i < v.nrecords; i++) {
+        const verify_record *r = &v.records[i];
+        visit(mdn_objref_from_address(mdn_address_from_word(r->obj)), r->size,
+              mdn_vmspace_space_of(&heap->vm, mdn_address_from_word(r->start)), data);
+    }
     free(v.set);
     free(v.records);
     free(v.stack);
+    return reached;
+}
+
+size_t mdn_verify_heap(mdn_heap *heap) {
+    size_t reached = mdn_verify_walk(heap, NULL, NULL);
     check_blocks(heap);
     if (plan_verify_metadata)
         plan_verify_metadata(heap);
