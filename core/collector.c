@@ -125,6 +125,7 @@ static void collect(mdn_heap *heap, bool full) {
     }
     if (heap->options.verify)
         mdn_verify_heap(heap);
+    mdn_heap_after_collection(heap, mdn_now_ns() - start);
     mdn_obs_gc_end(heap, live, traced);
     MDN_FOR_EACH_MUTATOR(heap, m) {
         plan_mutator_init(heap, m);
