@@ -486,7 +486,7 @@ static bool options_apply_value(mdn_options *o, const mdn_option_desc *d, const 
 /* Apply name[0, nlen) = value[0, vlen). */
 static bool options_apply_setting(mdn_options *o, const char *name, size_t nlen, const char *value, size_t vlen,
                                   const char *origin, mdn_error *err) {
-    char names[256], echo_name[OPTIONS_ECHO_SIZE], echo_value[OPTIONS_ECHO_SIZE];
+    char names[176], echo_name[OPTIONS_ECHO_SIZE], echo_value[OPTIONS_ECHO_SIZE];
     if (nlen == 0)
         return options_fail(err, "%sempty option name in '=%s'; write name=value with a name from: %s", origin,
                             options_echo(echo_value, value, vlen), options_names(names, sizeof names));
@@ -512,7 +512,7 @@ static bool options_apply_setting(mdn_options *o, const char *name, size_t nlen,
 
 /* Apply a comma-separated list of name=value items (see options.h). */
 static bool options_apply_list(mdn_options *o, const char *text, const char *origin, mdn_error *err) {
-    char names[256], echo[OPTIONS_ECHO_SIZE];
+    char names[176], echo[OPTIONS_ECHO_SIZE];
     if (text[0] == '\0')
         return true;
     const char *p = text;
