@@ -551,6 +551,53 @@ START_TEST(pinned_and_nonmoving_objects_never_move) {
 }
 END_TEST
 
+/* .alloc.retry: only the full collection's defragmentation makes room. One
+ * live 16-byte object on every line of 11 MiB of a 12 MiB heap: line
+ * marking (the default collection) frees no line, so a 6 MiB large object
+ * (charged as two whole 4 MiB chunks) fits only once the full collection
+ * has evacuated the sparse blocks into the free megabyte. Reporting out of
+ * memory after the default collection fails this test. */
+START_TEST(only_defragmentation_makes_room_for_a_large_request) {
+    toyvm_set_oom_mode(TOYVM_OOM_RETURN);
+    mdn_heap *h = heap_with((size_t)12 << 20, 1, false);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_immix_space *s = mdn_immix_plan_space(h);
+    size_t fill = (size_t)11 << 20, big = (size_t)6 << 20;
+    size_t cap = fill / MDN_LINE_SIZE;
+    mdn_objref *live = calloc(cap, sizeof *live);
+    mdn_add_roots(h, live, cap);
+    size_t n = 0;
+    uint64_t ooms = toyvm_oom_count();
+    /* 16-byte objects; keep the first of each line. */
+    uintptr_t last_line = 0;
+    while (mdn_budget_used(s->vs) + MDN_BLOCK_SIZE <= fill && n < cap) {
+        mdn_objref o = toyvm_alloc(t, 46, 0, 8, MDN_ALLOC_DEFAULT);
+        ck_assert(!mdn_objref_is_null(o));
+        if ((o.value >> MDN_LOG_LINE) != last_line) {
+            last_line = o.value >> MDN_LOG_LINE;
+            *(uint64_t *)toyvm_payload(o) = n + 1;
+            live[n++] = o;
+        }
+    }
+    mdn_stats st;
+    mdn_stats_get(h, &st);
+    ck_assert_uint_eq(st.collections, 0);
+    ck_assert_uint_gt(n, fill / MDN_LINE_SIZE * 9 / 10);
+    mdn_objref o = toyvm_alloc(t, 47, 0, big - 8, MDN_ALLOC_DEFAULT);
+    ck_assert_msg(!mdn_objref_is_null(o), "the 6 MiB request was reported out of memory");
+    ck_assert_uint_eq(toyvm_oom_count(), ooms);
+    mdn_stats_get(h, &st);
+    ck_assert_uint_eq(st.full_collections, 1);
+    for (size_t i = 0; i < n; i++)
+        MDN_EXPECT_EQ(*(uint64_t *)toyvm_payload(live[i]), i + 1);
+    mdn_remove_roots(h, live);
+    free(live);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+    toyvm_set_oom_mode(TOYVM_OOM_EXIT);
+}
+END_TEST
+
 START_TEST(line_mark_epoch_wraps_around) {
     /* More collections than there are epochs: the wrap-around clears the
      * line marks once and everything stays live and intact. */
@@ -588,6 +635,7 @@ int main(void) {
     tcase_add_loop_test(tc, repeated_collections_compact_a_full_heap, 0, 2);
     tcase_add_loop_test(tc, pinned_and_nonmoving_objects_never_move, 0, 2);
     tcase_add_test(tc, line_mark_epoch_wraps_around);
+    tcase_add_test(tc, only_defragmentation_makes_room_for_a_large_request);
     suite_add_tcase(s, tc);
     return mdn_run_suite(s);
 }
