@@ -8,8 +8,9 @@
  *          NONMOVING ≤ 8 KiB   → immix, pinned at allocation
  *          IMMORTAL            → immortal (thread-local bump, never reclaimed)
  *          LARGE, > 8 KiB      → large-object space
- * Objects asked for with an alignment above MDN_MIN_ALIGN are pinned too:
- * evacuation copies at MDN_MIN_ALIGN and would lose their alignment.
+ * Objects asked for with an alignment above MDN_MIN_ALIGN are not pinned:
+ * evacuation copies them at their alignment (docs/design/immix.md
+ * .immix.aligned).
  *
  * Trigger: a collection runs when the budget refuses a block (the immix
  * space keeps the defrag headroom out of mutators' reach). Phases: prepare
@@ -111,8 +112,10 @@ void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn
         return NULL;
     if (bytes > MDN_IMMIX_SMALL_MAX)
         mdn_immix_note_medium(&p->immix, mdn_address_from_ptr(obj));
-    if (kind == MDN_ALLOC_NONMOVING || align > MDN_MIN_ALIGN)
+    if (kind == MDN_ALLOC_NONMOVING)
         mdn_immix_pin(&p->immix, mdn_address_from_ptr(obj));
+    else if (align > MDN_MIN_ALIGN)
+        mdn_immix_note_aligned(&p->immix, mdn_address_from_ptr(obj), align);
     return obj;
 }
 
