@@ -318,6 +318,10 @@ static void choose_candidates(mdn_immix_space *s, size_t ncand, size_t copy_bloc
  * bits still hold that marking until prepare clears them. Only for a block
  * the last sweep found full: nothing was allocated in it since, so every
  * marked object is still there, and the sum bounds what can be live now. */
+/* The mark table is written a byte at a time (mdn_side_bit_set_atomic) and
+ * scanned here 64 bits at a time: byte k's bit j is bit 8k + j of the word
+ * only on a little-endian machine. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "marked_bytes() assumes little-endian words");
 static size_t marked_bytes(const mdn_immix_space *s, mdn_address block) {
     const uint8_t *bits = &s->marks.base[mdn_side_index(&s->marks, block) >> 3];
     enum { WORDS = MDN_BLOCK_SIZE / MDN_GRANULE_SIZE / 64 };
