@@ -136,7 +136,6 @@ static void collect(mdn_heap *heap, bool full) {
     pthread_mutex_lock(&heap->lock);
     mdn_stats_state *s = &heap->stats;
     mdn_stats_record_pause(s, pause, full);
-    heap->full_epoch += full;
     mdn_stats_count_copied(s, copied);
     s->live_bytes_after = live;
     for (int i = 0; i < MDN_PHASE_COUNT; i++)
@@ -156,13 +155,50 @@ static void collect(mdn_heap *heap, bool full) {
                 (double)phase[4] / 1e6);
 }
 
-void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
-    mdn_gc_request_for(self, kind, kind == MDN_GC_FULL ? MDN_TRIGGER_ALLOCATION_RETRY : MDN_TRIGGER_ALLOCATION);
+/* .alloc.fair: a served request whose thread has not yet taken its memory
+ * when the next collection starts (it slept through the end of the last
+ * one: .protocol.repark) holds an unreachable, uninitialised cell that this
+ * collection may reclaim; the request goes back to the front of the queue
+ * and is served again. World stopped. */
+static void requeue_untaken(mdn_heap *heap) {
+    MDN_FOR_EACH_MUTATOR(heap, m) {
+        if (m->alloc_wait == MDN_ALLOC_WAIT_SERVED) {
+            m->alloc_wait = MDN_ALLOC_WAIT_QUEUED;
+            m->alloc_result = NULL;
+            m->alloc_next = heap->alloc_waiters;
+            heap->alloc_waiters = m;
+        }
+    }
 }
 
-void mdn_gc_request_for(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigger trigger) {
+/* .alloc.fair: serve the waiting requests, oldest first, before any other
+ * thread runs. After a full collection a request that fails when nothing
+ * was allocated before it is out of memory; one that fails behind a served
+ * request stays at its place in the queue (.alloc.retry). World stopped. */
+static void serve_waiters(mdn_heap *heap, bool full) {
+    bool served = false;
+    mdn_mutator **link = &heap->alloc_waiters;
+    while (*link) {
+        mdn_mutator *w = *link;
+        void *p = mdn_mutator_try_alloc(w, w->alloc_bytes, w->alloc_align, w->alloc_kind);
+        if (p) {
+            w->alloc_result = p;
+            w->alloc_wait = MDN_ALLOC_WAIT_SERVED;
+            served = true;
+        } else if (full && !served) {
+            w->alloc_wait = MDN_ALLOC_WAIT_OOM;
+        } else {
+            link = &w->alloc_next;
+            continue;
+        }
+        *link = w->alloc_next;
+        w->alloc_next = NULL;
+    }
+}
+
+/* mdn_gc_request_for with heap->lock held on entry and on return. */
+static void gc_request_locked(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigger trigger) {
     mdn_heap *heap = self->heap;
-    pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested) {
         /* Another thread is collecting: this thread's request is served by
          * that collection (and any that follows it at once, which counts
@@ -174,7 +210,6 @@ void mdn_gc_request_for(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigger trig
         while (heap->gc_requested)
             pthread_cond_wait(&heap->resume_cond, &heap->lock);
         self->state = old;
-        pthread_mutex_unlock(&heap->lock);
         return;
     }
     heap->gc_requested = true;
@@ -187,7 +222,10 @@ void mdn_gc_request_for(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigger trig
         pthread_cond_wait(&heap->stopped_cond, &heap->lock);
     pthread_mutex_unlock(&heap->lock);
 
-    collect(heap, kind == MDN_GC_FULL);
+    bool full = kind == MDN_GC_FULL;
+    requeue_untaken(heap);
+    collect(heap, full);
+    serve_waiters(heap, full);
     mdn_obs_resumed(heap);
 
     pthread_mutex_lock(&heap->lock);
@@ -195,5 +233,43 @@ void mdn_gc_request_for(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigger trig
     heap->gc_requested = false;
     heap->gc_epoch++;
     pthread_cond_broadcast(&heap->resume_cond);
+}
+
+void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
+    mdn_gc_request_for(self, kind, kind == MDN_GC_FULL ? MDN_TRIGGER_ALLOCATION_RETRY : MDN_TRIGGER_ALLOCATION);
+}
+
+void mdn_gc_request_for(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigger trigger) {
+    mdn_heap *heap = self->heap;
+    pthread_mutex_lock(&heap->lock);
+    gc_request_locked(self, kind, trigger);
     pthread_mutex_unlock(&heap->lock);
+}
+
+void *mdn_gc_request_for_alloc(mdn_mutator *self, mdn_gc_kind kind, bool *oom) {
+    mdn_heap *heap = self->heap;
+    pthread_mutex_lock(&heap->lock);
+    if (self->alloc_wait == MDN_ALLOC_WAIT_NONE) {
+        /* Join the queue at its end: older requests are served first. */
+        self->alloc_wait = MDN_ALLOC_WAIT_QUEUED;
+        self->alloc_result = NULL;
+        self->alloc_next = NULL;
+        mdn_mutator **link = &heap->alloc_waiters;
+        while (*link)
+            link = &(*link)->alloc_next;
+        *link = self;
+    }
+    gc_request_locked(self, kind, kind == MDN_GC_FULL ? MDN_TRIGGER_ALLOCATION_RETRY : MDN_TRIGGER_ALLOCATION);
+    /* Take the verdict under the lock, before another collection can start
+     * and requeue a served request (requeue_untaken). */
+    void *p = NULL;
+    *oom = false;
+    if (self->alloc_wait == MDN_ALLOC_WAIT_SERVED || self->alloc_wait == MDN_ALLOC_WAIT_OOM) {
+        p = self->alloc_result;
+        *oom = self->alloc_wait == MDN_ALLOC_WAIT_OOM;
+        self->alloc_wait = MDN_ALLOC_WAIT_NONE;
+        self->alloc_result = NULL;
+    }
+    pthread_mutex_unlock(&heap->lock);
+    return p;
 }

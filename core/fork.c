@@ -120,6 +120,9 @@ void mdn_after_fork_child(mdn_heap *heap) {
         if (m != self)
             mdn_mutator_remove(m);
     }
+    /* Requests waiting for memory (.alloc.fair) belonged to the threads
+     * that are gone: the forking thread was not allocating. */
+    heap->alloc_waiters = NULL;
     if (heap->obs.timeline) {
         mdn_timeline_close(heap->obs.timeline, false);
         heap->obs.timeline = NULL;

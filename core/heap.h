@@ -34,6 +34,15 @@ typedef enum mdn_mutator_state {
     MDN_MUTATOR_UNBOUND = 4,
 } mdn_mutator_state;
 
+/* A failed allocation request waiting for a collection to serve it
+ * (docs/design/thread-protocol.md .alloc.fair). */
+typedef enum mdn_alloc_wait {
+    MDN_ALLOC_WAIT_NONE = 0, /* no request waiting */
+    MDN_ALLOC_WAIT_QUEUED,   /* on heap->alloc_waiters, not yet served */
+    MDN_ALLOC_WAIT_SERVED,   /* served: the memory is in alloc_result */
+    MDN_ALLOC_WAIT_OOM,      /* failed after a full collection with nothing allocated before it */
+} mdn_alloc_wait;
+
 #define MDN_MUTATOR_MAGIC 0x4d75744d64646e31ULL /* live mutator */
 #define MDN_MUTATOR_DEAD 0x4465614d64646e30ULL  /* unbound mutator */
 #define MDN_HEAP_MAGIC 0x486561704d64646eULL
@@ -52,6 +61,12 @@ struct mdn_mutator {
     bool hidden;                 /* buffers hidden (force_slow, or NATIVE): fast paths fail */
     uintptr_t saved_limit;       /* the real bump limit while hidden */
     void *saved_free_lists[MDN_FREELIST_FAST_CLASSES];
+    /* The waiting request (.alloc.fair); heap->lock, or world stopped. */
+    int alloc_wait;              /* mdn_alloc_wait */
+    size_t alloc_bytes, alloc_align;
+    mdn_alloc_kind alloc_kind;
+    void *alloc_result;
+    struct mdn_mutator *alloc_next; /* next on heap->alloc_waiters */
     _Alignas(64) unsigned char plan[MDN_PLAN_MUTATOR_AREA];
 };
 
@@ -96,9 +111,9 @@ struct mdn_heap {
     mdn_mutator *free_mutators;  /* unbound, kept so misuse is detectable */
     bool gc_requested;           /* a collection is stopping or has stopped the world */
     uint64_t gc_epoch;           /* increments when a collection ends */
-    uint64_t full_epoch;         /* increments when a full collection ends (heap->lock) */
     bool forking;                /* between mdn_prepare_fork and an mdn_after_fork_* (core/fork.c) */
     mdn_mutator *fork_owner;     /* the forking thread's mutator, or NULL */
+    mdn_mutator *alloc_waiters;  /* failed requests, oldest first (.alloc.fair) */
 
     /* Collector. */
     mdn_workers *workers;
@@ -147,6 +162,19 @@ void mdn_mutator_check_api(const mdn_mutator *m, const char *check);
 void mdn_gc_request(mdn_mutator *m, mdn_gc_kind kind);
 /* The same, saying why (mdn_gc_request: an allocation, or its full retry). */
 void mdn_gc_request_for(mdn_mutator *m, mdn_gc_kind kind, mdn_gc_trigger trigger);
+
+/* Stop the world and collect for the failed request recorded in m's
+ * alloc_bytes/alloc_align/alloc_kind (.alloc.fair): the request joins the
+ * queue of waiting requests unless it is on it already, and the collection
+ * (this thread's or another's) serves the queue before the world resumes.
+ * Returns the served memory, or NULL with *oom set when the request failed
+ * after a full collection with nothing allocated before it, or NULL with
+ * *oom clear when it is still waiting (ask again with MDN_GC_FULL). */
+void *mdn_gc_request_for_alloc(mdn_mutator *m, mdn_gc_kind kind, bool *oom);
+
+/* One attempt of plan_alloc for m (its buffers unhidden around it). Called
+ * by m's thread, or by a collector for a parked m (.alloc.fair). */
+void *mdn_mutator_try_alloc(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind);
 
 /* Run `fn` on every tracer in parallel (the GC worker pool). */
 void mdn_gc_parallel(mdn_heap *heap, void (*fn)(mdn_tracer *t, void *arg), void *arg);

@@ -40,7 +40,7 @@ _Static_assert(SIZE_MAX >= OPTIONS_TIB, "the size ranges of the options table as
 
 /* The table: the one description of every option. Doc strings are ASCII and one line. */
 static const mdn_option_desc options_table[] = {
-    {"heap", MDN_OPTION_SIZE, 1 * OPTIONS_MIB, 1 * OPTIONS_TIB, 0, OPTIONS_FIELD(heap_size, size_t),
+    {"heap", MDN_OPTION_SIZE, MDN_HEAP_MIN_BYTES, 1 * OPTIONS_TIB, 0, OPTIONS_FIELD(heap_size, size_t),
      "a fixed heap of this many bytes; 0 (unset) lets heap-policy size the heap"},
     {"gc-threads", MDN_OPTION_UNSIGNED, 0, 256, 0, OPTIONS_FIELD(gc_threads, unsigned),
      "GC worker threads; 0 means one per core"},

@@ -30,6 +30,12 @@ extern "C" {
 /** @brief Allocations are aligned to at least this many bytes; sizes are rounded up to it. */
 #define MDN_MIN_ALIGN 8u
 
+/**
+ * @brief The smallest heap budget (mdn_options::heap_size, option `heap`)
+ * mdn_heap_create() accepts: 1 MiB. A smaller value is an option error.
+ */
+#define MDN_HEAP_MIN_BYTES ((size_t)1 << 20)
+
 /** @brief Fast-path kinds a plan's `<midden/plan.h>` may select. */
 #define MDN_FASTPATH_NONE 0     /**< every allocation calls mdn_alloc_slow() */
 #define MDN_FASTPATH_BUMP 1     /**< bump the cursor of the thread's current block */
