@@ -138,12 +138,16 @@ static void *other_main(void *p) {
     shadow_world w;
     shadow_world_init(&w, t, a->seed, a->tag, 32, 4, 4);
     __atomic_store_n(&a->ready, 1, __ATOMIC_RELEASE);
-    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+    /* A fixed amount of work, so the heap the test needs does not depend on
+     * timing (NoGC never reclaims), then safepoints until told to stop. */
+    for (int i = 0; i < 4000 && !__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE); i++) {
         if (!shadow_step(&w, 700)) {
             a->failed = 1;
             break;
         }
     }
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE))
+        mdn_safepoint(t->mutator);
     if (!a->failed && !shadow_verify(&w)) {
         a->failed = 1;
         snprintf(a->failure, sizeof a->failure, "%s", w.failure);
