@@ -245,15 +245,6 @@ START_TEST(external_free_of_more_than_counted_is_misuse) {
 }
 END_TEST
 
-static size_t rss_bytes(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    ck_assert_ptr_nonnull(f);
-    unsigned long size = 0, resident = 0;
-    ck_assert_int_eq(fscanf(f, "%lu %lu", &size, &resident), 2);
-    fclose(f);
-    return resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* The phase test: grow to 256 MiB live, drop to 8 MiB, keep allocating:
  * RSS (from /proc) falls to at most 3x live plus a fixed slack within a
  * bounded number of collections. */
@@ -262,6 +253,14 @@ static size_t rss_bytes(void) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define PHASE_MEMORY(h) ((size_t)stats_of(h).committed_bytes)
 #else
+static size_t rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert_ptr_nonnull(f);
+    unsigned long size = 0, resident = 0;
+    ck_assert_int_eq(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return resident * (size_t)sysconf(_SC_PAGESIZE);
+}
 #define PHASE_MEMORY(h) rss_bytes()
 #endif
 #define PHASE_SLACK (40 * MIB)
