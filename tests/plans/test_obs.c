@@ -102,7 +102,9 @@ static char *jstring(jparser *j) {
 }
 
 static jval *jparse_value(jparser *j);
+static void jfree(jval *v);
 
+/* The container so far and the pending key are freed on every error. */
 static jval *jparse_container(jparser *j, bool object) {
     jval *v = jnew(object ? J_OBJ : J_ARR);
     j->p++;
@@ -117,17 +119,24 @@ static jval *jparse_container(jparser *j, bool object) {
         char *key = NULL;
         if (object) {
             key = jstring(j);
-            if (!key)
+            if (!key) {
+                jfree(v);
                 return NULL;
+            }
             jskip(j);
             if (*j->p++ != ':') {
                 j->error = "expected ':'";
+                free(key);
+                jfree(v);
                 return NULL;
             }
         }
         jval *item = jparse_value(j);
-        if (!item)
+        if (!item) {
+            free(key);
+            jfree(v);
             return NULL;
+        }
         v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
         v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
         v->items[v->n] = item;
@@ -143,6 +152,7 @@ static jval *jparse_container(jparser *j, bool object) {
             return v;
         }
         j->error = "expected ',' or the end of a container";
+        jfree(v);
         return NULL;
     }
 }
@@ -188,6 +198,7 @@ static jval *jparse(const char *text, const char **error) {
         jskip(&j);
         if (*j.p != '\0') {
             j.error = "trailing characters";
+            jfree(v);
             v = NULL;
         }
     }
