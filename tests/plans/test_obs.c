@@ -26,19 +26,6 @@
 
 static bool plan_collects(void) { return strcmp(MDN_TEST_PLAN, "nogc") != 0; }
 
-static mdn_heap *heap_with(size_t bytes, unsigned threads, const char *extra) {
-    mdn_options o;
-    mdn_options_init(&o);
-    o.heap_size = bytes;
-    o.gc_threads = threads;
-    mdn_error err;
-    if (extra)
-        ck_assert_msg(mdn_options_parse(&o, extra, &err), "%s", err.message);
-    mdn_heap *h = mdn_heap_create(&o, &err);
-    ck_assert_msg(h != NULL, "%s", err.message);
-    return h;
-}
-
 /* ---- a small JSON parser ------------------------------------------------- */
 
 typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jkind;
@@ -345,7 +332,7 @@ static uint64_t check_sequence(const recorder *r) {
 
 START_TEST(test_listeners_fire_in_order) {
     uint64_t seed = mdn_test_seed("listeners_fire_in_order");
-    mdn_heap *h = heap_with(24u << 20, 2, NULL);
+    mdn_heap *h = mdn_test_heap_with(24u << 20, 2, NULL);
     recorder r = {.heap = h}, second = {.heap = h};
     int *order_log = calloc(ORDER_LOG, sizeof *order_log);
     size_t norder = 0;
@@ -414,7 +401,7 @@ START_TEST(test_listeners_fire_in_order) {
 END_TEST
 
 START_TEST(test_out_of_memory_event) {
-    mdn_heap *h = heap_with(4u << 20, 1, NULL);
+    mdn_heap *h = mdn_test_heap_with(4u << 20, 1, NULL);
     recorder r = {.heap = h};
     mdn_event_listener_add(h, record_event, &r);
     toyvm_set_oom_mode(TOYVM_OOM_RETURN);
@@ -445,18 +432,18 @@ static void dummy_listener(mdn_heap *heap, const mdn_event *e, void *data) {
 }
 
 static void add_twice(void *arg) {
-    mdn_heap *h = heap_with(4u << 20, 1, NULL);
+    mdn_heap *h = mdn_test_heap_with(4u << 20, 1, NULL);
     mdn_event_listener_add(h, dummy_listener, arg);
     mdn_event_listener_add(h, dummy_listener, arg);
 }
 
 static void remove_unknown(void *arg) {
-    mdn_heap *h = heap_with(4u << 20, 1, NULL);
+    mdn_heap *h = mdn_test_heap_with(4u << 20, 1, NULL);
     mdn_event_listener_remove(h, dummy_listener, arg);
 }
 
 static void walk_outside(void *arg) {
-    mdn_heap *h = heap_with(4u << 20, 1, NULL);
+    mdn_heap *h = mdn_test_heap_with(4u << 20, 1, NULL);
     mdn_heap_walk(h, (mdn_heap_walk_fn)arg, NULL);
 }
 
@@ -529,7 +516,7 @@ static int compare_ids(const void *a, const void *b) {
 
 START_TEST(test_walk_matches_shadow_model) {
     uint64_t seed = mdn_test_seed("walk_matches_shadow_model");
-    mdn_heap *h = heap_with(32u << 20, 2, NULL);
+    mdn_heap *h = mdn_test_heap_with(32u << 20, 2, NULL);
     walk_record wr = {0};
     mdn_event_listener_add(h, walk_at_end, &wr);
     toyvm_thread *t = toyvm_thread_attach(h);
@@ -582,7 +569,7 @@ typedef struct summary_run {
 
 static void run_with_summary(void *arg) {
     summary_run *s = arg;
-    mdn_heap *h = heap_with(24u << 20, 2, "stats=1,heap-histogram=1");
+    mdn_heap *h = mdn_test_heap_with(24u << 20, 2, "stats=1,heap-histogram=1");
     walk_record wr = {0};
     mdn_event_listener_add(h, walk_at_end, &wr);
     toyvm_thread *t = toyvm_thread_attach(h);
@@ -820,7 +807,7 @@ START_TEST(test_timeline_covers_every_collection) {
     trace_path(path, sizeof path, "single");
     snprintf(opts, sizeof opts, "trace=%s", path);
     snprintf(opts, sizeof opts, "trace=%s,stress=16K", path);
-    mdn_heap *h = heap_with(16u << 20, 2, opts);
+    mdn_heap *h = mdn_test_heap_with(16u << 20, 2, opts);
     toyvm_thread *t = toyvm_thread_attach(h);
     shadow_world w;
     shadow_world_init(&w, t, seed, 5, 48, 8, 8);
@@ -853,7 +840,7 @@ START_TEST(test_timeline_time_to_safepoint) {
     char path[256], opts[320];
     trace_path(path, sizeof path, "ttsp");
     snprintf(opts, sizeof opts, "trace=%s", path);
-    mdn_heap *h = heap_with(64u << 20, 1, opts);
+    mdn_heap *h = mdn_test_heap_with(64u << 20, 1, opts);
     toyvm_thread *t = toyvm_thread_attach(h);
     ttsp_thread arg = {h, 0, 0, 0};
     pthread_t other;

@@ -92,12 +92,16 @@ int mdn_run_suite(Suite *suite) {
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-mdn_heap *mdn_test_heap(size_t bytes, unsigned gc_threads) {
+mdn_heap *mdn_test_heap(size_t bytes, unsigned gc_threads) { return mdn_test_heap_with(bytes, gc_threads, NULL); }
+
+mdn_heap *mdn_test_heap_with(size_t bytes, unsigned gc_threads, const char *extra) {
     mdn_options o;
     mdn_options_init(&o);
     o.heap_size = bytes;
     o.gc_threads = gc_threads;
     mdn_error err;
+    if (extra)
+        ck_assert_msg(mdn_options_parse(&o, extra, &err), "%s", err.message);
     mdn_heap *h = mdn_heap_create(&o, &err);
     ck_assert_msg(h != NULL, "heap of %zu bytes: %s", bytes, err.message);
     return h;

@@ -37,6 +37,9 @@ int mdn_run_suite(struct Suite *suite);
  * fails the current test if it cannot be created. */
 struct mdn_heap *mdn_test_heap(size_t bytes, unsigned gc_threads);
 
+/* The same, with further options parsed from `extra` (may be NULL). */
+struct mdn_heap *mdn_test_heap_with(size_t bytes, unsigned gc_threads, const char *extra);
+
 /* Checks for loops over many items: Check records every passing ck_assert
  * (a write to its log), which dominates such loops; these call into Check
  * only on failure. Use them in files that include <check.h>. */
