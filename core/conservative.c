@@ -410,6 +410,17 @@ void mdn_conservative_resume_world(mdn_heap *heap, mdn_mutator *self) {
     MDN_FOR_EACH_MUTATOR(heap, m) { __atomic_store_n(&m->signalled, 0, __ATOMIC_RELEASE); }
 }
 
+void mdn_conservative_after_fork_child(mdn_heap *heap, mdn_mutator *self) {
+    mdn_conservative *c = heap->cons;
+    pthread_mutex_init(&c->ranges_lock, NULL);
+    c->stop_epoch++;
+    if (self) {
+        self->signalled = 0;
+        self->sig_stopped = 0;
+        self->stop_deferred = 0;
+    }
+}
+
 /* ---- heaps and mutators --------------------------------------------------- */
 
 bool mdn_conservative_create(mdn_heap *heap, mdn_error *err) {

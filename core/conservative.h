@@ -63,6 +63,10 @@ void mdn_conservative_scan_roots(mdn_heap *heap, mdn_tracer *t);
 void mdn_conservative_stop_world(mdn_heap *heap, mdn_mutator *self);
 void mdn_conservative_resume_world(mdn_heap *heap, mdn_mutator *self);
 
+/* .cons.fork: in the child of a fork, after the other mutators were
+ * removed: the ranges lock anew, nothing signalled. `self` may be NULL. */
+void mdn_conservative_after_fork_child(mdn_heap *heap, mdn_mutator *self);
+
 /* .cons.critical: a thread inside the core's entry points is not stopped
  * by the signal (it may hold a lock the collector needs); the signal sets
  * stop_deferred and the thread stops itself on leaving, or parks at the
