@@ -118,9 +118,21 @@ void mdn_conservative_sweep(mdn_heap *heap) {
     uint64_t *bits = (uint64_t *)(void *)c->valid.base;
     const size_t words_per_chunk = MDN_CHUNK_SIZE >> MDN_LOG_GRANULE >> 6;
     for (size_t ci = 0; ci < vs->nchunks; ci++) {
-        if (vs->chunk_space[ci] == MDN_SPACE_NONE)
+        unsigned space = vs->chunk_space[ci];
+        if (space == MDN_SPACE_NONE)
             continue;
         uint64_t *w = bits + ci * words_per_chunk;
+        const mdn_side_metadata *marks = plan_space_marks(heap, space);
+        if (marks && marks->log_region == MDN_LOG_GRANULE && marks->log_bits == 0 &&
+            marks->heap_start == c->valid.heap_start) {
+            /* .cons.sweep: the space's mark bits are its live object
+             * starts: one AND per 64 granules. */
+            const uint64_t *m = (const uint64_t *)(const void *)marks->base + ci * words_per_chunk;
+            for (size_t i = 0; i < words_per_chunk; i++)
+                if (w[i])
+                    w[i] &= __atomic_load_n(&m[i], __ATOMIC_RELAXED);
+            continue;
+        }
         for (size_t i = 0; i < words_per_chunk; i++) {
             uint64_t word = w[i], keep = word;
             while (word) {
@@ -304,8 +316,8 @@ static void suspend_handler(int sig, siginfo_t *info, void *uc) {
     int saved = errno;
     mdn_mutator *m = cons_self;
     if (m && __atomic_load_n(&m->signalled, __ATOMIC_ACQUIRE)) {
-        if (m->in_critical)
-            m->stop_deferred = 1;
+        if (m->fast.in_critical)
+            m->fast.stop_deferred = 1;
         else
             stop_here(m);
     }
@@ -339,7 +351,7 @@ static void install_signals(void) {
 }
 
 void mdn_critical_deferred_stop(mdn_mutator *m) {
-    m->stop_deferred = 0;
+    m->fast.stop_deferred = 0;
     if (__atomic_load_n(&m->signalled, __ATOMIC_ACQUIRE))
         pthread_kill(pthread_self(), CONS_SUSPEND_SIGNAL);
 }
@@ -417,7 +429,7 @@ void mdn_conservative_after_fork_child(mdn_heap *heap, mdn_mutator *self) {
     if (self) {
         self->signalled = 0;
         self->sig_stopped = 0;
-        self->stop_deferred = 0;
+        self->fast.stop_deferred = 0;
     }
 }
 
@@ -481,6 +493,15 @@ void mdn_conservative_bind(mdn_mutator *m) {
     if (!m->stack_base)
         m->stack_base = (uintptr_t)addr + size;
     cons_self = m;
+    mdn_conservative_open_fast_path(m);
+}
+
+void mdn_conservative_open_fast_path(mdn_mutator *m) {
+    const mdn_heap *heap = m->heap;
+    /* .cons.fast: the bitmap byte of address a is valid_bias + (a >> 6);
+     * the reservation starts on a chunk boundary, so granule bits line up. */
+    m->fast.valid_bias = (uintptr_t)heap->cons->valid.base - (heap->cons->valid.heap_start >> 6);
+    m->fast.conservative = heap->options.stress == 0 && !heap->options.verify;
 }
 
 void mdn_conservative_unbind(mdn_mutator *m) {

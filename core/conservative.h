@@ -46,6 +46,10 @@ void mdn_conservative_destroy(mdn_heap *heap);
 void mdn_conservative_bind(mdn_mutator *m);
 void mdn_conservative_unbind(mdn_mutator *m);
 
+/* .cons.fast: let mdn_alloc_conservative use the held buffers (unless
+ * stress or verify sends everything to the slow path). */
+void mdn_conservative_open_fast_path(mdn_mutator *m);
+
 /* Record a new object (valid bit, page map); `bytes` is its size. */
 void mdn_conservative_note_alloc(mdn_heap *heap, void *start, size_t bytes);
 
@@ -72,15 +76,14 @@ void mdn_conservative_after_fork_child(mdn_heap *heap, mdn_mutator *self);
  * stop_deferred and the thread stops itself on leaving, or parks at the
  * safepoint it reaches first. */
 static inline void mdn_critical_enter(mdn_mutator *m) {
-    m->in_critical++;
+    m->fast.in_critical++;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
-void mdn_critical_deferred_stop(mdn_mutator *m);
 static inline void mdn_critical_leave(mdn_mutator *m) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    m->in_critical--;
+    m->fast.in_critical--;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (MDN_UNLIKELY(m->stop_deferred) && m->in_critical == 0)
+    if (MDN_UNLIKELY(m->fast.stop_deferred) && m->fast.in_critical == 0)
         mdn_critical_deferred_stop(m);
 }
 

@@ -245,8 +245,11 @@ static size_t policy_limit(mdn_heap *heap, size_t used, uint64_t pause_ns) {
     const mdn_options *o = &heap->options;
     switch (heap->sizing.policy) {
     case MDN_HEAP_POLICY_GROWABLE: {
-        size_t limit = (size_t)((double)used * o->heap_factor / 100.0);
-        return limit > o->heap_initial ? limit : o->heap_initial;
+        /* Atomic: mdn_heap_set_factor and mdn_heap_expand change them (.sizing.runtime). */
+        unsigned factor = __atomic_load_n(&o->heap_factor, __ATOMIC_RELAXED);
+        size_t floor = __atomic_load_n(&o->heap_initial, __ATOMIC_RELAXED);
+        size_t limit = (size_t)((double)used * factor / 100.0);
+        return limit > floor ? limit : floor;
     }
     case MDN_HEAP_POLICY_ADAPTIVE: {
         /* .sizing.adaptive: rates smoothed over collections; the
@@ -282,18 +285,88 @@ void mdn_heap_after_collection(mdn_heap *heap, uint64_t pause_ns) {
         /* .sizing.room: after a collection the heap has room for what was
          * refused, a chunk, and the defragmentation headroom, so a request
          * fails again only at the maximum. */
-        size_t room = (refused < vs->max ? refused : vs->max) + MDN_CHUNK_SIZE +
+        size_t max = __atomic_load_n(&vs->max, __ATOMIC_RELAXED);
+        size_t room = (refused < max ? refused : max) + MDN_CHUNK_SIZE +
                       (size_t)((double)limit * heap->options.defrag_headroom / 100.0);
         if (limit < used + room)
             limit = used + room;
-        if (limit > vs->max)
-            limit = vs->max;
+        if (limit > max)
+            limit = max;
         __atomic_store_n(&vs->budget, limit, __ATOMIC_RELAXED);
     }
     heap->sizing.last_end_ns = mdn_now_ns();
     heap->sizing.last_allocated = __atomic_load_n(&heap->stats.bytes_allocated, __ATOMIC_RELAXED);
     /* .sizing.return */
     mdn_vmspace_return_idle(vs, heap->options.return_idle_gcs, (uint64_t)heap->options.return_idle_ms * 1000000u);
+}
+
+/* .sizing.runtime: the maximum, the floor and the factor change while the
+ * heap runs; each is one atomic word, read by the policy after a collection
+ * (and the budget by every block take). heap->lock orders the callers. */
+static void require_growing(mdn_heap *heap, const char *check) {
+    mdn_heap_check_api(heap, check);
+    if (heap->sizing.policy == MDN_HEAP_POLICY_FIXED)
+        mdn_misuse(check, "the heap has a fixed size (heap=%zu); only a growing heap can be resized",
+                   heap->options.heap_size);
+}
+
+size_t mdn_heap_set_max(mdn_heap *heap, size_t bytes) {
+    require_growing(heap, "heap_set_max");
+    if (bytes < ((size_t)4 << 20))
+        mdn_misuse("heap_set_max", "maximum %zu is below the 4 MiB minimum", bytes);
+    mdn_vmspace *vs = &heap->vm;
+    size_t reserved = (vs->end - vs->start - 64 * MDN_CHUNK_SIZE) / 2; /* .heap.reserve */
+    if (bytes > reserved)
+        bytes = reserved;
+    pthread_mutex_lock(&heap->lock);
+    __atomic_store_n(&vs->max, bytes, __ATOMIC_RELAXED);
+    if (mdn_budget_limit(vs) > bytes)
+        __atomic_store_n(&vs->budget, bytes, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&heap->lock);
+    return bytes;
+}
+
+bool mdn_heap_expand(mdn_heap *heap, size_t bytes) {
+    require_growing(heap, "heap_expand");
+    mdn_vmspace *vs = &heap->vm;
+    pthread_mutex_lock(&heap->lock);
+    size_t max = __atomic_load_n(&vs->max, __ATOMIC_RELAXED);
+    size_t limit = mdn_budget_limit(vs);
+    bool whole = bytes <= max - limit;
+    limit = whole ? limit + bytes : max;
+    __atomic_store_n(&vs->budget, limit, __ATOMIC_RELAXED);
+    if (limit > heap->options.heap_initial)
+        __atomic_store_n(&heap->options.heap_initial, limit, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&heap->lock);
+    return whole;
+}
+
+void mdn_heap_set_factor(mdn_heap *heap, unsigned percent) {
+    mdn_heap_check_api(heap, "heap_set_factor");
+    if (heap->sizing.policy != MDN_HEAP_POLICY_GROWABLE)
+        mdn_misuse("heap_set_factor", "the heap's policy is not growable");
+    if (percent < 110 || percent > 10000)
+        mdn_misuse("heap_set_factor", "factor %u%% is outside 110..10000", percent);
+    __atomic_store_n(&heap->options.heap_factor, percent, __ATOMIC_RELAXED);
+}
+
+void mdn_heap_set_collections_disabled(mdn_heap *heap, bool disabled) {
+    mdn_heap_check_api(heap, "heap_set_collections_disabled");
+    __atomic_store_n(&heap->collections_disabled, disabled, __ATOMIC_RELAXED);
+}
+
+bool mdn_heap_grow_for(mdn_heap *heap, size_t bytes) {
+    mdn_vmspace *vs = &heap->vm;
+    pthread_mutex_lock(&heap->lock);
+    size_t max = __atomic_load_n(&vs->max, __ATOMIC_RELAXED);
+    size_t limit = mdn_budget_limit(vs);
+    bool grew = limit < max;
+    if (grew) {
+        size_t want = bytes + MDN_CHUNK_SIZE;
+        __atomic_store_n(&vs->budget, want < max - limit ? limit + want : max, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&heap->lock);
+    return grew;
 }
 
 void mdn_external_alloc(mdn_heap *heap, size_t bytes) {

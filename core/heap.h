@@ -61,16 +61,14 @@ struct mdn_mutator {
     size_t stress_count;         /* bytes since the last stress collection */
     bool force_slow;             /* stress/verify: every allocation takes the slow path */
     bool hidden;                 /* buffers hidden (force_slow, or NATIVE): fast paths fail */
-    uintptr_t saved_limit;       /* the real bump limit while hidden */
-    void *saved_free_lists[MDN_FREELIST_FAST_CLASSES];
+    /* The real buffers while hidden are m->fast.held_limit and held_free_lists. */
     /* Conservative heaps only (core/conservative.h, .cons.stacks). */
     pthread_t thread;            /* the bound thread, for the stop signal */
     uintptr_t stack_base;        /* one past the highest address of its stack */
     uintptr_t stack_sp;          /* lowest live stack address, saved when it stopped */
     const void *saved_regs;      /* registers saved when it stopped (NULL: on the stack) */
     size_t saved_regs_bytes;
-    volatile sig_atomic_t in_critical;   /* .cons.critical */
-    volatile sig_atomic_t stop_deferred;
+    /* .cons.critical: m->fast.in_critical and m->fast.stop_deferred. */
     int sig_stopped;             /* atomic: waiting in the stop-signal handler */
     int signalled;               /* atomic: the collector sent the stop signal */
     ucontext_t native_ctx;       /* registers saved by mdn_enter_native */
@@ -127,6 +125,7 @@ struct mdn_heap {
     bool forking;                /* between mdn_prepare_fork and an mdn_after_fork_* (core/fork.c) */
     mdn_mutator *fork_owner;     /* the forking thread's mutator, or NULL */
     mdn_mutator *alloc_waiters;  /* failed requests, oldest first (.alloc.fair) */
+    bool collections_disabled;   /* atomic: grow instead of collecting (.sizing.disabled) */
 
     /* Collector. */
     mdn_workers *workers;
@@ -208,6 +207,10 @@ void mdn_mutator_unhide_buffers(mdn_mutator *m);
 /* Retire a mutator's buffers, unlink it and keep it as unbound
  * (heap->lock held, or the only thread: mdn_after_fork_child). */
 void mdn_mutator_remove(mdn_mutator *m);
+
+/* .sizing.disabled: raise the current limit by `bytes` and a chunk, up to
+ * the maximum; false when it is already at the maximum. */
+bool mdn_heap_grow_for(mdn_heap *heap, size_t bytes);
 void mdn_mutator_hide_buffers(mdn_mutator *m);
 
 #endif

@@ -42,7 +42,7 @@ static void park_locked(mdn_mutator *m) {
     mdn_heap *heap = m->heap;
     ucontext_t ctx; /* .cons.stacks: alive while parked */
     MDN_SAVE_CONTEXT(m, ctx);
-    m->stop_deferred = 0;
+    m->fast.stop_deferred = 0;
     __atomic_store_n(&m->state, MDN_MUTATOR_PARKED, __ATOMIC_RELEASE);
     mdn_obs_parked_now(heap);
     pthread_cond_broadcast(&heap->stopped_cond);
@@ -55,9 +55,9 @@ void mdn_mutator_hide_buffers(mdn_mutator *m) {
     if (m->hidden)
         return;
     m->hidden = true;
-    m->saved_limit = m->fast.bump_limit;
+    m->fast.held_limit = m->fast.bump_limit;
     m->fast.bump_limit = m->fast.bump_cursor;
-    memcpy(m->saved_free_lists, m->fast.free_lists, sizeof m->saved_free_lists);
+    memcpy(m->fast.held_free_lists, m->fast.free_lists, sizeof m->fast.held_free_lists);
     memset(m->fast.free_lists, 0, sizeof m->fast.free_lists);
 }
 
@@ -65,8 +65,8 @@ void mdn_mutator_unhide_buffers(mdn_mutator *m) {
     if (!m->hidden)
         return;
     m->hidden = false;
-    m->fast.bump_limit = m->saved_limit;
-    memcpy(m->fast.free_lists, m->saved_free_lists, sizeof m->saved_free_lists);
+    m->fast.bump_limit = m->fast.held_limit;
+    memcpy(m->fast.free_lists, m->fast.held_free_lists, sizeof m->fast.held_free_lists);
 }
 
 mdn_mutator *mdn_mutator_bind(mdn_heap *heap, void *vm_thread) {
@@ -89,7 +89,9 @@ mdn_mutator *mdn_mutator_bind(mdn_heap *heap, void *vm_thread) {
     m->owner = pthread_self();
     m->state = MDN_MUTATOR_RUNNING;
     /* .cons.valid: a conservative heap records every allocation, so the
-     * inline fast paths stay closed. */
+     * inline fast path of mdn_alloc stays closed; mdn_alloc_conservative
+     * uses the held buffers unless stress or verify sends every allocation
+     * to the slow path (.cons.fast). */
     m->force_slow = heap->options.stress != 0 || heap->options.verify || heap->cons;
     if (heap->cons)
         mdn_conservative_bind(m);
@@ -166,6 +168,7 @@ void mdn_enter_native(mdn_mutator *m) {
     mdn_heap *heap = m->heap;
     mdn_critical_enter(m);
     if (heap->cons) {
+        m->fast.conservative = 0; /* .cons.fast: closed while native */
         /* .cons.stacks: the registers stay in the mutator while native; the
          * stack is scanned from here up. */
         getcontext(&m->native_ctx);
@@ -194,6 +197,8 @@ void mdn_leave_native(mdn_mutator *m) {
     __atomic_store_n(&m->state, MDN_MUTATOR_RUNNING, __ATOMIC_RELEASE);
     if (!m->force_slow)
         mdn_mutator_unhide_buffers(m);
+    if (heap->cons)
+        mdn_conservative_open_fast_path(m);
     pthread_mutex_unlock(&heap->lock);
     mdn_critical_leave(m);
 }
@@ -229,18 +234,36 @@ void *mdn_mutator_try_alloc(mdn_mutator *m, size_t bytes, size_t align, mdn_allo
     return p;
 }
 
+/* .cons.pin: nothing moves in a conservative heap; .cons.valid: every
+ * object is recorded, after its first word is stored (.cons.fast). */
+static void *alloc_conservative(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind, bool header,
+                                uintptr_t first_word) {
+    mdn_critical_enter(m);
+    void *p = alloc_slow(m, bytes, align, kind == MDN_ALLOC_DEFAULT ? MDN_ALLOC_NONMOVING : kind);
+    if (p) {
+        if (header)
+            *(uintptr_t *)p = first_word;
+        mdn_conservative_note_alloc(m->heap, p, mdn_align_up(bytes, MDN_MIN_ALIGN));
+    }
+    mdn_critical_leave(m);
+    return p;
+}
+
 void *mdn_alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
     require_running(m, "alloc");
     if (!m->heap->cons)
         return alloc_slow(m, bytes, align, kind);
-    /* .cons.pin: nothing moves in a conservative heap; .cons.valid: every
-     * object is recorded. */
-    mdn_critical_enter(m);
-    void *p = alloc_slow(m, bytes, align, kind == MDN_ALLOC_DEFAULT ? MDN_ALLOC_NONMOVING : kind);
-    if (p)
-        mdn_conservative_note_alloc(m->heap, p, mdn_align_up(bytes, MDN_MIN_ALIGN));
-    mdn_critical_leave(m);
-    return p;
+    return alloc_conservative(m, bytes, align, kind, false, 0);
+}
+
+void *mdn_alloc_conservative_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind,
+                                  uintptr_t first_word) {
+    require_running(m, "alloc_conservative");
+    if (!m->heap->cons)
+        mdn_misuse("alloc_conservative", "the heap was not created with the conservative option");
+    if (bytes < sizeof(uintptr_t))
+        mdn_misuse("alloc_conservative", "%zu bytes cannot hold the first word", bytes);
+    return alloc_conservative(m, bytes, align, kind, true, first_word);
 }
 
 static void *alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
@@ -278,6 +301,12 @@ static void *alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_ki
     void *p = mdn_mutator_try_alloc(m, size, align, kind);
     if (MDN_LIKELY(p != NULL))
         return p;
+    /* .sizing.disabled: grow instead of collecting, up to the maximum. */
+    while (__atomic_load_n(&heap->collections_disabled, __ATOMIC_RELAXED) && mdn_heap_grow_for(heap, size)) {
+        p = mdn_mutator_try_alloc(m, size, align, kind);
+        if (p)
+            return p;
+    }
     if (plan_can_collect) {
         m->alloc_bytes = size;
         m->alloc_align = align;

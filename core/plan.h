@@ -56,6 +56,10 @@ bool plan_is_live_object(mdn_heap *heap, mdn_objref obj);
  * marked, forwarded or otherwise reached by this collection? True for
  * objects of spaces that are not collected. */
 bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj);
+/* .policy.marks: the granule mark bitmap of space `space` if its policy
+ * keeps one that answers plan_object_is_reachable for object starts, else
+ * NULL. World stopped, between the closure and the next prepare. */
+const struct mdn_side_metadata *plan_space_marks(const mdn_heap *heap, unsigned space);
 /* The reference of `obj` after this collection: its copy if it moved, else
  * `obj`. World stopped, after the closure. */
 mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj);

@@ -12,6 +12,10 @@
  *   mdn_objref  mdn_p_forwarded(const T *s, mdn_objref obj);
  *   void        mdn_p_verify(T *s);           heap verifier (.verify.metadata)
  *   void        mdn_p_check(const T *s);      structure check (.policy.check)
+ * and optionally, with MDN_POLICY_DEFINE_MARKED(p, T) instead:
+ *   const mdn_side_metadata *mdn_p_marks(const T *s);  a granule bitmap
+ *       whose bit at an object start is set exactly when is_live holds,
+ *       from the closure to the next prepare (.policy.marks)
  * and, with signatures of its own because they are on the hot paths and
  * take thread-local allocators, mdn_p_alloc and mdn_p_trace_object (inline
  * in the policy's header). MDN_POLICY_DEFINE(p, T) at the end of the
@@ -34,9 +38,14 @@ typedef struct mdn_policy {
     mdn_objref (*forwarded)(const void *space, mdn_objref obj);
     void (*verify)(void *space);
     void (*check)(const void *space);
+    const struct mdn_side_metadata *(*marks)(const void *space); /* NULL: no such bitmap */
 } mdn_policy;
 
-#define MDN_POLICY_DEFINE(p, T)                                                                                        \
+#define MDN_POLICY_DEFINE(p, T) MDN_POLICY_DEFINE_WITH(p, T, NULL)
+#define MDN_POLICY_DEFINE_MARKED(p, T)                                                                                 \
+    static const struct mdn_side_metadata *p##_policy_marks(const void *s) { return mdn_##p##_marks((const T *)s); }   \
+    MDN_POLICY_DEFINE_WITH(p, T, p##_policy_marks)
+#define MDN_POLICY_DEFINE_WITH(p, T, marks_fn)                                                                         \
     static bool p##_policy_init(void *s, mdn_heap *h, unsigned id) { return mdn_##p##_init((T *)s, h, id); }           \
     static void p##_policy_destroy(void *s) { mdn_##p##_destroy((T *)s); }                                             \
     static void p##_policy_prepare(void *s, mdn_heap *h, bool full) { mdn_##p##_prepare((T *)s, h, full); }            \
@@ -53,6 +62,7 @@ typedef struct mdn_policy {
                                          p##_policy_is_live,                                                           \
                                          p##_policy_forwarded,                                                         \
                                          p##_policy_verify,                                                            \
-                                         p##_policy_check}
+                                         p##_policy_check,                                                             \
+                                         marks_fn}
 
 #endif

@@ -98,7 +98,7 @@ void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
     out->peak_committed_bytes = __atomic_load_n(&heap->vm.peak_committed, __ATOMIC_RELAXED);
     memcpy(out->phase_ns, s->phase_ns, sizeof out->phase_ns);
     out->heap_limit_bytes = mdn_budget_limit(&heap->vm);
-    out->heap_max_bytes = heap->vm.max;
+    out->heap_max_bytes = __atomic_load_n(&heap->vm.max, __ATOMIC_RELAXED);
     out->returned_bytes = heap->vm.returned_bytes;
     out->external_bytes = __atomic_load_n(&heap->vm.external, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&heap->lock);

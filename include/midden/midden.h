@@ -158,8 +158,15 @@ typedef struct mdn_mutator_fast {
     uintptr_t bump_cursor; /**< next free byte of the current bump region */
     uintptr_t bump_limit;  /**< end of the current bump region */
     uint32_t gc_pending;   /**< nonzero while a collection waits for this thread */
-    uint32_t reserved;     /**< padding, zero */
+    uint32_t conservative; /**< nonzero: mdn_alloc_conservative() may use the held buffers */
     void *free_lists[MDN_FREELIST_FAST_CLASSES]; /**< per size class free cells */
+    /* While the buffers are hidden from mdn_alloc() (a conservative heap,
+     * stress, verify, native state), the real ones are held here. */
+    uintptr_t held_limit;  /**< the real end of the bump region while hidden */
+    void *held_free_lists[MDN_FREELIST_FAST_CLASSES]; /**< the real free lists while hidden */
+    uintptr_t valid_bias;  /**< conservative heaps: the valid-object bitmap byte of address a is valid_bias + (a >> 6) */
+    volatile int in_critical;   /**< conservative heaps: not to be stopped by the signal now */
+    volatile int stop_deferred; /**< conservative heaps: the stop signal came inside a critical section */
 } mdn_mutator_fast;
 
 /* ---- options ---------------------------------------------------------- */
@@ -325,6 +332,82 @@ static inline void *mdn_alloc(mdn_mutator *m, size_t bytes, size_t align, mdn_al
     }
 #endif
     return mdn_alloc_slow(m, bytes, align, kind);
+}
+
+/**
+ * @brief Out-of-line part of mdn_alloc_conservative(), with any size,
+ * alignment and kind: allocate, store @p first_word in the object's first
+ * word and record the object as valid, without being stopped in between.
+ * @param m          the calling thread's mutator (a conservative heap's, RUNNING)
+ * @param bytes      object size in bytes, at least one word
+ * @param align      alignment, a power of two
+ * @param kind       what the object is for
+ * @param first_word the object's first word (its header)
+ * @return the object, or NULL when mdn_vm_out_of_memory() returned
+ */
+void *mdn_alloc_conservative_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind,
+                                  uintptr_t first_word);
+
+/** @brief Out-of-line part of leaving a critical section. @param m the mutator */
+void mdn_critical_deferred_stop(mdn_mutator *m);
+
+/**
+ * @brief Allocate a small object on a conservative heap, store its header
+ * and record it in the valid-object bitmap (docs/design/conservative.md
+ * .cons.fast).
+ *
+ * The inline fast path of a conservative heap, whose mutators never poll:
+ * a bump or free-list pop on the buffers the heap holds for the thread,
+ * the header store and the bitmap bit, inside a critical section so that
+ * the stop signal never finds them half done. Requests the fast path cannot
+ * serve go to mdn_alloc_conservative_slow(). The memory past the first word
+ * is zeroed.
+ * @param m          the calling thread's mutator (a conservative heap's, RUNNING)
+ * @param bytes      object size in bytes, at least one word
+ * @param first_word the object's first word (its header)
+ * @return the object, or NULL when mdn_vm_out_of_memory() returned
+ */
+static inline void *mdn_alloc_conservative(mdn_mutator *m, size_t bytes, uintptr_t first_word) {
+#if MDN_PLAN_FASTPATH == MDN_FASTPATH_BUMP || MDN_PLAN_FASTPATH == MDN_FASTPATH_FREELIST
+    mdn_mutator_fast *f = (mdn_mutator_fast *)m;
+    if (__builtin_expect(f->conservative != 0, 1) && bytes - 1 < (size_t)MDN_PLAN_MAX_FAST_SIZE &&
+        bytes - 1 < (size_t)MDN_FREELIST_FAST_MAX) {
+        f->in_critical = f->in_critical + 1;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        uintptr_t start = 0;
+#if MDN_PLAN_FASTPATH == MDN_FASTPATH_BUMP
+        uintptr_t cursor = f->bump_cursor;
+        uintptr_t end = cursor + ((bytes + (MDN_MIN_ALIGN - 1)) & ~(uintptr_t)(MDN_MIN_ALIGN - 1));
+        if (__builtin_expect(end <= f->held_limit, 1)) {
+            f->bump_cursor = end;
+            start = cursor;
+        }
+#else
+        void **head = &f->held_free_lists[(bytes + (MDN_MIN_ALIGN - 1)) / MDN_MIN_ALIGN];
+        void **cell = (void **)*head;
+        if (__builtin_expect(cell != NULL, 1)) {
+            *head = *cell;
+            start = (uintptr_t)cell;
+        }
+#endif
+        if (__builtin_expect(start != 0, 1)) {
+            *(uintptr_t *)start = first_word;
+            /* Only this thread sets bits in its buffers' bytes; a relaxed
+             * load and store, not a read-modify-write (.cons.fast). */
+            unsigned char *bits = (unsigned char *)(f->valid_bias + (start >> 6));
+            unsigned char old = __atomic_load_n(bits, __ATOMIC_RELAXED);
+            __atomic_store_n(bits, (unsigned char)(old | (1u << ((start >> 3) & 7u))), __ATOMIC_RELAXED);
+        }
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        f->in_critical = f->in_critical - 1;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (__builtin_expect(f->stop_deferred != 0, 0) && f->in_critical == 0)
+            mdn_critical_deferred_stop(m);
+        if (__builtin_expect(start != 0, 1))
+            return (void *)start;
+    }
+#endif
+    return mdn_alloc_conservative_slow(m, bytes, MDN_MIN_ALIGN, MDN_ALLOC_DEFAULT, first_word);
 }
 
 /* ---- the thread protocol ------------------------------------------------ */
@@ -495,6 +578,53 @@ void mdn_external_alloc(mdn_heap *heap, size_t bytes);
  * @param bytes bytes freed outside the heap
  */
 void mdn_external_free(mdn_heap *heap, size_t bytes);
+
+/* ---- resizing a growing heap while it runs (docs/design/sizing.md .sizing.runtime) */
+
+/**
+ * @brief Change the most a growing heap may take.
+ *
+ * The heap reserved address space for twice the maximum it was created
+ * with; a larger @p bytes is cut to that, and the maximum in force is
+ * returned. A smaller maximum also lowers the current limit to it (the heap
+ * collects sooner, and requests beyond it fail after a full collection). A
+ * fixed heap is a misuse error. Thread safe; needs no mutator.
+ * @param heap  the heap (growable or adaptive policy)
+ * @param bytes the new maximum in bytes, at least 4 MiB
+ * @return the maximum now in force
+ */
+size_t mdn_heap_set_max(mdn_heap *heap, size_t bytes);
+
+/**
+ * @brief Grow a growing heap's limit by @p bytes now, and keep it at least
+ * that large after later collections (the policy's floor, `heap-initial`,
+ * rises with it).
+ * @param heap  the heap (growable or adaptive policy; a fixed heap is a misuse error)
+ * @param bytes bytes to add to the current limit
+ * @return true when the limit grew by all of @p bytes, false when the maximum cut it short
+ */
+bool mdn_heap_expand(mdn_heap *heap, size_t bytes);
+
+/**
+ * @brief Change the growable policy's factor (`heap-factor`): the limit set
+ * after each later collection is @p percent of the bytes in use.
+ * @param heap    the heap (growable policy; any other is a misuse error)
+ * @param percent 110 to 10000, as the option allows (else a misuse error)
+ */
+void mdn_heap_set_factor(mdn_heap *heap, unsigned percent);
+
+/**
+ * @brief Let allocation grow a growing heap instead of collecting
+ * (@p disabled true), or collect again as the policy says (false).
+ *
+ * While disabled, a request the current limit refuses raises the limit,
+ * up to the maximum; only at the maximum does the heap collect (and report
+ * out of memory if that does not help). mdn_collect() still collects.
+ * Thread safe. On a fixed heap the limit cannot grow, so it only collects.
+ * @param heap     the heap
+ * @param disabled true to grow instead of collecting
+ */
+void mdn_heap_set_collections_disabled(mdn_heap *heap, bool disabled);
 
 /* ---- statistics ---------------------------------------------------------- */
 

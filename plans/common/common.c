@@ -181,6 +181,11 @@ static space_ref space_of_object(const mdn_heap *heap, mdn_objref obj) {
     return space_by_id(heap, mdn_vmspace_space_of(&heap->vm, start));
 }
 
+const mdn_side_metadata *plan_space_marks(const mdn_heap *heap, unsigned space) {
+    space_ref r = space_by_id(heap, space);
+    return r.policy && r.policy->marks ? r.policy->marks(r.space) : NULL;
+}
+
 bool plan_is_live_object(mdn_heap *heap, mdn_objref obj) {
     space_ref r = space_of_object(heap, obj);
     return r.policy && r.policy->is_live(r.space, obj);

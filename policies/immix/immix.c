@@ -376,6 +376,10 @@ void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
      * Those full blocks are estimated by the sizes of their marked objects,
      * read before the marks are cleared, only in the last two cases. */
     bool defrag = full || stranded >= MDN_LINES_PER_BLOCK || s->tight;
+    /* docs/design/conservative.md .cons.fast: a conservative heap never
+     * evacuates (objects from the inline fast path are not pinned one by one). */
+    if (heap->options.conservative)
+        defrag = false;
     bool by_bytes = full || s->tight;
     size_t ncand = 0;
     FOR_EACH_BLOCK(s, block) {
@@ -625,4 +629,4 @@ void mdn_immix_verify(mdn_immix_space *s) {
     }
 }
 
-MDN_POLICY_DEFINE(immix, mdn_immix_space);
+MDN_POLICY_DEFINE_MARKED(immix, mdn_immix_space);

@@ -302,6 +302,10 @@ static inline mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *
     return obj;
 }
 
+/* .policy.marks: the object mark bitmap; with no evacuation (a conservative
+ * heap) its bits are exactly the live object starts of blocks in use. */
+static inline const mdn_side_metadata *mdn_immix_marks(const mdn_immix_space *s) { return &s->marks; }
+
 static inline bool mdn_immix_is_marked(const mdn_immix_space *s, mdn_address start) {
     return mdn_side_bit_test(&s->marks, start);
 }

@@ -411,4 +411,4 @@ void mdn_marksweep_verify(mdn_marksweep_space *s) {
     mdn_marksweep_check(s);
 }
 
-MDN_POLICY_DEFINE(marksweep, mdn_marksweep_space);
+MDN_POLICY_DEFINE_MARKED(marksweep, mdn_marksweep_space);

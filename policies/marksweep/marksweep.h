@@ -178,6 +178,9 @@ static inline bool mdn_marksweep_is_marked(const mdn_marksweep_space *s, mdn_add
     return (__atomic_load_n(word, __ATOMIC_RELAXED) >> (i & 63)) & 1u;
 }
 
+/* .policy.marks: marks are set only at cell starts of blocks in use. */
+static inline const mdn_side_metadata *mdn_marksweep_marks(const mdn_marksweep_space *s) { return &s->marks; }
+
 /* Is `a` (in this space) the start of a cell of a block in use? */
 bool mdn_marksweep_is_cell_start(const mdn_marksweep_space *s, mdn_address a);
 

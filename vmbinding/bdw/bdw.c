@@ -55,13 +55,13 @@ static pthread_key_t bdw_thread_key;
 static __thread mdn_mutator *bdw_self __attribute__((tls_model("initial-exec")));
 static __thread int bdw_native __attribute__((tls_model("initial-exec")));
 static size_t bdw_max_heap;          /* GC_set_max_heap_size before GC_init */
+static uint64_t bdw_allocated_at_gc; /* mdn_stats.bytes_allocated when the last collection ended */
 static GC_warn_proc bdw_warn_proc;
 static GC_start_callback_proc bdw_start_callback;
 static GC_on_collection_event_proc bdw_event_proc;
 static unsigned bdw_markers;         /* GC_set_markers_count before GC_init */
 static int bdw_disabled;             /* GC_disable nesting (atomic) */
-static size_t bdw_since_gc;          /* bytes allocated since the last collection (atomic) */
-static size_t bdw_trigger;           /* collect when bdw_since_gc passes this */
+static int bdw_disabled_pushed;      /* what the heap was last told (atomic) */
 
 BDW_EXPORT GC_word GC_gc_no;
 BDW_EXPORT int GC_dont_gc;
@@ -71,8 +71,8 @@ BDW_EXPORT int GC_finalize_on_demand;
 BDW_EXPORT GC_word GC_free_space_divisor = 3;
 BDW_EXPORT GC_oom_func GC_oom_fn;
 
-/* Collections start after this many bytes at least (.cons.bdw-trigger). */
-#define BDW_MIN_TRIGGER ((size_t)4 << 20)
+/* The smallest heap maximum the core accepts (option heap-max). */
+#define BDW_MIN_HEAP ((size_t)4 << 20)
 
 static void bdw_fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void bdw_fatal(const char *fmt, ...) {
@@ -198,20 +198,122 @@ static size_t env_size(const char *name) {
     return (size_t)n;
 }
 
-/* .cons.bdw-budget: the heap's fixed budget until growable heaps exist: the
- * physical memory, at most 16 GiB, or GC_MAXIMUM_HEAP_SIZE or
- * GC_set_max_heap_size(); MDN_HEAP and MDN_OPTIONS override all. */
-static size_t default_budget(void) {
-    size_t budget = bdw_max_heap ? bdw_max_heap : env_size("GC_MAXIMUM_HEAP_SIZE");
-    if (!budget) {
+/* .cons.bdw-budget: the growable heap-factor for Boehm GC's free-space
+ * divisor d: Boehm collects after about 2 * live / d bytes, so the heap
+ * grows to (1 + 2/d) times the live size. */
+static unsigned factor_for_divisor(GC_word d) {
+    if (d == 0)
+        d = 3;
+    GC_word percent = 100 + 200 / d;
+    return percent < 110 ? 110 : percent > 10000 ? 10000 : (unsigned)percent;
+}
+
+static bool heap_is_fixed(void) {
+    const mdn_options *o = mdn_heap_options(bdw_heap);
+    return o->heap_size != 0 || o->heap_policy == MDN_HEAP_POLICY_FIXED;
+}
+
+/* .cons.bdw-budget: Boehm GC's heap grows on demand: a growable heap, at
+ * most GC_MAXIMUM_HEAP_SIZE (or GC_set_max_heap_size before GC_init, else
+ * the physical memory), starting at GC_INITIAL_HEAP_SIZE (else the core's
+ * heap-initial), growing by the free-space divisor (GC_FREE_SPACE_DIVISOR
+ * or GC_free_space_divisor). MDN_OPTIONS and MDN_* override all. */
+static void sizing_options(mdn_options *o) {
+    size_t max = bdw_max_heap ? bdw_max_heap : env_size("GC_MAXIMUM_HEAP_SIZE");
+    if (!max) {
         long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-        budget = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)4 << 30;
-        if (budget > ((size_t)16 << 30))
-            budget = (size_t)16 << 30;
+        max = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)4 << 30;
     }
-    if (budget < ((size_t)16 << 20))
-        budget = (size_t)16 << 20;
-    return budget;
+    o->heap_max = max < BDW_MIN_HEAP ? BDW_MIN_HEAP : max;
+    size_t initial = env_size("GC_INITIAL_HEAP_SIZE");
+    if (initial)
+        o->heap_initial = initial < BDW_MIN_HEAP ? BDW_MIN_HEAP : initial;
+    if (o->heap_initial > o->heap_max)
+        o->heap_initial = o->heap_max;
+    size_t divisor = env_size("GC_FREE_SPACE_DIVISOR");
+    if (divisor)
+        GC_free_space_divisor = divisor;
+    o->heap_factor = factor_for_divisor(GC_free_space_divisor);
+    /* A conservative heap never evacuates (.cons.fast): no headroom. */
+    o->defrag_headroom = 0;
+}
+
+/* GC_disable nesting and GC_dont_gc, told to the heap (.sizing.disabled
+ * in sizing.md) when they change through this library. */
+static void push_disabled(void) {
+    int want = __atomic_load_n(&bdw_disabled, __ATOMIC_RELAXED) != 0 || GC_dont_gc;
+    if (__atomic_exchange_n(&bdw_disabled_pushed, want, __ATOMIC_RELAXED) != want)
+        mdn_heap_set_collections_disabled(bdw_heap, want);
+}
+
+/* Boehm GC's collection events, for every collection of the heap. */
+static void on_event(mdn_heap *heap, const mdn_event *e, void *data) {
+    (void)heap, (void)data;
+    GC_on_collection_event_proc ev = __atomic_load_n(&bdw_event_proc, __ATOMIC_ACQUIRE);
+    if (e->kind == MDN_EVENT_GC_START) {
+        if (ev)
+            ev(GC_EVENT_START);
+    } else if (e->kind == MDN_EVENT_GC_END) {
+        mdn_stats st;
+        mdn_stats_get(bdw_heap, &st);
+        __atomic_store_n(&GC_gc_no, (GC_word)e->collection, __ATOMIC_RELAXED);
+        __atomic_store_n(&bdw_allocated_at_gc, st.bytes_allocated, __ATOMIC_RELAXED);
+        if (ev)
+            ev(GC_EVENT_END);
+    }
+}
+
+/* ---- fork (.cons.fork in conservative.md) -------------------------------------- */
+
+static int bdw_handle_fork = 1;  /* GC_set_handle_fork before GC_init */
+static int bdw_fork_was_native;  /* the forking thread was in GC_do_blocking */
+
+static void fork_prepare(void) {
+    if (!GC_is_init_called())
+        return;
+    /* mdn_prepare_fork wants the forking thread running, not native. */
+    if (bdw_self && bdw_native) {
+        bdw_native = 0;
+        mdn_leave_native(bdw_self);
+        bdw_fork_was_native = 1;
+    }
+    mdn_prepare_fork(bdw_heap);
+}
+static void fork_done(void (*after)(mdn_heap *)) {
+    if (!GC_is_init_called())
+        return;
+    after(bdw_heap);
+    if (bdw_fork_was_native) {
+        bdw_fork_was_native = 0;
+        mdn_enter_native(bdw_self);
+        bdw_native = 1;
+    }
+}
+static void fork_parent(void) { fork_done(mdn_after_fork_parent); }
+static void fork_child(void) { fork_done(mdn_after_fork_child); }
+
+static void install_fork_handlers(void) {
+    if (bdw_handle_fork > 0 && pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+        bdw_fatal("cannot install the fork handlers (pthread_atfork)");
+}
+
+BDW_EXPORT void GC_set_handle_fork(int value) {
+    if (GC_is_init_called())
+        bdw_fatal("GC_set_handle_fork must be called before GC_init");
+    bdw_handle_fork = value;
+}
+/* Called by the program itself only after GC_set_handle_fork(-1). */
+BDW_EXPORT void GC_atfork_prepare(void) {
+    if (bdw_handle_fork < 0)
+        fork_prepare();
+}
+BDW_EXPORT void GC_atfork_parent(void) {
+    if (bdw_handle_fork < 0)
+        fork_parent();
+}
+BDW_EXPORT void GC_atfork_child(void) {
+    if (bdw_handle_fork < 0)
+        fork_child();
 }
 
 static void register_self(void *stack_base) {
@@ -228,7 +330,7 @@ BDW_EXPORT void GC_init(void) {
         mdn_options o;
         mdn_error err;
         mdn_options_init(&o);
-        o.heap_size = default_budget();
+        sizing_options(&o);
         if (bdw_markers)
             o.gc_threads = bdw_markers;
         o.conservative = true;
@@ -240,8 +342,10 @@ BDW_EXPORT void GC_init(void) {
             bdw_fatal("cannot create the heap: %s", err.message);
         if (pthread_key_create(&bdw_thread_key, thread_exit) != 0)
             bdw_fatal("cannot create the thread key");
-        bdw_trigger = BDW_MIN_TRIGGER;
+        mdn_event_listener_add(heap, on_event, NULL);
         __atomic_store_n(&bdw_heap, heap, __ATOMIC_RELEASE);
+        push_disabled();
+        install_fork_handlers();
     }
     pthread_mutex_unlock(&bdw_init_lock);
     if (!bdw_self)
@@ -408,45 +512,14 @@ static void *out_of_memory(size_t bytes) {
     return fn ? fn(bytes) : NULL;
 }
 
-/* .cons.bdw-trigger: Boehm GC's pacing: collect when the bytes allocated
- * since the last collection reach a share of the heap given by the free
- * space divisor: with divisor d, about live / (d - 1) bytes. */
-static void after_collection(void) {
-    mdn_stats st;
-    mdn_stats_get(bdw_heap, &st);
-    GC_gc_no = st.collections;
-    GC_word div = GC_free_space_divisor ? GC_free_space_divisor : 3;
-    size_t live = st.live_bytes_after;
-    size_t trigger = div > 1 ? live / (div - 1) : live;
-    __atomic_store_n(&bdw_trigger, trigger > BDW_MIN_TRIGGER ? trigger : BDW_MIN_TRIGGER, __ATOMIC_RELAXED);
-}
-
-/* A collection this library asks for, with Boehm GC's start and end events
- * (collections the core starts when the budget runs out report none). */
-static void collect_now(mdn_mutator *m, mdn_gc_kind kind) {
-    GC_on_collection_event_proc ev = __atomic_load_n(&bdw_event_proc, __ATOMIC_ACQUIRE);
-    if (ev)
-        ev(GC_EVENT_START);
-    mdn_collect(m, kind);
-    after_collection();
-    if (ev)
-        ev(GC_EVENT_END);
-}
-
-static void maybe_collect(mdn_mutator *m, size_t bytes) {
-    size_t since = __atomic_add_fetch(&bdw_since_gc, bytes, __ATOMIC_RELAXED);
-    if (__builtin_expect(since < __atomic_load_n(&bdw_trigger, __ATOMIC_RELAXED), 1))
-        return;
-    if (GC_dont_gc || __atomic_load_n(&bdw_disabled, __ATOMIC_RELAXED))
-        return;
-    __atomic_store_n(&bdw_since_gc, 0, __ATOMIC_RELAXED);
-    collect_now(m, MDN_GC_DEFAULT);
-}
-
+/* The out-of-line allocation: any size, alignment and kind. The header is
+ * stored before the object is recorded (.cons.fast); an over-aligned
+ * object's offset is known only once it is placed, and is stored after. */
 static void *bdw_alloc(size_t n, size_t align, unsigned kind) {
     if (n > BDW_MAX_REQUEST)
         return out_of_memory(n);
     mdn_mutator *m = self();
+    push_disabled();
     size_t offset = sizeof(uintptr_t), mdn_align = MDN_MIN_ALIGN;
     if (align > MDN_MIN_ALIGN) {
         offset = align;
@@ -455,13 +528,14 @@ static void *bdw_alloc(size_t n, size_t align, unsigned kind) {
     /* One byte more than asked, as Boehm GC does with interior pointers on,
      * so a pointer just past the end still points into the object. */
     size_t total = (offset + n + 1 + (MDN_MIN_ALIGN - 1)) & ~(size_t)(MDN_MIN_ALIGN - 1);
-    maybe_collect(m, total);
-    void *p = mdn_alloc_slow(m, total, mdn_align, total > 8192 ? MDN_ALLOC_LARGE : MDN_ALLOC_DEFAULT);
+    void *p = mdn_alloc_conservative_slow(m, total, mdn_align, total > 8192 ? MDN_ALLOC_LARGE : MDN_ALLOC_DEFAULT,
+                                          hdr_make(total, align > 4096 ? sizeof(uintptr_t) : offset, kind));
     if (!p)
         return out_of_memory(n);
-    if (align > 4096)
+    if (align > 4096) {
         offset = (((uintptr_t)p + sizeof(uintptr_t) + align - 1) & ~(uintptr_t)(align - 1)) - (uintptr_t)p;
-    *(uintptr_t *)p = hdr_make(total, offset, kind);
+        *(uintptr_t *)p = hdr_make(total, offset, kind);
+    }
     if ((kind & KIND_UNCOLLECTABLE) != 0) {
         pthread_mutex_lock(&bdw_roots_lock);
         set_insert((uintptr_t)p);
@@ -470,15 +544,30 @@ static void *bdw_alloc(size_t n, size_t align, unsigned kind) {
     return (char *)p + offset;
 }
 
-BDW_EXPORT void *GC_malloc(size_t bytes) { return bdw_alloc(bytes, 0, KIND_NORMAL); }
-BDW_EXPORT void *GC_malloc_atomic(size_t bytes) { return bdw_alloc(bytes, 0, KIND_ATOMIC); }
+/* Requests up to this size take the inline fast path. */
+#define BDW_FAST_MAX (MDN_FREELIST_FAST_MAX - 2 * sizeof(uintptr_t))
+
+/* .cons.fast: the whole fast path of GC_malloc and GC_malloc_atomic is a
+ * bump or free-list pop inlined here (mdn_alloc_conservative). */
+static inline __attribute__((always_inline)) void *alloc_small(size_t n, unsigned kind) {
+    mdn_mutator *m = bdw_self;
+    if (__builtin_expect(m != NULL && n <= BDW_FAST_MAX, 1)) {
+        size_t total = (n + sizeof(uintptr_t) + 1 + (MDN_MIN_ALIGN - 1)) & ~(size_t)(MDN_MIN_ALIGN - 1);
+        void *p = mdn_alloc_conservative(m, total, hdr_make(total, sizeof(uintptr_t), kind));
+        return __builtin_expect(p != NULL, 1) ? (char *)p + sizeof(uintptr_t) : out_of_memory(n);
+    }
+    return bdw_alloc(n, 0, kind);
+}
+
+BDW_EXPORT void *GC_malloc(size_t bytes) { return alloc_small(bytes, KIND_NORMAL); }
+BDW_EXPORT void *GC_malloc_atomic(size_t bytes) { return alloc_small(bytes, KIND_ATOMIC); }
 BDW_EXPORT void *GC_malloc_uncollectable(size_t bytes) { return bdw_alloc(bytes, 0, KIND_UNCOLLECTABLE); }
 BDW_EXPORT void *GC_malloc_atomic_uncollectable(size_t bytes) {
     return bdw_alloc(bytes, 0, KIND_ATOMIC_UNCOLLECTABLE);
 }
 /* Every interior pointer is recognised, so the off-page hint changes nothing. */
-BDW_EXPORT void *GC_malloc_ignore_off_page(size_t bytes) { return bdw_alloc(bytes, 0, KIND_NORMAL); }
-BDW_EXPORT void *GC_malloc_atomic_ignore_off_page(size_t bytes) { return bdw_alloc(bytes, 0, KIND_ATOMIC); }
+BDW_EXPORT void *GC_malloc_ignore_off_page(size_t bytes) { return alloc_small(bytes, KIND_NORMAL); }
+BDW_EXPORT void *GC_malloc_atomic_ignore_off_page(size_t bytes) { return alloc_small(bytes, KIND_ATOMIC); }
 
 BDW_EXPORT void *GC_memalign(size_t align, size_t bytes) {
     if (align == 0 || (align & (align - 1)) != 0)
@@ -586,8 +675,10 @@ BDW_EXPORT char *GC_strndup(const char *s, size_t n) {
 
 BDW_EXPORT void GC_gcollect(void) {
     mdn_mutator *m = self();
-    __atomic_store_n(&bdw_since_gc, 0, __ATOMIC_RELAXED);
-    collect_now(m, MDN_GC_FULL);
+    /* As in Boehm GC, an explicit collection does nothing while disabled. */
+    if (GC_is_disabled())
+        return;
+    mdn_collect(m, MDN_GC_FULL);
 }
 BDW_EXPORT void GC_gcollect_and_unmap(void) { GC_gcollect(); }
 /* Collections are not incremental: there is never work left to do. */
@@ -595,19 +686,32 @@ BDW_EXPORT int GC_collect_a_little(void) { return 0; }
 BDW_EXPORT void GC_enable(void) {
     if (__atomic_sub_fetch(&bdw_disabled, 1, __ATOMIC_RELAXED) < 0)
         bdw_fatal("GC_enable called more often than GC_disable");
+    if (GC_is_init_called())
+        push_disabled();
 }
-BDW_EXPORT void GC_disable(void) { __atomic_add_fetch(&bdw_disabled, 1, __ATOMIC_RELAXED); }
+BDW_EXPORT void GC_disable(void) {
+    __atomic_add_fetch(&bdw_disabled, 1, __ATOMIC_RELAXED);
+    if (GC_is_init_called())
+        push_disabled();
+}
 BDW_EXPORT int GC_is_disabled(void) { return __atomic_load_n(&bdw_disabled, __ATOMIC_RELAXED) != 0 || GC_dont_gc; }
-/* The heap's memory is reserved up front: growing it is never needed. */
+/* .cons.bdw-budget: grow the limit now and keep it at least that large. */
 BDW_EXPORT int GC_expand_hp(size_t bytes) {
-    (void)bytes;
-    return 1;
+    if (!GC_is_init_called())
+        GC_init();
+    if (heap_is_fixed())
+        return 0;
+    return mdn_heap_expand(bdw_heap, bytes);
 }
 BDW_EXPORT void GC_set_max_heap_size(GC_word bytes) {
-    if (GC_is_init_called())
-        bdw_fatal("GC_set_max_heap_size after GC_init is not supported yet (the heap budget is fixed when the heap "
-                  "is created)");
-    bdw_max_heap = bytes;
+    size_t max = bytes < BDW_MIN_HEAP ? BDW_MIN_HEAP : (size_t)bytes;
+    if (!GC_is_init_called()) {
+        bdw_max_heap = max;
+        return;
+    }
+    if (heap_is_fixed())
+        bdw_fatal("GC_set_max_heap_size: the heap was given a fixed size (MDN_HEAP or heap=), which is its maximum");
+    mdn_heap_set_max(bdw_heap, max);
 }
 
 static mdn_stats stats_now(void) {
@@ -624,7 +728,10 @@ BDW_EXPORT size_t GC_get_free_bytes(void) {
     return st.committed_bytes > st.live_bytes_after ? (size_t)(st.committed_bytes - st.live_bytes_after) : 0;
 }
 BDW_EXPORT size_t GC_get_unmapped_bytes(void) { return 0; }
-BDW_EXPORT size_t GC_get_bytes_since_gc(void) { return __atomic_load_n(&bdw_since_gc, __ATOMIC_RELAXED); }
+BDW_EXPORT size_t GC_get_bytes_since_gc(void) {
+    uint64_t total = stats_now().bytes_allocated, at = __atomic_load_n(&bdw_allocated_at_gc, __ATOMIC_RELAXED);
+    return total > at ? (size_t)(total - at) : 0;
+}
 BDW_EXPORT size_t GC_get_total_bytes(void) { return (size_t)stats_now().bytes_allocated; }
 BDW_EXPORT GC_word GC_get_gc_no(void) { return (GC_word)stats_now().collections; }
 BDW_EXPORT void GC_get_heap_usage_safe(GC_word *heap_size, GC_word *free_bytes, GC_word *unmapped_bytes,
@@ -653,7 +760,12 @@ BDW_EXPORT void GC_start_mark_threads(void) {
     if (!GC_is_init_called())
         GC_init();
 }
-BDW_EXPORT void GC_set_free_space_divisor(GC_word divisor) { GC_free_space_divisor = divisor ? divisor : 1; }
+BDW_EXPORT void GC_set_free_space_divisor(GC_word divisor) {
+    GC_free_space_divisor = divisor ? divisor : 1;
+    /* A heap whose policy MDN_HEAP_POLICY / MDN_HEAP chose otherwise has no factor to change. */
+    if (GC_is_init_called() && !heap_is_fixed() && mdn_heap_options(bdw_heap)->heap_policy != MDN_HEAP_POLICY_ADAPTIVE)
+        mdn_heap_set_factor(bdw_heap, factor_for_divisor(GC_free_space_divisor));
+}
 BDW_EXPORT GC_word GC_get_free_space_divisor(void) { return GC_free_space_divisor; }
 
 /* ---- roots ------------------------------------------------------------------- */

@@ -123,6 +123,13 @@ GC_API void GC_get_heap_usage_safe(GC_word *heap_size, GC_word *free_bytes, GC_w
 GC_API void GC_set_markers_count(unsigned markers);
 GC_API int GC_get_parallel(void);
 GC_API void GC_start_mark_threads(void);
+/* fork(): by default GC_init installs pthread_atfork handlers; after
+ * GC_set_handle_fork(-1) before GC_init the program calls the three
+ * GC_atfork_* functions around fork() itself (they do nothing otherwise). */
+GC_API void GC_set_handle_fork(int value);
+GC_API void GC_atfork_prepare(void);
+GC_API void GC_atfork_parent(void);
+GC_API void GC_atfork_child(void);
 GC_API void GC_set_free_space_divisor(GC_word divisor);
 GC_API GC_word GC_get_free_space_divisor(void);
 
