@@ -10,7 +10,7 @@
  * remain in a dead stack slot) must be gone, while a broken feature keeps
  * all of them.
  *
- * MDN_TEST_LABELS: bdw
+ * MDN_TEST_LABELS: bdw threads
  */
 #define _GNU_SOURCE 1
 #define GC_THREADS 1
