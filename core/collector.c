@@ -29,6 +29,22 @@ static bool world_stopped(const mdn_heap *heap, const mdn_mutator *self) {
     return true;
 }
 
+void mdn_stop_others(mdn_heap *heap, mdn_mutator *self) {
+    MDN_FOR_EACH_MUTATOR(heap, m) {
+        if (m != self)
+            __atomic_store_n(&m->fast.gc_pending, 1u, __ATOMIC_RELEASE);
+    }
+    if (heap->cons) {
+        /* .cons.signals: threads that never poll are stopped by signals. */
+        pthread_mutex_unlock(&heap->lock);
+        mdn_conservative_stop_world(heap, self);
+    } else {
+        while (!world_stopped(heap, self))
+            pthread_cond_wait(&heap->stopped_cond, &heap->lock);
+        pthread_mutex_unlock(&heap->lock);
+    }
+}
+
 typedef struct parallel_call {
     void (*fn)(mdn_tracer *t, void *arg);
     void *arg;
@@ -222,19 +238,7 @@ static void gc_request_locked(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigge
     }
     heap->gc_requested = true;
     mdn_obs_request(heap, kind, trigger);
-    MDN_FOR_EACH_MUTATOR(heap, m) {
-        if (m != self)
-            __atomic_store_n(&m->fast.gc_pending, 1u, __ATOMIC_RELEASE);
-    }
-    if (heap->cons) {
-        /* .cons.signals: threads that never poll are stopped by signals. */
-        pthread_mutex_unlock(&heap->lock);
-        mdn_conservative_stop_world(heap, self);
-    } else {
-        while (!world_stopped(heap, self))
-            pthread_cond_wait(&heap->stopped_cond, &heap->lock);
-        pthread_mutex_unlock(&heap->lock);
-    }
+    mdn_stop_others(heap, self);
 
     bool full = kind == MDN_GC_FULL;
     requeue_untaken(heap);

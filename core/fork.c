@@ -26,14 +26,6 @@ static mdn_mutator *own_mutator(mdn_heap *heap) {
     return NULL;
 }
 
-static bool others_stopped(mdn_heap *heap, const mdn_mutator *self) {
-    MDN_FOR_EACH_MUTATOR(heap, m) {
-        if (m != self && m->state != MDN_MUTATOR_PARKED && m->state != MDN_MUTATOR_NATIVE)
-            return false;
-    }
-    return true;
-}
-
 static void restart_workers(mdn_heap *heap, const char *check) {
     if (!plan_can_collect)
         return;
@@ -78,20 +70,10 @@ void mdn_prepare_fork(mdn_heap *heap) {
         __atomic_store_n(&self->state, MDN_MUTATOR_RUNNING, __ATOMIC_RELEASE);
     heap->gc_requested = true;
     heap->forking = true;
-    MDN_FOR_EACH_MUTATOR(heap, m) {
-        if (m != self)
-            __atomic_store_n(&m->fast.gc_pending, 1u, __ATOMIC_RELEASE);
-    }
     heap->fork_owner = self;
-    if (heap->cons) {
-        /* Threads that never poll are stopped by signals (.cons.fork). */
-        pthread_mutex_unlock(&heap->lock);
-        mdn_conservative_stop_world(heap, self);
-    } else {
-        while (!others_stopped(heap, self))
-            pthread_cond_wait(&heap->stopped_cond, &heap->lock);
-        pthread_mutex_unlock(&heap->lock);
-    }
+    /* As for a collection; a conservative heap's threads that never poll
+     * are stopped by signals (.cons.fork). */
+    mdn_stop_others(heap, self);
     if (heap->workers) {
         mdn_workers_destroy(heap->workers);
         heap->workers = NULL;

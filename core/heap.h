@@ -208,6 +208,11 @@ void mdn_mutator_unhide_buffers(mdn_mutator *m);
  * (heap->lock held, or the only thread: mdn_after_fork_child). */
 void mdn_mutator_remove(mdn_mutator *m);
 
+/* Ask every mutator but `self` to stop and wait until each is parked,
+ * native or (conservative heaps, .cons.signals) stopped by the signal.
+ * heap->lock held on entry, released on return. */
+void mdn_stop_others(mdn_heap *heap, mdn_mutator *self);
+
 /* .sizing.disabled: raise the current limit by `bytes` and a chunk, up to
  * the maximum; false when it is already at the maximum. */
 bool mdn_heap_grow_for(mdn_heap *heap, size_t bytes);

@@ -30,6 +30,16 @@
 
 #define NOINLINE __attribute__((noinline))
 
+/* Sanitizer builds run several times slower: the same tests with less
+ * garbage and fewer rounds (each still collects and checks). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GARBAGE 4000
+enum { NTHREADS = 4, LIST = 1000, ROUNDS = 4 };
+#else
+#define GARBAGE 20000
+enum { NTHREADS = 8, LIST = 2000, ROUNDS = 12 };
+#endif
+
 /* Fixed, printed, overridable seed (MDN_TEST_SEED). */
 static uint64_t test_seed(const char *name) {
     const char *env = getenv("MDN_TEST_SEED");
@@ -56,6 +66,14 @@ static NOINLINE void collect(void) {
     GC_gcollect();
 }
 
+static NOINLINE void garbage_rounds(uint64_t *s, int rounds, int n, size_t max) {
+    for (int round = 0; round < rounds; round++) {
+        for (int j = 0; j < n; j++)
+            GC_malloc(1 + rnd(s) % max);
+        collect();
+    }
+}
+
 /* A hidden address: not a pointer to anything. */
 static inline uintptr_t hide(const void *p) { return ~(uintptr_t)p; }
 static inline void *unhide(uintptr_t h) { return (void *)~h; }
@@ -77,6 +95,10 @@ START_TEST(library_is_middens) {
     ck_assert_msg(strstr(info.dli_fname, "vmbinding/bdw/") != NULL, "GC_malloc comes from %s", info.dli_fname);
 }
 END_TEST
+
+/* `rounds` times: `n` objects of 1 to `max` bytes that nothing keeps,
+ * then a collection, so reclaimed memory is reused. */
+static NOINLINE void garbage_rounds(uint64_t *s, int rounds, int n, size_t max);
 
 /* ---- sizes ---- */
 
@@ -130,11 +152,7 @@ START_TEST(interior_pointers_keep_objects) {
         interior_size[i] = n;
         ck_assert_ptr_eq(GC_base(p + off), p);
     }
-    for (int round = 0; round < 3; round++) {
-        for (int j = 0; j < 20000; j++)
-            GC_malloc(1 + rnd(&s) % 300); /* garbage that reuses reclaimed memory */
-        collect();
-    }
+    garbage_rounds(&s, 3, GARBAGE, 300);
     for (int i = 0; i < 256; i++) {
         unsigned char *base = GC_base(interior[i]);
         ck_assert_ptr_nonnull(base);
@@ -239,11 +257,7 @@ static NOINLINE void make_uncollectable(void) {
 START_TEST(uncollectable_objects_are_never_freed) {
     make_uncollectable();
     uint64_t s = test_seed("uncollectable_objects_are_never_freed");
-    for (int round = 0; round < 3; round++) {
-        for (int j = 0; j < 20000; j++)
-            GC_malloc(1 + rnd(&s) % 200);
-        collect();
-    }
+    garbage_rounds(&s, 3, GARBAGE, 200);
     for (int i = 0; i < NHELD; i++) {
         uintptr_t *u = unhide(hidden_u[i]);
         ck_assert_ptr_eq(GC_base(u), u);
@@ -399,11 +413,7 @@ static void run_holder(void *(*fn)(void *)) {
     while (!__atomic_load_n(&spin_ready, __ATOMIC_ACQUIRE))
         sched_yield();
     uint64_t s = test_seed("holder");
-    for (int round = 0; round < 4; round++) {
-        for (int j = 0; j < 20000; j++)
-            GC_malloc(1 + rnd(&s) % 100);
-        collect();
-    }
+    garbage_rounds(&s, 4, GARBAGE, 100);
     __atomic_store_n(&spin_stop, 1, __ATOMIC_RELEASE);
     ck_assert_int_eq(GC_pthread_join(th, NULL), 0);
     ck_assert_msg(spin_ok, "the object held by the stopped thread was reclaimed or changed");
@@ -420,7 +430,7 @@ START_TEST(own_stack_is_a_root) {
     slot[1] = (uintptr_t)GC_malloc(128);
     fill((unsigned char *)slot[1], 128, 7);
     uint64_t s = test_seed("own_stack_is_a_root");
-    for (int j = 0; j < 30000; j++)
+    for (int j = 0; j < 3 * GARBAGE / 2; j++)
         GC_malloc(1 + rnd(&s) % 100);
     collect();
     ck_assert_ptr_eq(GC_base((void *)slot[1]), (void *)slot[1]);
@@ -435,8 +445,6 @@ typedef struct node {
     unsigned long value;
     char *text;
 } node;
-
-enum { NTHREADS = 8, LIST = 2000, ROUNDS = 12 };
 
 static void *worker(void *arg) {
     unsigned long id = (unsigned long)(uintptr_t)arg;

@@ -183,9 +183,5 @@ int main(void) {
     tcase_add_test(tc, reclaimed_objects_are_not_found);
     tcase_add_test(tc, stack_and_ranges_are_ambiguous_roots);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mdn_run_suite(s);
 }

@@ -800,21 +800,16 @@ BDW_EXPORT int GC_get_all_interior_pointers(void) { return 1; }
 
 /* ---- finalization and disappearing links (not yet) ------------------------------ */
 
-BDW_EXPORT void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
-                                      void **ocd) {
-    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
-    BDW_UNSUPPORTED("GC_register_finalizer");
-}
-BDW_EXPORT void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd,
-                                               GC_finalization_proc *ofn, void **ocd) {
-    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
-    BDW_UNSUPPORTED("GC_register_finalizer_no_order");
-}
-BDW_EXPORT void GC_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
-                                                  GC_finalization_proc *ofn, void **ocd) {
-    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
-    BDW_UNSUPPORTED("GC_register_finalizer_ignore_self");
-}
+/* A finalizer registration, which stops the program with its name. */
+#define BDW_UNSUPPORTED_FINALIZER(name)                                                                                \
+    BDW_EXPORT void name(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn, void **ocd) {        \
+        (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;                                                           \
+        BDW_UNSUPPORTED(#name);                                                                                        \
+    }
+
+BDW_UNSUPPORTED_FINALIZER(GC_register_finalizer)
+BDW_UNSUPPORTED_FINALIZER(GC_register_finalizer_no_order)
+BDW_UNSUPPORTED_FINALIZER(GC_register_finalizer_ignore_self)
 /* No finalizer can be registered, so none is ever waiting. */
 BDW_EXPORT int GC_invoke_finalizers(void) { return 0; }
 BDW_EXPORT int GC_should_invoke_finalizers(void) { return 0; }
@@ -936,21 +931,9 @@ BDW_EXPORT char *GC_debug_strndup(const char *s, size_t n, const char *file, int
     (void)file, (void)line;
     return GC_strndup(s, n);
 }
-BDW_EXPORT void GC_debug_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
-                                            void **ocd) {
-    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
-    BDW_UNSUPPORTED("GC_debug_register_finalizer");
-}
-BDW_EXPORT void GC_debug_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd,
-                                                     GC_finalization_proc *ofn, void **ocd) {
-    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
-    BDW_UNSUPPORTED("GC_debug_register_finalizer_no_order");
-}
-BDW_EXPORT void GC_debug_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
-                                                        GC_finalization_proc *ofn, void **ocd) {
-    (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;
-    BDW_UNSUPPORTED("GC_debug_register_finalizer_ignore_self");
-}
+BDW_UNSUPPORTED_FINALIZER(GC_debug_register_finalizer)
+BDW_UNSUPPORTED_FINALIZER(GC_debug_register_finalizer_no_order)
+BDW_UNSUPPORTED_FINALIZER(GC_debug_register_finalizer_ignore_self)
 
 /* ---- custom kinds and mark procedures (not yet) ------------------------------------- */
 
