@@ -610,6 +610,101 @@ START_TEST(strings_alignment_and_queries) {
 }
 END_TEST
 
+/* ---- the heap grows on demand, within GC_MAXIMUM_HEAP_SIZE ---- */
+
+static int oom_calls;
+static void *count_oom(size_t bytes) {
+    (void)bytes;
+    oom_calls++;
+    return NULL;
+}
+
+enum { HELD_MAX = 64 };
+static void *held_blocks[HELD_MAX];
+
+/* In a fresh child (the variables are read by GC_init): the heap grows past
+ * its first limit on demand, GC_expand_hp grows it now, and it stops at the
+ * maximum, where the out-of-memory function is called. */
+static int child_grows_within_maximum(void) {
+    setenv("GC_INITIAL_HEAP_SIZE", "8M", 1);
+    setenv("GC_MAXIMUM_HEAP_SIZE", "48M", 1);
+    GC_init();
+    GC_set_oom_fn(count_oom);
+    size_t before = GC_get_heap_size();
+    int held = 0;
+    while (held < HELD_MAX) {
+        void *p = GC_malloc_atomic(1 << 20);
+        if (!p)
+            break;
+        held_blocks[held++] = p;
+    }
+    if (held < 20 || held > 48 || oom_calls != 1) {
+        fprintf(stderr, "held %d MiB before out of memory (%d calls)\n", held, oom_calls);
+        return 1;
+    }
+    if (GC_get_heap_size() <= before) {
+        fprintf(stderr, "the heap did not grow: %zu then %zu\n", before, GC_get_heap_size());
+        return 2;
+    }
+    /* Freed, the memory is there again; at the maximum the heap cannot expand. */
+    for (int i = 0; i < held; i++)
+        GC_free(held_blocks[i]);
+    GC_gcollect();
+    if (!GC_malloc_atomic(1 << 20))
+        return 3;
+    GC_set_max_heap_size((GC_word)1 << 40); /* raised: cut to what the heap reserved */
+    if (GC_expand_hp(4 << 20) != 1)
+        return 4;
+    return 0;
+}
+
+START_TEST(heap_grows_within_its_maximum) {
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(child_grows_within_maximum());
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed with status %d", status);
+}
+END_TEST
+
+/* ---- fork: the library's atfork handlers stop and restart its threads ---- */
+
+static volatile int fork_spin_stop;
+static void *fork_spinner(void *arg) {
+    (void)arg;
+    while (!__atomic_load_n(&fork_spin_stop, __ATOMIC_ACQUIRE)) {
+        GC_malloc(24);
+        SPIN_PAUSE();
+    }
+    return NULL;
+}
+
+START_TEST(fork_with_threads_keeps_both_heaps_working) {
+    GC_init();
+    fork_spin_stop = 0;
+    pthread_t th;
+    ck_assert_int_eq(GC_pthread_create(&th, NULL, fork_spinner, NULL), 0);
+    void **keep = GC_malloc(16);
+    keep[0] = GC_strdup("before the fork");
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Only this thread exists: allocating and collecting must work. */
+        for (int i = 0; i < 2000; i++)
+            GC_malloc(100);
+        GC_gcollect();
+        _exit(strcmp(keep[0], "before the fork") == 0 && GC_base(keep[0]) == keep[0] ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's heap failed (status %d)", status);
+    GC_gcollect(); /* the parent's world runs again and collects */
+    __atomic_store_n(&fork_spin_stop, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(GC_pthread_join(th, NULL), 0);
+    ck_assert_str_eq(keep[0], "before the fork");
+}
+END_TEST
+
 /* ---- what is not supported yet stops the program, naming the function ---- */
 
 static void call_unsupported(int which) {
@@ -675,6 +770,8 @@ int main(void) {
     tcase_add_test(tc, many_threads_allocate_and_collect);
     tcase_add_test(tc, threads_registered_by_hand);
     tcase_add_test(tc, strings_alignment_and_queries);
+    tcase_add_test(tc, heap_grows_within_its_maximum);
+    tcase_add_test(tc, fork_with_threads_keeps_both_heaps_working);
     tcase_add_test(tc, unsupported_functions_fail_with_their_name);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
