@@ -55,7 +55,7 @@ typedef struct mdn_los_space {
     size_t nobjects, objects_capacity;
     size_t live_bytes;         /* page bytes of objects in the space */
     size_t dirty_bytes;        /* free, committed, possibly non-zero page bytes */
-    size_t dirty_limit;        /* a sweep decommits dirty pages beyond this */
+    size_t dirty_limit;        /* a sweep decommits dirty pages beyond this; 0: the policy's limit */
     size_t decommitted_bytes;  /* dirty page bytes returned to the OS so far */
     size_t released_chunks;    /* empty chunks given back to the vmspace so far */
     void *runs;                /* scratch array for the sweep's trimming */
@@ -80,9 +80,9 @@ void mdn_los_prepare(mdn_los_space *s, mdn_heap *heap, bool full);
  * still live. */
 size_t mdn_los_release(mdn_los_space *s, mdn_heap *heap);
 
-/* The default bound on dirty free pages for a heap of `budget` bytes:
- * max(4 MiB, budget / 8). */
-size_t mdn_los_default_dirty_limit(size_t budget);
+/* The bound on dirty free pages a sweep keeps: `dirty_limit` when set,
+ * else the heap policy's current limit (at least 4 MiB). */
+size_t mdn_los_dirty_bound(const mdn_los_space *s);
 
 static inline bool mdn_los_contains(const mdn_los_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->vs, a) == s->id;
