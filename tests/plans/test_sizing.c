@@ -3,8 +3,9 @@
  * stays put under fixed; out of memory only at the maximum (child process);
  * several threads growing the heap at once; external memory counts toward
  * the trigger; the phase test (256 MiB live, then 8 MiB: RSS from /proc
- * falls within a bounded number of collections); a steady-state loop that
- * faults each page about once.
+ * falls within a bounded number of collections); steady-state loops, of
+ * small objects and of medium and large ones, that fault each page about
+ * once.
  * MDN_TEST_LABELS: threads */
 #include "testutil.h"
 #include "toyvm.h"
@@ -319,6 +320,57 @@ START_TEST(steady_state_faults_each_page_about_once) {
 }
 END_TEST
 
+/* A payload size as the churn benchmark draws them: three in four medium
+ * (300 B to 8 KiB), one in four large (8 KiB to 64 KiB, the large-object
+ * space), roughly log-uniform within each. */
+static size_t medium_or_large(uint64_t *rng) {
+    unsigned bits = mdn_test_rand_below(rng, 4) != 0 ? 8u + (unsigned)mdn_test_rand_below(rng, 5)
+                                                     : 13u + (unsigned)mdn_test_rand_below(rng, 3);
+    size_t size = ((size_t)1 << bits) + (size_t)mdn_test_rand_below(rng, (uint64_t)1 << bits);
+    return size < 300 ? 300 : size > 65536 ? 65536 : size;
+}
+
+/* The same with medium and large objects replacing each other at random in
+ * a rooted live set (about 9 MiB): the large-object space frees and reuses
+ * many pages every cycle, and must reuse them warm, without giving them
+ * back and faulting them in again (docs/design/policies.md .los.dirty,
+ * docs/design/sizing.md .sizing.warm). */
+#define LARGE_STEADY_LIVE 1024
+START_TEST(steady_state_with_large_objects_faults_each_page_about_once) {
+    if (!collects())
+        return;
+    uint64_t rng = mdn_test_seed("steady_state_with_large_objects_faults_each_page_about_once") | 1;
+    mdn_heap *h = policy_heap(_i == 0 ? MDN_HEAP_POLICY_GROWABLE : MDN_HEAP_POLICY_FIXED, 16 * MIB,
+                              _i == 0 ? 256 * MIB : 32 * MIB, 1);
+    uint64_t f0 = stats_of(h).minor_faults;
+    toyvm_thread *t = toyvm_thread_attach(h);
+    size_t base = t->root_count;
+    for (size_t i = 0; i < LARGE_STEADY_LIVE; i++)
+        toyvm_push_root(t, mdn_objref_null());
+    size_t allocated = 0;
+    while (allocated < 400 * MIB) {
+        size_t bytes = medium_or_large(&rng);
+        mdn_objref o = toyvm_alloc(t, 2, 0, bytes, MDN_ALLOC_DEFAULT);
+        MDN_EXPECT(!mdn_objref_is_null(o));
+        memset(toyvm_payload(o), 0x5a, bytes);
+        toyvm_set_root(t, base + mdn_test_rand_below(&rng, LARGE_STEADY_LIVE), o);
+        allocated += bytes;
+    }
+    mdn_stats st = stats_of(h);
+    ck_assert_uint_ge(st.collections, 10);
+    uint64_t faults = st.minor_faults - f0;
+    uint64_t pages = st.peak_rss_bytes / (uint64_t)sysconf(_SC_PAGESIZE);
+    fprintf(stderr, "steady with large objects (%s, policy %u): %ju faults, peak RSS %ju pages, %ju collections\n",
+            MDN_TEST_PLAN, _i == 0 ? MDN_HEAP_POLICY_GROWABLE : MDN_HEAP_POLICY_FIXED, (uintmax_t)faults,
+            (uintmax_t)pages, (uintmax_t)st.collections);
+    ck_assert_msg(faults * 100 <= pages * 130, "%ju faults for a peak RSS of %ju pages", (uintmax_t)faults,
+                  (uintmax_t)pages);
+    toyvm_pop_roots(t, LARGE_STEADY_LIVE);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
 static Suite *sizing_suite(void) {
     Suite *s = suite_create("sizing");
     TCase *tc = tcase_create("policies");
@@ -332,6 +384,7 @@ static Suite *sizing_suite(void) {
     tcase_add_test(tc, external_free_of_more_than_counted_is_misuse);
     tcase_add_loop_test(tc, phase_rss_falls_after_the_live_size_drops, 0, 2);
     tcase_add_loop_test(tc, steady_state_faults_each_page_about_once, 0, 2);
+    tcase_add_loop_test(tc, steady_state_with_large_objects_faults_each_page_about_once, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
