@@ -358,7 +358,7 @@ static size_t medium_or_large(uint64_t *rng) {
  * a rooted live set (about 9 MiB): the large-object space frees and reuses
  * many pages every cycle, and must reuse them warm, without giving them
  * back and faulting them in again (docs/design/policies.md .los.dirty,
- * docs/design/sizing.md .sizing.warm). */
+ * docs/design/sizing.md .sizing.warm, .sizing.faults). */
 #define LARGE_STEADY_LIVE 1024
 START_TEST(steady_state_with_large_objects_faults_each_page_about_once) {
     if (!collects())
