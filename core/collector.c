@@ -86,9 +86,11 @@ static uint64_t lap(uint64_t *clock) {
 }
 
 /* The collection proper; world stopped, heap->lock not held. */
-static void collect(mdn_heap *heap, bool full) {
+static void collect(mdn_heap *heap, bool requested_full) {
     uint64_t start = mdn_now_ns(), clock = start;
     uint64_t phase[MDN_PHASE_COUNT] = {0};
+    /* A generational plan may make a default request full, or minor. */
+    bool full = plan_collection_full(heap, requested_full);
     heap->current_full = full;
     mdn_obs_gc_start(heap);
     MDN_FOR_EACH_MUTATOR(heap, m) {
@@ -99,13 +101,14 @@ static void collect(mdn_heap *heap, bool full) {
         heap->tracers[i].objects_traced = 0;
         heap->tracers[i].bytes_copied = 0;
     }
-    plan_prepare(heap, full);
+    plan_prepare(heap, requested_full);
     /* Worker 0's copy allocator must exist before roots are traced: roots
      * are forwarded by worker 0 (.plan.phases). */
     plan_worker_prepare(heap, &heap->tracers[0]);
     phase[MDN_PHASE_PREPARE] = lap(&clock);
     mdn_obs_phase(heap, MDN_GC_PHASE_ROOTS);
     scan_roots(heap);
+    plan_scan_roots(heap, &heap->tracers[0]);
     mdn_tracer_share(&heap->tracers[0], true);
     phase[MDN_PHASE_ROOTS] = lap(&clock);
     mdn_obs_phase(heap, MDN_GC_PHASE_CLOSURE);

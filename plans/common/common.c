@@ -130,8 +130,27 @@ static space_ref space_in_phase_order(const mdn_heap *heap, unsigned k) {
     return space_by_index(heap, k < own ? k + (MDN_SPACE_PLAN - 1) : k - own);
 }
 
+bool plan_collection_full(mdn_heap *heap, bool requested) {
+    return plan_desc.collection_full ? plan_desc.collection_full(heap, requested) : requested;
+}
+
+void plan_scan_roots(mdn_heap *heap, mdn_tracer *t) {
+    if (plan_desc.scan_roots)
+        plan_desc.scan_roots(heap, t);
+}
+
+void plan_object_log(mdn_heap *heap, mdn_mutator *m, mdn_objref obj) {
+    if (!plan_desc.log_object)
+        mdn_fatal("write_barrier: plan %s has no write barrier, but its slow path was called for object %p "
+                  "(a program compiled for another plan's <midden/plan.h>?)",
+                  mdn_plan_name_string, (void *)obj.value);
+    plan_desc.log_object(heap, m, obj);
+}
+
 void plan_prepare(mdn_heap *heap, bool full) {
     check_spaces(heap);
+    if (plan_desc.prepare)
+        plan_desc.prepare(heap, full);
     for (unsigned k = 0; k < nspaces(); k++) {
         space_ref r = space_in_phase_order(heap, k);
         r.policy->prepare(r.space, heap, full);

@@ -70,6 +70,14 @@ typedef struct mdn_plan_desc {
     void (*released)(mdn_heap *heap);
     /* Pin an object of an own space; NULL: nothing of the plan moves. */
     bool (*pin)(mdn_heap *heap, mdn_objref obj, unsigned space);
+    /* Generational plans (docs/design/generational.md): decide whether the
+     * collection is full (.gen.policy); run before the spaces' prepare;
+     * trace the plan's own roots (.gen.remset); the barrier's slow path
+     * (.gen.log). NULL for plans without generations. */
+    bool (*collection_full)(mdn_heap *heap, bool requested);
+    void (*prepare)(mdn_heap *heap, bool full);
+    void (*scan_roots)(mdn_heap *heap, mdn_tracer *t);
+    void (*log_object)(mdn_heap *heap, mdn_mutator *m, mdn_objref obj);
 } mdn_plan_desc;
 
 extern const mdn_plan_desc plan_desc;

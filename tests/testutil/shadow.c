@@ -173,7 +173,7 @@ static uint64_t id_of(mdn_objref o) { return mdn_objref_is_null(o) ? 0 : ((uint6
 void shadow_set_field(shadow_world *w, size_t root, unsigned field, size_t from_root) {
     mdn_objref holder = *shadow_root_slot(w, root);
     mdn_objref value = *shadow_root_slot(w, from_root);
-    toyvm_set_ref(holder, field, value);
+    toyvm_set_ref(w->thread, holder, field, value);
     model(w, w->root_ids[root])->edges[field] = w->root_ids[from_root];
 }
 
@@ -268,7 +268,7 @@ bool shadow_step(shadow_world *w, unsigned collect_every) {
         if (m->nrefs == 0)
             return true;
         unsigned f = (unsigned)below(w, m->nrefs);
-        toyvm_set_ref(*sa, f, mdn_objref_null());
+        toyvm_set_ref(w->thread, *sa, f, mdn_objref_null());
         m->edges[f] = 0;
     } else if (op < 90) { /* walk: a root moves to a child of another root */
         size_t b = random_root(w);
