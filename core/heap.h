@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MDN_PLAN_MUTATOR_AREA 1024
+#define MDN_PLAN_MUTATOR_AREA 2048
 #define MDN_PLAN_TRACER_AREA 1024
 
 typedef enum mdn_mutator_state {

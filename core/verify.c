@@ -50,6 +50,11 @@ typedef struct mdn_verifier {
     size_t stack_count, stack_capacity;
     uintptr_t current; /* object being scanned, 0 for roots */
     const char *root_kind;
+    /* .gen.verify: the barrier check (NULL otherwise), and whether the
+     * object being scanned is old and not remembered. */
+    bool (*is_old)(mdn_heap *heap, mdn_objref obj);
+    bool (*is_remembered)(mdn_heap *heap, mdn_objref obj);
+    bool current_unremembered_old;
 } mdn_verifier;
 
 static size_t hash_word(uintptr_t x) {
@@ -132,7 +137,7 @@ void mdn_verify_slot(mdn_tracer *t, mdn_slot slot) {
         report(v, slot, obj, "reference to a misaligned object start");
     if (heap->vm.poison && mdn_is_poisoned_word(mdn_address_to_ptr(start)))
         report(v, slot, obj, "reference to poisoned (reclaimed) memory");
-    if (!plan_is_live_object(heap, obj))
+    if (!v->is_old && !plan_is_live_object(heap, obj))
         report(v, slot, obj, "reference to a dead or invalid object");
     /* .verify.sizes: each impossible size is reported by name. */
     size_t size = mdn_vm_object_size(obj);
@@ -145,6 +150,11 @@ void mdn_verify_slot(mdn_tracer *t, mdn_slot slot) {
     mdn_address last = mdn_address_add(start, size - 1);
     if (last.value < start.value || mdn_vmspace_space_of(&heap->vm, last) != space)
         report_size(v, slot, obj, size, "object extends past its space");
+    if (v->current_unremembered_old && !v->is_old(heap, obj))
+        mdn_fatal("heap verifier: missing write barrier: slot %p (offset %zu) of old object %p holds young object "
+                  "%p, and the old object is not remembered (plan %s)",
+                  (void *)slot.value, (size_t)(slot.value - v->current), (void *)v->current, (void *)obj.value,
+                  mdn_plan_name_string);
     bool fresh;
     size_t i = set_find_or_add(v, obj.value, &fresh);
     if (fresh) {
@@ -203,10 +213,13 @@ void mdn_verify_fail(const char *fmt, ...) {
     mdn_fatal("heap verifier: metadata: %s (plan %s)", msg, mdn_plan_name_string);
 }
 
-size_t mdn_verify_walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data) {
+static size_t walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data, bool (*is_old)(mdn_heap *, mdn_objref),
+                   bool (*is_remembered)(mdn_heap *, mdn_objref)) {
     mdn_verifier v;
     memset(&v, 0, sizeof v);
     v.heap = heap;
+    v.is_old = is_old;
+    v.is_remembered = is_remembered;
     mdn_tracer t;
     memset(&t, 0, sizeof t);
     t.heap = heap;
@@ -223,6 +236,10 @@ size_t mdn_verify_walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data) {
     MDN_FOR_EACH_MUTATOR(heap, m) { mdn_vm_scan_mutator_roots(m, m->vm_thread, &t); }
     while (v.stack_count) {
         v.current = v.records[v.stack[--v.stack_count]].obj;
+        if (is_old) {
+            mdn_objref cur = mdn_objref_from_address(mdn_address_from_word(v.current));
+            v.current_unremembered_old = is_old(heap, cur) && !is_remembered(heap, cur);
+        }
         mdn_vm_scan_object(mdn_objref_from_address(mdn_address_from_word(v.current)), &t);
     }
     size_t reached = v.nrecords;
@@ -235,6 +252,18 @@ size_t mdn_verify_walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data) {
     free(v.set);
     free(v.records);
     free(v.stack);
+    return reached;
+}
+
+size_t mdn_verify_walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data) {
+    return walk(heap, visit, data, NULL, NULL);
+}
+
+size_t mdn_verify_barriers(mdn_heap *heap, bool (*is_old)(mdn_heap *heap, mdn_objref obj),
+                           bool (*is_remembered)(mdn_heap *heap, mdn_objref obj)) {
+    size_t reached = walk(heap, NULL, NULL, is_old, is_remembered);
+    if (heap->options.verbose >= 1)
+        fprintf(stderr, "midden: verified the write barrier on %zu reachable objects\n", reached);
     return reached;
 }
 

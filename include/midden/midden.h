@@ -114,6 +114,7 @@ typedef struct mdn_options {
     bool poison;            /**< `poison`: fill reclaimed memory with a pattern */
     unsigned defrag_headroom; /**< `defrag-headroom`: percent of blocks kept free for evacuation */
     unsigned gen_full_threshold; /**< `gen-full-threshold`: generational plans collect the whole heap next when a minor collection leaves more than this percent of the heap limit in use */
+    unsigned gen_full_alloc;  /**< `gen-full-alloc`: generational plans collect the whole heap next once the bytes allocated since the last full collection exceed this percent of the bytes in use after it */
     unsigned gen_min_yield;   /**< `gen-min-yield`: generational plans collect the whole heap next when a minor collection reclaims less than this percent of what was allocated since the last collection */
     unsigned heap_policy;   /**< `heap-policy`: an ::mdn_heap_policy */
     size_t heap_max;        /**< `heap-max`: the most a growing heap may take; 0 = a quarter of physical memory */

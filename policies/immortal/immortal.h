@@ -36,6 +36,10 @@ typedef struct mdn_immortal_space {
     mdn_side_metadata marks; /* one bit per granule */
     unsigned id;
     mdn_stats_state *stats;  /* bytes allocated are counted per retired region */
+    /* Generational plans (docs/design/generational.md .gen.sticky): marks
+     * survive minor collections and marking sets the unlogged bit. */
+    mdn_side_metadata *unlogged;
+    bool minor;
 } mdn_immortal_space;
 
 /* The verbs of core/policy.h (.policy.verbs). */
@@ -59,8 +63,11 @@ static inline bool mdn_immortal_contains(const mdn_immortal_space *s, mdn_addres
 }
 
 static inline mdn_objref mdn_immortal_trace_object(mdn_immortal_space *s, mdn_tracer *t, mdn_objref obj) {
-    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj)))
+    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj))) {
+        if (s->unlogged)
+            mdn_side_bit_set_atomic(s->unlogged, mdn_objref_to_address(obj)); /* .gen.unlog */
         mdn_tracer_enqueue(t, obj);
+    }
     return obj;
 }
 
