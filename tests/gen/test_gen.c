@@ -77,6 +77,25 @@ static size_t old_root(toyvm_thread *t, unsigned nrefs) {
     return r;
 }
 
+/* A heap, a thread and one old object of `nrefs` fields in root `holder`. */
+typedef struct fixture {
+    mdn_heap *h;
+    toyvm_thread *t;
+    size_t holder;
+} fixture;
+
+static fixture start(mdn_heap *h, unsigned nrefs) {
+    fixture f = {h, toyvm_thread_attach(h), 0};
+    f.holder = old_root(f.t, nrefs);
+    mdn_collect(f.t->mutator, MDN_GC_FULL);
+    return f;
+}
+
+static void finish(fixture *f) {
+    toyvm_thread_detach(f->t);
+    mdn_heap_destroy(f->h);
+}
+
 enum { FORM_SINGLE, FORM_RANGE, FORM_MODIFIED, FORMS };
 
 /* The old→young reference made through barrier form `form` (the young
@@ -84,10 +103,10 @@ enum { FORM_SINGLE, FORM_RANGE, FORM_MODIFIED, FORMS };
  * one. */
 START_TEST(old_to_young_survives_minor) {
     for (int form = 0; form < FORMS; form++) {
-        mdn_heap *h = gen_heap(gc_threads_of[_i]);
-        toyvm_thread *t = toyvm_thread_attach(h);
-        size_t holder = old_root(t, 4);
-        mdn_collect(t->mutator, MDN_GC_FULL);
+        fixture f = start(gen_heap(gc_threads_of[_i]), 4);
+        mdn_heap *h = f.h;
+        toyvm_thread *t = f.t;
+        size_t holder = f.holder;
         mdn_objref y = young(t, 0xabc0 + (uint64_t)form);
         mdn_objref o = toyvm_root(t, holder);
         if (form == FORM_SINGLE) {
@@ -109,8 +128,7 @@ START_TEST(old_to_young_survives_minor) {
         minor_collect(h, t);
         mdn_collect(t->mutator, MDN_GC_FULL);
         check_young(toyvm_get_ref(toyvm_root(t, holder), field), 0xabc0 + (uint64_t)form);
-        toyvm_thread_detach(t);
-        mdn_heap_destroy(h);
+        finish(&f);
     }
 }
 END_TEST
@@ -118,10 +136,10 @@ END_TEST
 /* Young objects reachable only through an array copy into an old array. */
 START_TEST(bulk_copy_into_old_array) {
     enum { N = 300 };
-    mdn_heap *h = gen_heap(gc_threads_of[_i]);
-    toyvm_thread *t = toyvm_thread_attach(h);
-    size_t dst = old_root(t, N);
-    mdn_collect(t->mutator, MDN_GC_FULL);
+    fixture f = start(gen_heap(gc_threads_of[_i]), N);
+    mdn_heap *h = f.h;
+    toyvm_thread *t = f.t;
+    size_t dst = f.holder;
     size_t src = toyvm_push_root(t, toyvm_alloc(t, 5, N, 0, MDN_ALLOC_DEFAULT));
     for (unsigned i = 0; i < N; i++) {
         mdn_objref y = young(t, 0x5000 + i);
@@ -132,8 +150,7 @@ START_TEST(bulk_copy_into_old_array) {
     minor_collect(h, t);
     for (unsigned i = 0; i < N; i++)
         check_young(toyvm_get_ref(toyvm_root(t, dst), i), 0x5000 + i);
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    finish(&f);
 }
 END_TEST
 
@@ -370,11 +387,9 @@ END_TEST
 
 static void plant_missing_barrier(void *arg) {
     (void)arg;
-    mdn_heap *h = mdn_test_heap_with(32 * MIB, 1, "verify=1," MINOR_ONLY);
-    toyvm_thread *t = toyvm_thread_attach(h);
-    size_t holder = old_root(t, 3);
-    mdn_collect(t->mutator, MDN_GC_FULL);
-    mdn_objref o = toyvm_root(t, holder);
+    fixture f = start(mdn_test_heap_with(32 * MIB, 1, "verify=1," MINOR_ONLY), 3);
+    toyvm_thread *t = f.t;
+    mdn_objref o = toyvm_root(t, f.holder);
     mdn_objref y = toyvm_alloc(t, 3, 1, 16, MDN_ALLOC_DEFAULT);
     /* The binding's bug: a store into an old object without the barrier. */
     mdn_slot_store(toyvm_ref_slot(o, 2), y);
@@ -403,15 +418,11 @@ END_TEST
 
 /* The same store through the barrier passes the check. */
 START_TEST(verifier_accepts_barrier) {
-    mdn_heap *h = mdn_test_heap_with(32 * MIB, 1, "verify=1," MINOR_ONLY);
-    toyvm_thread *t = toyvm_thread_attach(h);
-    size_t holder = old_root(t, 3);
-    mdn_collect(t->mutator, MDN_GC_FULL);
-    toyvm_set_ref(t, toyvm_root(t, holder), 2, young(t, 0x600d));
-    minor_collect(h, t);
-    check_young(toyvm_get_ref(toyvm_root(t, holder), 2), 0x600d);
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    fixture f = start(mdn_test_heap_with(32 * MIB, 1, "verify=1," MINOR_ONLY), 3);
+    toyvm_set_ref(f.t, toyvm_root(f.t, f.holder), 2, young(f.t, 0x600d));
+    minor_collect(f.h, f.t);
+    check_young(toyvm_get_ref(toyvm_root(f.t, f.holder), 2), 0x600d);
+    finish(&f);
 }
 END_TEST
 
