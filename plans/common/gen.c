@@ -94,11 +94,13 @@ void mdn_gen_released(mdn_gen *g, mdn_heap *heap) {
     g->allocated_since_full = g->minor ? g->allocated_since_full + g->allocated_since : 0;
     if (!g->minor)
         g->used_after_full = used;
-    /* Old objects that died are only found by a full collection: one
-     * follows once enough was allocated (and so may have been promoted and
-     * died) since the last. */
-    bool aged = (double)g->allocated_since_full * 100.0 >
-                (double)heap->options.gen_full_alloc * (double)(g->used_after_full ? g->used_after_full : 1);
+    /* Old objects that died are only found by a full collection: on a heap
+     * whose policy follows the live size, one follows once enough was
+     * allocated (and so may have been promoted and died) since the last.
+     * A fixed heap relies on the other two rules. */
+    bool aged = heap->sizing.policy != MDN_HEAP_POLICY_FIXED &&
+                (double)g->allocated_since_full * 100.0 >
+                    (double)heap->options.gen_full_alloc * (double)(g->used_after_full ? g->used_after_full : 1);
     g->next_full = g->minor && (crowded || low_yield || aged);
     g->allocated_mark = __atomic_load_n(&heap->stats.bytes_allocated, __ATOMIC_RELAXED);
     if (heap->options.verbose >= 2)
