@@ -110,6 +110,8 @@ struct mdn_heap {
     size_t roots_capacity;
 
     mdn_stats_state stats;
+
+    struct mdn_weak_state *weak; /* weak slots, ephemerons, finalizers (core/weak.h) */
 };
 
 /* Validate a heap handed to the API; `check` names the calling function. */

@@ -46,6 +46,13 @@ size_t plan_release(mdn_heap *heap);
 
 bool plan_pin_object(mdn_heap *heap, mdn_objref obj);
 
+/* The weak phase's queries (docs/design/weak.md .weak.queries); world
+ * stopped, after the closure. Was `obj` reached by this collection (marked
+ * or forwarded; true in spaces that are not collected)? */
+bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj);
+/* The new reference of `obj` if it moved in this collection, else `obj`. */
+mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj);
+
 /* Does `obj` look like a valid object start in a live space? For the heap
  * verifier; may be conservative. */
 bool plan_is_live_object(mdn_heap *heap, mdn_objref obj);

@@ -21,6 +21,7 @@
 #include "core/heap.h"
 #include "core/plan.h"
 #include "core/poison.h"
+#include "core/weak.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -205,6 +206,8 @@ size_t mdn_verify_heap(mdn_heap *heap) {
     pthread_mutex_unlock(&heap->roots_lock);
     v.root_kind = "mutator";
     MDN_FOR_EACH_MUTATOR(heap, m) { mdn_vm_scan_mutator_roots(m, m->vm_thread, &t); }
+    v.root_kind = "weak slot, ephemeron or finalizer";
+    mdn_weak_verify(heap, &t);
     while (v.stack_count) {
         v.current = v.records[v.stack[--v.stack_count]].obj;
         mdn_vm_scan_object(mdn_objref_from_address(mdn_address_from_word(v.current)), &t);

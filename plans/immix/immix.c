@@ -193,3 +193,27 @@ void plan_verify_metadata(mdn_heap *heap) {
     mdn_los_verify(&p->large);
     mdn_immortal_verify(&p->immortal);
 }
+
+/* The weak phase's queries (docs/design/weak.md .weak.queries). */
+bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj) {
+    immix_plan *p = plan_of(heap);
+    mdn_address start = mdn_vm_object_start(obj);
+    switch (mdn_vmspace_space_of(&heap->vm, start)) {
+    case SPACE_IMMIX:
+        return mdn_immix_is_marked(&p->immix, start) ||
+               (mdn_immix_is_candidate(&p->immix, start) && mdn_forwarding_state(&p->immix.fwd, start) == MDN_FWD_DONE);
+    case SPACE_LARGE:
+        return mdn_los_is_marked(&p->large, obj);
+    default:
+        return true; /* immortal */
+    }
+}
+
+mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj) {
+    immix_plan *p = plan_of(heap);
+    mdn_address start = mdn_vm_object_start(obj);
+    if (mdn_immix_contains(&p->immix, start) && mdn_immix_is_candidate(&p->immix, start) &&
+        mdn_forwarding_state(&p->immix.fwd, start) == MDN_FWD_DONE)
+        return mdn_forwarding_pointer(start);
+    return obj;
+}

@@ -154,3 +154,22 @@ void plan_verify_metadata(mdn_heap *heap) {
     mdn_los_verify(&p->large);
     mdn_immortal_verify(&p->immortal);
 }
+
+/* The weak phase's queries (docs/design/weak.md .weak.queries): nothing moves. */
+bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj) {
+    marksweep_plan *p = marksweep_plan_of(heap);
+    mdn_address start = mdn_vm_object_start(obj);
+    switch (mdn_vmspace_space_of(&heap->vm, start)) {
+    case MARKSWEEP_SPACE_MS:
+        return mdn_marksweep_is_marked(&p->ms, start);
+    case MARKSWEEP_SPACE_LARGE:
+        return mdn_los_is_marked(&p->large, obj);
+    default:
+        return true; /* immortal */
+    }
+}
+
+mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj) {
+    (void)heap;
+    return obj;
+}

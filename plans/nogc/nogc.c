@@ -100,3 +100,15 @@ void plan_verify_metadata(mdn_heap *heap) {
     mdn_immortal_verify(&p->immortal);
     mdn_los_verify(&p->large);
 }
+
+/* The weak phase's queries (docs/design/weak.md .weak.queries): NoGC never
+ * collects, so everything is reachable and nothing moves. */
+bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj) {
+    (void)heap, (void)obj;
+    return true;
+}
+
+mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj) {
+    (void)heap;
+    return obj;
+}

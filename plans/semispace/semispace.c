@@ -216,3 +216,28 @@ void plan_verify_metadata(mdn_heap *heap) {
     mdn_los_verify(&p->large);
     mdn_immortal_verify(&p->immortal);
 }
+
+/* The weak phase's queries (docs/design/weak.md .weak.queries). */
+bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj) {
+    semispace_plan *p = plan_of(heap);
+    mdn_address start = mdn_vm_object_start(obj);
+    switch (mdn_vmspace_space_of(&heap->vm, start)) {
+    case SPACE_COPY:
+        return !mdn_copy_in_from_space(&p->copy, start) || mdn_forwarding_state(&p->copy.fwd, start) == MDN_FWD_DONE;
+    case SPACE_LARGE:
+        return mdn_los_is_marked(&p->large, obj);
+    case SPACE_NONMOVING:
+        return mdn_side_bit_test(&p->nonmoving.marks, start);
+    default:
+        return true; /* immortal */
+    }
+}
+
+mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj) {
+    semispace_plan *p = plan_of(heap);
+    mdn_address start = mdn_vm_object_start(obj);
+    if (mdn_copy_contains(&p->copy, start) && mdn_copy_in_from_space(&p->copy, start) &&
+        mdn_forwarding_state(&p->copy.fwd, start) == MDN_FWD_DONE)
+        return mdn_forwarding_pointer(start);
+    return obj;
+}
