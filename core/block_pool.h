@@ -1,5 +1,5 @@
 /*
- * block_pool.h: a space's blocks and their ownership (design §3).
+ * block_pool.h: a space's blocks and their ownership (docs/design/overview.md .overview.memory).
  *
  * .block.states: every block of a space's chunks has a state byte in the
  * vmspace table. FREE blocks sit on the pool's lock-free stack; a thread

@@ -1,6 +1,6 @@
 /*
  * collector.c: the collector side of the protocol and the phases every
- * plan reuses (design §6).
+ * plan reuses (docs/design/overview.md .overview.threads).
  *
  * .gc.stop: the requesting mutator becomes the coordinator: it sets
  * gc_requested and every other mutator's gc_pending, then waits until each

@@ -1,5 +1,5 @@
 /*
- * forwarding.h: forwarding state for moving policies (design §4).
+ * forwarding.h: forwarding state for moving policies (docs/design/overview.md .overview.binding).
  *
  * .fwd.state: two bits per granule in side metadata say whether the object
  * starting there is NOT forwarded, BEING forwarded (a GC worker claimed it

@@ -84,7 +84,7 @@ struct mdn_heap {
     mdn_vmspace vm;
     void *plan;              /* the plan's state */
 
-    /* Threads (design §6). */
+    /* Threads (docs/design/overview.md .overview.threads). */
     pthread_mutex_t lock;
     pthread_cond_t stopped_cond; /* a mutator parked, went native or unbound */
     pthread_cond_t resume_cond;  /* a collection ended */
@@ -120,7 +120,7 @@ void mdn_heap_check_api(const mdn_heap *heap, const char *check);
 /* Validate a mutator handed to the API; `check` names the calling function. */
 void mdn_mutator_check_api(const mdn_mutator *m, const char *check);
 
-/* Stop the world and collect (design §6). Called by a RUNNING mutator; if
+/* Stop the world and collect (docs/design/overview.md .overview.threads). Called by a RUNNING mutator; if
  * another thread's collection is under way, parks until it ends instead. */
 void mdn_gc_request(mdn_mutator *m, mdn_gc_kind kind);
 

@@ -1,5 +1,5 @@
 /*
- * layout.h: the heap's geometry, fixed at compile time (design §3).
+ * layout.h: the heap's geometry, fixed at compile time (docs/design/overview.md .overview.memory).
  * Every size is a power of two so address arithmetic is shifts and masks.
  */
 #ifndef MDN_CORE_LAYOUT_H

@@ -1,6 +1,6 @@
 /*
  * mutator.c: binding threads, the mutator side of the stop-the-world
- * protocol (design §6), and the allocation slow path (design §5).
+ * protocol (docs/design/overview.md .overview.threads), and the allocation slow path (.overview.api).
  *
  * .protocol.states: a bound mutator is RUNNING, NATIVE or PARKED; the state
  * changes under heap->lock. A collection may run once every mutator other

@@ -1,5 +1,5 @@
 /*
- * options.c: heap options driven by one table (design §5; the accepted
+ * options.c: heap options driven by one table (docs/design/overview.md .overview.api; the accepted
  * forms are in options.h).
  *
  * Every entry point that changes options works on a copy and writes it back

@@ -1,5 +1,5 @@
 /*
- * options.h: the table of heap options (design §5) and what is generated
+ * options.h: the table of heap options (docs/design/overview.md .overview.api) and what is generated
  * from it.
  *
  * One table in options.c describes every option: its name, type, range,

@@ -1,4 +1,4 @@
-/* os.c: mmap-based reservation and commitment (design §3). */
+/* os.c: mmap-based reservation and commitment (docs/design/overview.md .overview.memory). */
 #include "core/os.h"
 
 #include "core/util.h"

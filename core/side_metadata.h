@@ -1,5 +1,5 @@
 /*
- * side_metadata.h: per-address metadata kept outside objects (design §3).
+ * side_metadata.h: per-address metadata kept outside objects (docs/design/overview.md .overview.memory).
  *
  * .side.spec: a table covers the whole reservation; entry i describes the
  * region [start + i·2^log_region, ...) with 2^log_bits bits (1 or 8).

@@ -1,5 +1,5 @@
 /*
- * stats.h: per-heap statistics (design §9): pause times and their
+ * stats.h: per-heap statistics (docs/design/overview.md .overview.stats): pause times and their
  * percentiles, per-phase time, allocation and memory figures.
  */
 #ifndef MDN_CORE_STATS_H

@@ -1,7 +1,7 @@
 /*
  * trace.h: what a plan includes to trace: enqueuing objects for scanning
  * and the definition of mdn_trace_slot() around the plan's inline
- * trace_object (design §6, .plan.phases).
+ * trace_object (docs/design/collector.md .plan.phases).
  *
  * .trace.slots: tracing works on slots: the plan's trace_object marks or
  * forwards the object, enqueues it the first time it is reached, and

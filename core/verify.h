@@ -1,5 +1,5 @@
 /*
- * verify.h: the heap verifier (option `verify=1`, design §9). After a
+ * verify.h: the heap verifier (option `verify=1`, docs/design/overview.md .overview.stats). After a
  * collection it walks the graph reachable from every root and checks that
  * each reference is an aligned, unpoisoned, live object start of a live
  * space with a sane size inside one space, that no two reached objects

@@ -1,6 +1,6 @@
 /*
  * vmspace.h: the heap's one contiguous reservation, its chunk map and the
- * heap budget (design §3).
+ * heap budget (docs/design/overview.md .overview.memory).
  *
  * .vmspace.chunks: the reservation is split into 4 MiB chunks; a space takes
  * whole chunks (a run of them for huge objects) and the chunk map records the

@@ -1,5 +1,5 @@
 /*
- * workers.h: the GC worker pool and parallel work distribution (design §6).
+ * workers.h: the GC worker pool and parallel work distribution (docs/design/overview.md .overview.threads).
  *
  * mdn_workers: `count` workers, of which worker 0 is the thread that calls
  * mdn_workers_run() and the others are threads started once and parked on a

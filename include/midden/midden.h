@@ -1,7 +1,7 @@
 /**
  * @file midden.h
  * @brief The runtime API: heaps, mutators, allocation, safepoints, collection,
- * options and statistics (design §5–6, §9).
+ * options and statistics (docs/design/overview.md .overview.api, .overview.threads, .overview.stats).
  *
  * Link exactly one plan library (`midden_<plan>`, or `midden` for the default
  * plan). Its build directory provides a generated `<midden/plan.h>` that
@@ -97,7 +97,7 @@ typedef struct mdn_options {
     unsigned defrag_headroom; /**< `defrag-headroom`: percent of blocks kept free for evacuation */
 } mdn_options;
 
-/** @brief Per-heap statistics (design §9); times in nanoseconds. */
+/** @brief Per-heap statistics (docs/design/overview.md .overview.stats); times in nanoseconds. */
 typedef struct mdn_stats {
     uint64_t collections;          /**< collections run */
     uint64_t full_collections;     /**< of which were full-heap */

@@ -3,7 +3,7 @@
  * @brief Midden's core value types: addresses, object references and slots.
  *
  * Three distinct single-word types keep raw memory, references to objects and
- * the fields holding references from being mixed up (design §2). Every
+ * the fields holding references from being mixed up (docs/design/overview.md .overview.types). Every
  * operation is `static inline` and compiles to plain word arithmetic.
  */
 #ifndef MIDDEN_TYPES_H

@@ -4,7 +4,7 @@
  *
  * A binding defines the `mdn_vm_*` functions below as plain C symbols; the
  * library calls them directly, so link-time optimisation can inline them
- * (design §4). `mdn_vm_object_moved` is optional: leave it undefined and
+ * (docs/design/overview.md .overview.binding). `mdn_vm_object_moved` is optional: leave it undefined and
  * Midden does not call it.
  *
  * Object-model rules every plan relies on:

@@ -1,5 +1,5 @@
 /*
- * copy.h: the copy policy (design §7): bump allocation into blocks owned by
+ * copy.h: the copy policy (docs/design/overview.md .overview.policies): bump allocation into blocks owned by
  * one thread, tracing by forwarding and copying, reclaiming by flipping the
  * whole space.
  *

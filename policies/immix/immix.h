@@ -1,5 +1,5 @@
 /*
- * immix.h: the Immix policy (design §7; Blackburn & McKinley, PLDI 2008):
+ * immix.h: the Immix policy (docs/design/overview.md .overview.policies; Blackburn & McKinley, PLDI 2008):
  * a mark-region space of 32 KiB blocks divided into 256-byte lines.
  * docs/design/immix.md explains the design; the tags below are cited from the code.
  *

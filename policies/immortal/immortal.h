@@ -1,5 +1,5 @@
 /*
- * immortal.h: the immortal policy (design §7): bump allocation into blocks
+ * immortal.h: the immortal policy (docs/design/overview.md .overview.policies): bump allocation into blocks
  * that are never reclaimed and never moved. Objects are marked during a
  * collection only so each reachable one is scanned once (its fields may
  * point into spaces that do move or reclaim).

@@ -1,5 +1,5 @@
 /*
- * los.h: the large-object policy (design §7). Each object gets its
+ * los.h: the large-object policy (docs/design/overview.md .overview.policies). Each object gets its
  * own run of pages; a mark bit per page start says it survived a
  * collection; unmarked objects are freed and their pages kept for reuse.
  *

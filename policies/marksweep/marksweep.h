@@ -1,5 +1,5 @@
 /*
- * marksweep.h: the mark-sweep policy (design §7; docs/design/policies.md,
+ * marksweep.h: the mark-sweep policy (docs/design/overview.md .overview.policies; docs/design/policies.md,
  * "Mark-sweep"): segregated size classes (.ms.classes), one class per 32 KiB
  * block (.ms.blocks), free lists threaded through free cells and owned by
  * one thread at a time, per-class lock-free lists of blocks to sweep

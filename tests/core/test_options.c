@@ -1,5 +1,5 @@
 /*
- * test_options.c: the heap options (core/options.c, design §5): defaults,
+ * test_options.c: the heap options (core/options.c, docs/design/overview.md .overview.api): defaults,
  * every option at its bounds and in every accepted form, every rejected
  * form with the message it must give, environment variables, validation,
  * and the generated help and Markdown reference.
