@@ -94,6 +94,7 @@ void toyvm_remove_global_root(mdn_objref *slot) {
 
 /* ---- weak boxes and ephemerons (docs/design/weak.md .weak.toyvm) ------ */
 
+/* [snippet:weak-box] */
 mdn_objref toyvm_alloc_weak(toyvm_thread *t, mdn_objref target, unsigned nrefs, size_t payload,
                             mdn_weak_strength strength) {
     if (nrefs < 1) {
@@ -109,6 +110,7 @@ mdn_objref toyvm_alloc_weak(toyvm_thread *t, mdn_objref target, unsigned nrefs, 
     toyvm_pop_roots(t, 1);
     return box;
 }
+/* [/snippet] */
 
 mdn_objref toyvm_alloc_ephemeron(toyvm_thread *t, mdn_objref key, mdn_objref value, unsigned nrefs, size_t payload) {
     if (nrefs < 2) {
@@ -135,11 +137,13 @@ mdn_address mdn_vm_object_start(mdn_objref obj) { return mdn_objref_to_address(o
 
 mdn_objref mdn_vm_objref_from_start(mdn_address start) { return mdn_objref_from_address(start); }
 
+/* [snippet:weak-scan] */
 void mdn_vm_scan_object(mdn_objref obj, mdn_tracer *tracer) {
     unsigned n = toyvm_nrefs(obj);
     for (unsigned i = toyvm_unscanned_refs(obj); i < n; i++)
         mdn_trace_slot(tracer, toyvm_ref_slot(obj, i));
 }
+/* [/snippet] */
 
 void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer) {
     pthread_mutex_lock(&globals_lock);
