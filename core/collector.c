@@ -55,28 +55,12 @@ void mdn_tracer_share(mdn_tracer *t, bool all) {
     t->nlocal -= n;
 }
 
-/* Scan one object from the deque, then everything it leads to through the
- * private stack, sharing with idle workers now and then. */
-static void scan_item(mdn_workqueue *q, unsigned worker, uintptr_t item, void *arg) {
-    mdn_heap *heap = arg;
-    mdn_tracer *t = &heap->tracers[worker];
-    t->objects_traced++;
-    mdn_vm_scan_object(mdn_objref_from_address(mdn_address_from_word(item)), t);
-    while (t->nlocal) {
-        uintptr_t next = t->local[--t->nlocal];
-        t->objects_traced++;
-        mdn_vm_scan_object(mdn_objref_from_address(mdn_address_from_word(next)), t);
-        if (MDN_UNLIKELY((++t->since_share & 127) == 0) && t->nlocal > 1 && mdn_workqueue_has_idle(q))
-            mdn_tracer_share(t, false);
-    }
-}
-
 static void closure_job(mdn_tracer *t, void *arg) {
     (void)arg;
     mdn_heap *heap = t->heap;
     if (t->worker != 0) /* worker 0 prepared before tracing roots */
         plan_worker_prepare(heap, t);
-    mdn_workqueue_drain(heap->queue, t->worker, scan_item, heap);
+    mdn_workqueue_drain(heap->queue, t->worker, plan_scan_item, heap);
     plan_worker_release(heap, t);
 }
 

@@ -10,6 +10,7 @@
 #ifndef MDN_CORE_HEAP_H
 #define MDN_CORE_HEAP_H
 
+#include "core/binding.h"
 #include "core/stats.h"
 #include "core/util.h"
 #include "core/vmspace.h"

@@ -4,7 +4,11 @@
  *
  * A binding defines the `mdn_vm_*` functions below as plain C symbols; the
  * library calls them directly, so link-time optimisation can inline them
- * (docs/design/overview.md .overview.binding). `mdn_vm_object_moved` is optional: leave it undefined and
+ * (docs/design/overview.md .overview.binding). A binding can instead be
+ * compiled into the collector: it supplies the object model and the object
+ * scanner as a header of `static inline` definitions (see
+ * ::MDN_VM_INLINE_HEADER), so the trace loop inlines them; only root
+ * scanning and the out-of-memory hook stay calls. `mdn_vm_object_moved` is optional: leave it undefined and
  * Midden does not call it.
  *
  * Object-model rules every plan relies on:
@@ -48,6 +52,62 @@ typedef struct mdn_tracer mdn_tracer;
  * @param slot   the field or root that holds a reference
  */
 void mdn_trace_slot(mdn_tracer *tracer, mdn_slot slot);
+
+/**
+ * @brief The edge visitor an inline binding's scanner calls for one slot.
+ *
+ * Only for bindings compiled into the collector (the embedder-header form,
+ * see ::MDN_VM_INLINE_HEADER): `mdn_vm_inline_scan_object()` receives the
+ * collector's visitors and calls them for every reference slot. Because the
+ * header's definitions are `static inline` and the visitors are constants
+ * at the call, the compiler inlines both into the collector's trace loop.
+ * A slot holding the null reference is allowed and ignored.
+ *
+ * @param tracer the tracer the scanner received
+ * @param slot   the field that holds a reference
+ */
+typedef void (*mdn_slot_visitor)(mdn_tracer *tracer, mdn_slot slot);
+
+/**
+ * @brief The range visitor: @p count consecutive reference slots from @p first.
+ *
+ * The inline scanner's form for an array of references (each slot one
+ * `mdn_objref` wide, consecutive in memory); equivalent to calling the
+ * ::mdn_slot_visitor for each of them in order, but lets the collector run
+ * one tight loop.
+ *
+ * @param tracer the tracer the scanner received
+ * @param first  the first slot
+ * @param count  how many slots (may be 0)
+ */
+typedef void (*mdn_range_visitor)(mdn_tracer *tracer, mdn_slot first, size_t count);
+
+#ifdef MDN_DOXYGEN
+/**
+ * @brief Compile-time name of a binding's embedder header.
+ *
+ * A binding compiled into the collector supplies a header of `static
+ * inline` definitions and builds the plan libraries with it through the
+ * CMake function `midden_add_inline_binding()` (docs/porting.md), which
+ * defines this macro as the header's name while compiling them. The header
+ * defines, with exactly these names and signatures:
+ *
+ * - `static inline size_t mdn_vm_inline_object_size(mdn_objref obj)`
+ * - `static inline mdn_address mdn_vm_inline_object_start(mdn_objref obj)`
+ * - `static inline mdn_objref mdn_vm_inline_objref_from_start(mdn_address start)`
+ * - `static inline void mdn_vm_inline_scan_object(mdn_objref obj, mdn_tracer *tracer,
+ *    mdn_slot_visitor visit, mdn_range_visitor visit_range)`
+ *
+ * with the meaning of mdn_vm_object_size(), mdn_vm_object_start(),
+ * mdn_vm_objref_from_start() and mdn_vm_scan_object() (the scanner reports
+ * each slot through @p visit or a run of consecutive slots through
+ * @p visit_range instead of calling mdn_trace_slot()). Such a binding does
+ * not define those four link-time functions; it still defines the root
+ * scanners and mdn_vm_out_of_memory(), which report slots with
+ * mdn_trace_slot() as in the link-time form.
+ */
+#define MDN_VM_INLINE_HEADER "binding-header.h"
+#endif
 
 /**
  * @brief Bytes occupied by @p obj, including its header; at least one word.

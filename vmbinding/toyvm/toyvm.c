@@ -1,6 +1,8 @@
 /*
- * toyvm.c: the binding functions of vm.h for toyvm's object model, the
- * shadow-stack roots of each thread and the VM's global roots.
+ * toyvm.c: the binding functions of vm.h that stay calls in both forms:
+ * the shadow-stack roots of each thread, the VM's global roots and the
+ * out-of-memory hook. The object model and scanner are in toyvm_inline.h
+ * (compiled into the collector) or toyvm_linked.c (the link-time form).
  */
 #include "toyvm.h"
 
@@ -130,20 +132,6 @@ mdn_objref toyvm_alloc_ephemeron(toyvm_thread *t, mdn_objref key, mdn_objref val
 }
 
 /* ---- the binding contract ---------------------------------------------- */
-
-size_t mdn_vm_object_size(mdn_objref obj) { return toyvm_size(obj); }
-
-mdn_address mdn_vm_object_start(mdn_objref obj) { return mdn_objref_to_address(obj); }
-
-mdn_objref mdn_vm_objref_from_start(mdn_address start) { return mdn_objref_from_address(start); }
-
-/* [snippet:weak-scan] */
-void mdn_vm_scan_object(mdn_objref obj, mdn_tracer *tracer) {
-    unsigned n = toyvm_nrefs(obj);
-    for (unsigned i = toyvm_unscanned_refs(obj); i < n; i++)
-        mdn_trace_slot(tracer, toyvm_ref_slot(obj, i));
-}
-/* [/snippet] */
 
 void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer) {
     pthread_mutex_lock(&globals_lock);
