@@ -7,7 +7,8 @@
 #                   POLICIES immix los immortal)
 #
 # It builds the static library midden_<name> from the core objects, the
-# named policies (policies/<p>/*.c) and the plan sources, and generates
+# common plan layer (plans/common, with the los and immortal policies every
+# plan has), the named policies (policies/<p>/*.c) and the plan sources, and generates
 # <midden/plan.h> selecting the inline fast path. Tests and tools iterate
 # over the global property MIDDEN_PLANS, so a new plan is picked up without
 # edits elsewhere.
@@ -20,8 +21,10 @@ function(midden_add_plan)
   if(NOT P_NAME OR NOT P_FASTPATH OR NOT DEFINED P_MAX_FAST_SIZE)
     message(FATAL_ERROR "midden_add_plan needs NAME, FASTPATH and MAX_FAST_SIZE")
   endif()
-  set(policy_sources "")
-  foreach(pol IN LISTS P_POLICIES)
+  set(policy_sources "${PROJECT_SOURCE_DIR}/plans/common/common.c")
+  set(_policies los immortal ${P_POLICIES})
+  list(REMOVE_DUPLICATES _policies)
+  foreach(pol IN LISTS _policies)
     file(GLOB _src CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/policies/${pol}/*.c")
     if(NOT _src)
       message(FATAL_ERROR "plan ${P_NAME}: no policy named '${pol}' under policies/")

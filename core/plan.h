@@ -11,6 +11,8 @@
  * transitive closure with plan_trace_object (inline, in the plan's
  * mdn_trace_slot), then plan_release. plan_worker_prepare/release bracket
  * the closure on every GC worker (for per-worker copy allocators).
+ * Every plan defines these through plans/common (docs/design/policies.md
+ * .plan.common).
  */
 #ifndef MDN_CORE_PLAN_H
 #define MDN_CORE_PLAN_H
@@ -46,16 +48,17 @@ size_t plan_release(mdn_heap *heap);
 
 bool plan_pin_object(mdn_heap *heap, mdn_objref obj);
 
-/* The weak phase's queries (docs/design/weak.md .weak.queries); world
- * stopped, after the closure. Was `obj` reached by this collection (marked
- * or forwarded; true in spaces that are not collected)? */
-bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj);
-/* The new reference of `obj` if it moved in this collection, else `obj`. */
-mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj);
-
 /* Does `obj` look like a valid object start in a live space? For the heap
  * verifier; may be conservative. */
 bool plan_is_live_object(mdn_heap *heap, mdn_objref obj);
+
+/* World stopped, after the closure (weak-reference processing): was `obj`
+ * marked, forwarded or otherwise reached by this collection? True for
+ * objects of spaces that are not collected. */
+bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj);
+/* The reference of `obj` after this collection: its copy if it moved, else
+ * `obj`. World stopped, after the closure. */
+mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj);
 
 /* Optional (.verify.metadata): check the plan's metadata after the heap
  * verifier's walk (world stopped, allocators retired): marks, line marks,

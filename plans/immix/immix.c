@@ -6,8 +6,7 @@
  *                                 one line; medium objects out of line, where
  *                                 they get their medium bit, .immix.medium)
  *          NONMOVING ≤ 8 KiB   → immix, pinned at allocation
- *          IMMORTAL            → immortal (thread-local bump, never reclaimed)
- *          LARGE, > 8 KiB      → large-object space
+ *          IMMORTAL, LARGE, > 8 KiB → the common spaces (plans/common)
  * Objects asked for with an alignment above MDN_MIN_ALIGN are pinned too:
  * evacuation copies at MDN_MIN_ALIGN and would lose their alignment.
  *
@@ -20,93 +19,37 @@
  */
 #include "immix_plan.h"
 
-#include "core/plan.h"
-#include "core/trace.h"
-#include "policies/immortal/immortal.h"
-#include "policies/los/los.h"
+#include "plans/common/common.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 const char mdn_plan_name_string[] = "immix";
 const bool plan_can_collect = true;
 const bool plan_breadth_first = false;
 const int mdn_plan_immix_linked = 1;
 
-enum { SPACE_IMMIX = 1, SPACE_LARGE = 2, SPACE_IMMORTAL = 3 };
+enum { SPACE_IMMIX = MDN_SPACE_PLAN };
 
 typedef struct immix_plan {
+    mdn_common_plan common;
     mdn_immix_space immix;
-    mdn_los_space large;
-    mdn_immortal_space immortal;
 } immix_plan;
 
-/* The plan areas of a mutator and of a GC worker. */
-typedef struct immix_mutator {
-    mdn_immix_allocator immix;
-    mdn_bump_region immortal;
-} immix_mutator;
-
-typedef struct immix_worker {
-    mdn_immix_allocator copy;
-} immix_worker;
-
-_Static_assert(sizeof(immix_mutator) <= MDN_PLAN_MUTATOR_AREA, "immix mutator state fits the plan area");
-_Static_assert(sizeof(immix_worker) <= MDN_PLAN_TRACER_AREA, "immix worker state fits the plan area");
+/* The plan's part of a mutator, and a GC worker's: an immix allocator. */
+_Static_assert(sizeof(mdn_immix_allocator) <= MDN_PLAN_OWN_MUTATOR_AREA, "immix mutator state fits the plan area");
+_Static_assert(sizeof(mdn_immix_allocator) <= MDN_PLAN_TRACER_AREA, "immix worker state fits the plan area");
 
 static immix_plan *plan_of(const mdn_heap *heap) { return heap->plan; }
-static immix_mutator *mutator_of(mdn_mutator *m) { return (immix_mutator *)(void *)m->plan; }
-static immix_worker *worker_of(mdn_tracer *t) { return (immix_worker *)(void *)t->plan; }
+static mdn_immix_allocator *mutator_of(mdn_mutator *m) { return mdn_plan_mutator(m); }
+static mdn_immix_allocator *worker_of(mdn_tracer *t) { return mdn_plan_worker(t); }
 
 mdn_immix_space *mdn_immix_plan_space(mdn_heap *heap) { return &plan_of(heap)->immix; }
 
-bool plan_create(mdn_heap *heap, mdn_error *err) {
-    immix_plan *p = calloc(1, sizeof *p);
-    if (!p) {
-        mdn_error_set(err, MDN_ERR_MEMORY, "immix: cannot allocate the plan");
-        return false;
-    }
-    bool ok = mdn_immix_init(&p->immix, &heap->vm, SPACE_IMMIX, &heap->stats, heap->options.defrag_headroom);
-    ok = mdn_los_init(&p->large, &heap->vm, SPACE_LARGE, &heap->stats) && ok;
-    ok = mdn_immortal_init(&p->immortal, &heap->vm, SPACE_IMMORTAL, &heap->stats) && ok;
-    heap->plan = p;
-    if (!ok) {
-        plan_destroy(heap);
-        mdn_error_set(err, MDN_ERR_MEMORY, "immix: cannot set up the spaces' metadata");
-        return false;
-    }
-    return true;
-}
-
-void plan_destroy(mdn_heap *heap) {
+static void *ix_alloc(mdn_heap *heap, mdn_mutator *m, unsigned space, size_t bytes, size_t align,
+                      mdn_alloc_kind kind) {
+    (void)space;
     immix_plan *p = plan_of(heap);
-    mdn_immortal_destroy(&p->immortal);
-    mdn_los_destroy(&p->large);
-    mdn_immix_destroy(&p->immix);
-    free(p);
-    heap->plan = NULL;
-}
-
-void plan_mutator_init(mdn_heap *heap, mdn_mutator *m) {
-    immix_mutator *im = mutator_of(m);
-    mdn_immix_allocator_init(&im->immix, &plan_of(heap)->immix, mdn_mutator_bump(&m->fast), false);
-    im->immortal.cursor = im->immortal.limit = 0;
-}
-
-void plan_mutator_retire(mdn_heap *heap, mdn_mutator *m) {
-    immix_mutator *im = mutator_of(m);
-    mdn_immix_allocator_retire(&im->immix);
-    mdn_immortal_retire(&plan_of(heap)->immortal, &im->immortal);
-}
-
-void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
-    immix_plan *p = plan_of(heap);
-    immix_mutator *im = mutator_of(m);
-    if (kind == MDN_ALLOC_LARGE || bytes > MDN_LARGE_OBJECT_THRESHOLD)
-        return mdn_los_alloc(&p->large, bytes);
-    if (kind == MDN_ALLOC_IMMORTAL)
-        return mdn_immortal_alloc(&p->immortal, &im->immortal, bytes, align);
-    void *obj = mdn_immix_alloc(&im->immix, bytes, align);
+    void *obj = mdn_immix_alloc(mutator_of(m), bytes, align);
     if (!obj)
         return NULL;
     if (bytes > MDN_IMMIX_SMALL_MAX)
@@ -116,104 +59,62 @@ void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn
     return obj;
 }
 
-void plan_prepare(mdn_heap *heap, bool full) {
-    immix_plan *p = plan_of(heap);
-    mdn_immix_prepare(&p->immix, full, heap->nworkers);
-    mdn_los_prepare(&p->large);
-    mdn_immortal_prepare(&p->immortal);
+static void ix_mutator_init(mdn_heap *heap, mdn_mutator *m) {
+    mdn_immix_allocator_init(mutator_of(m), &plan_of(heap)->immix, mdn_mutator_bump(&m->fast), false);
 }
 
-void plan_worker_prepare(mdn_heap *heap, mdn_tracer *t) {
-    mdn_immix_allocator_init(&worker_of(t)->copy, &plan_of(heap)->immix, NULL, true);
-}
-
-void plan_worker_release(mdn_heap *heap, mdn_tracer *t) {
+static void ix_mutator_retire(mdn_heap *heap, mdn_mutator *m) {
     (void)heap;
-    mdn_immix_allocator_retire(&worker_of(t)->copy);
+    mdn_immix_allocator_retire(mutator_of(m));
 }
 
-size_t plan_release(mdn_heap *heap) {
-    immix_plan *p = plan_of(heap);
-    size_t candidates = p->immix.candidate_blocks;
-    size_t live = mdn_immix_release(&p->immix);
-    live += mdn_los_sweep(&p->large);
-    live += mdn_immortal_used_bytes(&p->immortal);
+static void ix_worker_prepare(mdn_heap *heap, mdn_tracer *t) {
+    mdn_immix_allocator_init(worker_of(t), &plan_of(heap)->immix, NULL, true);
+}
+
+static void ix_worker_release(mdn_heap *heap, mdn_tracer *t) {
+    (void)heap;
+    mdn_immix_allocator_retire(worker_of(t));
+}
+
+static void ix_released(mdn_heap *heap) {
+    const mdn_immix_space *s = &plan_of(heap)->immix;
     if (heap->options.verbose >= 2)
         fprintf(stderr,
                 "midden:   immix: epoch %u, %zu live lines; blocks: %zu free, %zu recyclable, %zu full; "
                 "%zu candidates, %zu evacuated\n",
-                (unsigned)p->immix.mark_epoch, p->immix.live_lines, p->immix.free_blocks,
-                p->immix.recyclable_blocks, p->immix.full_blocks, candidates, p->immix.evacuated_blocks);
-    return live;
+                (unsigned)s->mark_epoch, s->live_lines, s->free_blocks, s->recyclable_blocks, s->full_blocks,
+                s->candidate_blocks, s->evacuated_blocks);
 }
 
-static inline mdn_objref immix_plan_trace_object(mdn_tracer *t, mdn_objref obj) {
-    immix_plan *p = plan_of(t->heap);
-    unsigned space = mdn_vmspace_space_of(&t->heap->vm, mdn_objref_to_address(obj));
-    if (MDN_LIKELY(space == SPACE_IMMIX))
-        return mdn_immix_trace_object(&p->immix, t, obj, &worker_of(t)->copy);
-    if (space == SPACE_LARGE)
-        return mdn_los_trace_object(&p->large, t, obj);
-    MDN_CHECK(space == SPACE_IMMORTAL);
-    return mdn_immortal_trace_object(&p->immortal, t, obj);
+static bool ix_pin(mdn_heap *heap, mdn_objref obj, unsigned space) {
+    (void)space;
+    mdn_immix_pin(&plan_of(heap)->immix, mdn_vm_object_start(obj));
+    return true;
 }
 
-MDN_DEFINE_TRACE_SLOT(immix_plan_trace_object)
+static const mdn_plan_space spaces[] = {{&mdn_immix_policy, offsetof(immix_plan, immix)}};
 
-bool plan_pin_object(mdn_heap *heap, mdn_objref obj) {
-    immix_plan *p = plan_of(heap);
-    mdn_address start = mdn_vm_object_start(obj);
-    if (mdn_immix_contains(&p->immix, start))
-        mdn_immix_pin(&p->immix, start);
-    return true; /* large and immortal objects never move */
+const mdn_plan_desc plan_desc = {
+    .state_size = sizeof(immix_plan),
+    .spaces = spaces,
+    .nspaces = 1,
+    .routes = {[MDN_ALLOC_DEFAULT] = SPACE_IMMIX,
+               [MDN_ALLOC_NONMOVING] = SPACE_IMMIX,
+               [MDN_ALLOC_IMMORTAL] = MDN_SPACE_IMMORTAL,
+               [MDN_ALLOC_LARGE] = MDN_SPACE_LARGE},
+    .alloc = ix_alloc,
+    .mutator_init = ix_mutator_init,
+    .mutator_retire = ix_mutator_retire,
+    .worker_prepare = ix_worker_prepare,
+    .worker_release = ix_worker_release,
+    .released = ix_released,
+    .pin = ix_pin,
+};
+
+static inline mdn_objref immix_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
+    (void)space;
+    return mdn_immix_trace_object(&plan_of(t->heap)->immix, t, obj, worker_of(t));
 }
 
-bool plan_is_live_object(mdn_heap *heap, mdn_objref obj) {
-    immix_plan *p = plan_of(heap);
-    mdn_address start = mdn_vm_object_start(obj);
-    if (!mdn_address_is_aligned(start, MDN_MIN_ALIGN))
-        return false;
-    switch (mdn_vmspace_space_of(&heap->vm, start)) {
-    case SPACE_IMMIX: {
-        uint8_t state = mdn_block_state_get(&heap->vm, mdn_address_align_down(start, MDN_BLOCK_SIZE));
-        return mdn_immix_is_marked(&p->immix, start) && state != MDN_BLOCK_FREE && state != MDN_BLOCK_UNOWNED;
-    }
-    case SPACE_LARGE:
-        return mdn_los_is_object_start(&p->large, start) && mdn_los_is_marked(&p->large, obj);
-    case SPACE_IMMORTAL:
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* .verify.metadata: the spaces Immix shares with every plan. */
-void plan_verify_metadata(mdn_heap *heap) {
-    immix_plan *p = plan_of(heap);
-    mdn_los_verify(&p->large);
-    mdn_immortal_verify(&p->immortal);
-}
-
-/* The weak phase's queries (docs/design/weak.md .weak.queries). */
-bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj) {
-    immix_plan *p = plan_of(heap);
-    mdn_address start = mdn_vm_object_start(obj);
-    switch (mdn_vmspace_space_of(&heap->vm, start)) {
-    case SPACE_IMMIX:
-        return mdn_immix_is_marked(&p->immix, start) ||
-               (mdn_immix_is_candidate(&p->immix, start) && mdn_forwarding_state(&p->immix.fwd, start) == MDN_FWD_DONE);
-    case SPACE_LARGE:
-        return mdn_los_is_marked(&p->large, obj);
-    default:
-        return true; /* immortal */
-    }
-}
-
-mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj) {
-    immix_plan *p = plan_of(heap);
-    mdn_address start = mdn_vm_object_start(obj);
-    if (mdn_immix_contains(&p->immix, start) && mdn_immix_is_candidate(&p->immix, start) &&
-        mdn_forwarding_state(&p->immix.fwd, start) == MDN_FWD_DONE)
-        return mdn_forwarding_pointer(start);
-    return obj;
-}
+MDN_COMMON_TRACE(immix_trace_own, 1)

@@ -1,9 +1,13 @@
 /* copy.c: block refill, the flip, and releasing the from-space (.copy.*). */
 #include "copy.h"
 
+#include "core/verify.h"
+
 #include <string.h>
 
-bool mdn_copy_init(mdn_copy_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
+bool mdn_copy_init(mdn_copy_space *s, mdn_heap *heap, unsigned id) {
+    mdn_vmspace *vs = &heap->vm;
+    mdn_stats_state *stats = &heap->stats;
     memset(s, 0, sizeof *s);
     s->id = id;
     s->stats = stats;
@@ -89,7 +93,9 @@ void mdn_copy_retire(mdn_copy_space *s, mdn_bump_region *r) {
         }                                                                                                              \
     } while (0)
 
-void mdn_copy_prepare(mdn_copy_space *s, unsigned workers) {
+void mdn_copy_prepare(mdn_copy_space *s, mdn_heap *heap, bool full) {
+    (void)full; /* every collection evacuates the whole space */
+    unsigned workers = heap->nworkers;
     size_t n = 0;
     FOR_EACH_BLOCK_IN_STATE(s, MDN_BLOCK_USED, block, {
         mdn_block_state_set(s->pool.vs, block, MDN_COPY_BLOCK_FROM);
@@ -142,7 +148,8 @@ void *mdn_copy_alloc_to_space(mdn_copy_space *s, mdn_copy_allocator *a, size_t s
     return mdn_bump_alloc(r, size, MDN_GRANULE_SIZE);
 }
 
-size_t mdn_copy_release(mdn_copy_space *s, bool poison) {
+size_t mdn_copy_release(mdn_copy_space *s, mdn_heap *heap) {
+    bool poison = heap->options.poison;
     MDN_CHECK(s->in_collection);
     mdn_vmspace *vs = s->pool.vs;
     size_t to = 0, from = 0;
@@ -162,5 +169,38 @@ size_t mdn_copy_release(mdn_copy_space *s, bool poison) {
     __atomic_store_n(&s->blocks, to, __ATOMIC_RELAXED);
     s->to_blocks = to;
     s->in_collection = false;
-    return to * MDN_BLOCK_SIZE;
+    uint64_t copied = 0;
+    for (unsigned i = 0; i < heap->nworkers; i++)
+        copied += heap->tracers[i].bytes_copied;
+    return (size_t)copied;
 }
+
+/* .policy.check: outside a collection no block is in from-space and the
+ * blocks holding objects are the ones charged twice; during one, the
+ * from-space is what the flip made it. */
+void mdn_copy_check(const mdn_copy_space *s) {
+    size_t used = 0, from = 0;
+    FOR_EACH_BLOCK_IN_STATE(s, MDN_BLOCK_USED, block, used++);
+    FOR_EACH_BLOCK_IN_STATE(s, MDN_COPY_BLOCK_FROM, block, from++);
+    if (s->in_collection ? from != s->from_blocks : from != 0)
+        mdn_verify_fail("copy space %u has %zu from-space blocks %s", s->id, from,
+                        s->in_collection ? "where the flip made a different number" : "outside a collection");
+    if (!s->in_collection && used != __atomic_load_n(&s->blocks, __ATOMIC_RELAXED))
+        mdn_verify_fail("copy space %u has %zu blocks holding objects, charges %zu", s->id, used, s->blocks);
+}
+
+/* .copy.verify: after a collection nothing is in from-space and no
+ * forwarding state is left in the blocks holding objects (a reached object
+ * in from-space is reported by the heap walk, through is_live). */
+void mdn_copy_verify(mdn_copy_space *s) {
+    FOR_EACH_BLOCK_IN_STATE(s, MDN_BLOCK_USED, block, {
+        for (size_t off = 0; off < MDN_BLOCK_SIZE; off += MDN_GRANULE_SIZE) {
+            mdn_address a = mdn_address_add(block, off);
+            if (mdn_forwarding_state(&s->fwd, a) != MDN_FWD_NONE)
+                mdn_verify_fail("copy space %u: %p in a to-space block still has forwarding state %u", s->id,
+                                mdn_address_to_ptr(a), mdn_forwarding_state(&s->fwd, a));
+        }
+    });
+}
+
+MDN_POLICY_DEFINE(copy, mdn_copy_space);

@@ -43,6 +43,7 @@
 #include "core/block_pool.h"
 #include "core/bump.h"
 #include "core/forwarding.h"
+#include "core/policy.h"
 #include "core/stats.h"
 #include "core/trace.h"
 
@@ -76,7 +77,8 @@ typedef struct mdn_copy_allocator {
     mdn_bump_region overflow;
 } mdn_copy_allocator;
 
-bool mdn_copy_init(mdn_copy_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats);
+/* The verbs of core/policy.h (.policy.verbs). */
+bool mdn_copy_init(mdn_copy_space *s, mdn_heap *heap, unsigned id);
 void mdn_copy_destroy(mdn_copy_space *s);
 
 /* Mutator slow path: `main` is the thread's inline-path region, `overflow`
@@ -87,8 +89,8 @@ void *mdn_copy_alloc(mdn_copy_space *s, mdn_bump_region *main, mdn_bump_region *
 void mdn_copy_retire(mdn_copy_space *s, mdn_bump_region *r);
 
 /* The flip, world stopped, every region retired: the blocks holding objects
- * become from-space. `workers`: GC workers that will copy. */
-void mdn_copy_prepare(mdn_copy_space *s, unsigned workers);
+ * become from-space (heap->nworkers GC workers will copy). */
+void mdn_copy_prepare(mdn_copy_space *s, mdn_heap *heap, bool full);
 /* A GC worker's allocator: empty at the start, retired after the closure. */
 void mdn_copy_allocator_init(mdn_copy_allocator *a);
 void mdn_copy_allocator_retire(mdn_copy_space *s, mdn_copy_allocator *a);
@@ -96,10 +98,14 @@ void mdn_copy_allocator_retire(mdn_copy_space *s, mdn_copy_allocator *a);
  * message if the address-space reservation itself is exhausted). */
 void *mdn_copy_alloc_to_space(mdn_copy_space *s, mdn_copy_allocator *a, size_t size);
 /* After the closure: release the from-space, settle the budget (.copy.budget).
- * `poison`: fill the released blocks with MDN_COPY_POISON_BYTE, so a stale
- * reference into them reads garbage at once. Returns the bytes in to-space
- * blocks. */
-size_t mdn_copy_release(mdn_copy_space *s, bool poison);
+ * With the `poison` option the released blocks are filled with
+ * MDN_COPY_POISON_BYTE, so a stale reference into them reads garbage at
+ * once. Returns the bytes the GC workers copied (the live bytes). */
+size_t mdn_copy_release(mdn_copy_space *s, mdn_heap *heap);
+/* Heap verifier (.copy.verify) and structure check (.policy.check). */
+void mdn_copy_verify(mdn_copy_space *s);
+void mdn_copy_check(const mdn_copy_space *s);
+extern const mdn_policy mdn_copy_policy;
 
 static inline bool mdn_copy_contains(const mdn_copy_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->pool.vs, a) == s->id;
@@ -166,10 +172,25 @@ static inline mdn_objref mdn_copy_trace_object(mdn_copy_space *s, mdn_copy_alloc
     return to;
 }
 
-/* Heap verifier: `start` is in a to-space block (after a collection). */
-static inline bool mdn_copy_is_live_block(const mdn_copy_space *s, mdn_address start) {
+/* Reached by the collection: copied out of from-space (after the closure),
+ * or in a block holding objects (to-space; after the collection the only
+ * half). */
+static inline bool mdn_copy_is_live(const mdn_copy_space *s, mdn_objref obj) {
+    mdn_address start = mdn_vm_object_start(obj);
+    if (!mdn_copy_contains(s, start) || !mdn_address_is_aligned(start, MDN_MIN_ALIGN))
+        return false;
     uint8_t st = mdn_block_state_get(s->pool.vs, start);
+    if (st == MDN_COPY_BLOCK_FROM)
+        return mdn_forwarding_state(&s->fwd, start) == MDN_FWD_DONE;
     return st == MDN_BLOCK_USED || st == MDN_BLOCK_ALLOCATING;
+}
+
+/* The new reference of an object copied by the collection in progress. */
+static inline mdn_objref mdn_copy_forwarded(const mdn_copy_space *s, mdn_objref obj) {
+    mdn_address start = mdn_vm_object_start(obj);
+    if (mdn_copy_in_from_space(s, start) && mdn_forwarding_state(&s->fwd, start) == MDN_FWD_DONE)
+        return mdn_forwarding_pointer(start);
+    return obj;
 }
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "core/os.h"
 #include "core/poison.h"
+#include "core/verify.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,10 @@ static void release_table(void *p, size_t bytes) {
         mdn_os_release(mdn_address_from_ptr(p), mdn_align_up(bytes ? bytes : 1, MDN_PAGE_SIZE));
 }
 
-bool mdn_immix_init(mdn_immix_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats,
-                    unsigned headroom_percent) {
+bool mdn_immix_init(mdn_immix_space *s, mdn_heap *heap, unsigned id) {
+    mdn_vmspace *vs = &heap->vm;
+    mdn_stats_state *stats = &heap->stats;
+    unsigned headroom_percent = heap->options.defrag_headroom;
     memset(s, 0, sizeof *s);
     s->vs = vs;
     s->id = id;
@@ -53,6 +56,8 @@ void mdn_immix_destroy(mdn_immix_space *s) {
     release_table(s->recyclable, nblocks * sizeof(uint32_t));
     release_table(s->candidates, nblocks * sizeof(uint32_t));
     release_table(s->candidate_live, nblocks * sizeof(uint32_t));
+    s->block_free_lines = s->block_holes = s->block_has_pinned = s->block_full = NULL;
+    s->recyclable = s->candidates = s->candidate_live = NULL;
     mdn_forwarding_destroy(&s->fwd);
     mdn_side_metadata_destroy(&s->medium);
     mdn_side_metadata_destroy(&s->pinned);
@@ -323,7 +328,8 @@ static size_t marked_bytes(const mdn_immix_space *s, mdn_address block) {
     return bytes;
 }
 
-void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers) {
+void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
+    unsigned workers = heap->nworkers;
     s->parallel = workers > 1;
     /* .immix.lines: a new epoch; on wrap-around, clear the table once. */
     if (s->mark_epoch == UINT8_MAX) {
@@ -408,7 +414,8 @@ static void poison_holes(const mdn_immix_space *s, mdn_address block, uint8_t ep
                          (end - line) * MDN_LINE_SIZE);
 }
 
-size_t mdn_immix_release(mdn_immix_space *s) {
+size_t mdn_immix_release(mdn_immix_space *s, mdn_heap *heap) {
+    (void)heap;
     uint8_t epoch = s->mark_epoch;
     size_t live_lines = 0, nfree = 0, nrecyclable = 0, nfull = 0, evacuated = 0, reclaimed_lines = 0;
     FOR_EACH_BLOCK(s, block) {
@@ -520,3 +527,54 @@ mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
     mdn_tracer_enqueue(t, moved);
     return moved;
 }
+
+/* ---- checking ---------------------------------------------------------------- */
+
+/* .policy.check: every block of the space is in a state of the phase, and
+ * the recyclable list built by the last sweep holds recyclable blocks. */
+void mdn_immix_check(const mdn_immix_space *s) {
+    FOR_EACH_BLOCK(s, block) {
+        uint8_t st = mdn_block_state_get(s->vs, mdn_address_from_word(block));
+        if (st != MDN_BLOCK_FREE && st != MDN_BLOCK_USED && st != MDN_BLOCK_ALLOCATING && st != MDN_IMMIX_RECYCLABLE &&
+            st != MDN_IMMIX_EVACUATING)
+            mdn_verify_fail("immix block %p is in state %u", (void *)block, (unsigned)st);
+    }
+    if (s->recyclable_count > s->vs->nblocks)
+        mdn_verify_fail("immix recyclable list holds %zu blocks of %zu", s->recyclable_count, s->vs->nblocks);
+    for (size_t i = __atomic_load_n(&s->recyclable_next, __ATOMIC_RELAXED); i < s->recyclable_count; i++) {
+        mdn_address b = mdn_vmspace_block_at(s->vs, s->recyclable[i]);
+        if (mdn_block_state_get(s->vs, b) != MDN_IMMIX_RECYCLABLE || !mdn_immix_contains(s, b))
+            mdn_verify_fail("immix recyclable list entry %zu is block %p, not a recyclable block of space %u", i,
+                            mdn_address_to_ptr(b), s->id);
+    }
+}
+
+/* .immix.verify: after a collection every object marked by it lies in a
+ * block in use and its lines carry the collection's epoch: the line it
+ * starts in, and every line it spans if it is medium (.immix.conservative). */
+void mdn_immix_verify(mdn_immix_space *s) {
+    uint8_t epoch = s->mark_epoch;
+    FOR_EACH_BLOCK(s, block) {
+        mdn_address b = mdn_address_from_word(block);
+        uint8_t st = mdn_block_state_get(s->vs, b);
+        const uint8_t *lines = mdn_immix_line_marks_of(s, b);
+        for (size_t off = 0; off < MDN_BLOCK_SIZE; off += MDN_GRANULE_SIZE) {
+            mdn_address start = mdn_address_add(b, off);
+            if (!mdn_immix_is_marked(s, start))
+                continue;
+            if (st == MDN_BLOCK_FREE)
+                mdn_verify_fail("immix object %p is marked in a free block", mdn_address_to_ptr(start));
+            size_t size = mdn_side_bit_test(&s->medium, start)
+                              ? mdn_vm_object_size(mdn_vm_objref_from_start(start))
+                              : MDN_GRANULE_SIZE;
+            size_t last = (off + size - 1) / MDN_LINE_SIZE;
+            for (size_t l = off / MDN_LINE_SIZE; l <= last && l < MDN_LINES_PER_BLOCK; l++)
+                if (lines[l] != epoch)
+                    mdn_verify_fail("immix object %p is marked but its line %zu carries epoch %u, not the "
+                                    "collection's %u",
+                                    mdn_address_to_ptr(start), l, (unsigned)lines[l], (unsigned)epoch);
+        }
+    }
+}
+
+MDN_POLICY_DEFINE(immix, mdn_immix_space);

@@ -41,6 +41,7 @@
 #include "core/block_pool.h"
 #include "core/bump.h"
 #include "core/forwarding.h"
+#include "core/policy.h"
 #include "core/side_metadata.h"
 #include "core/stats.h"
 #include "core/trace.h"
@@ -117,8 +118,9 @@ typedef struct mdn_immix_allocator {
     mdn_bump_region overflow;  /* the overflow block; limit 0 when none */
 } mdn_immix_allocator;
 
-bool mdn_immix_init(mdn_immix_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats,
-                    unsigned headroom_percent);
+/* The verbs of core/policy.h (.policy.verbs); the defrag headroom is the
+ * heap's `defrag_headroom` option. */
+bool mdn_immix_init(mdn_immix_space *s, mdn_heap *heap, unsigned id);
 void mdn_immix_destroy(mdn_immix_space *s);
 
 /* A mutator allocator whose holes are `region` (the mutator's inline
@@ -151,11 +153,15 @@ static inline bool mdn_immix_is_pinned(const mdn_immix_space *s, mdn_address sta
 
 /* Collection phases (world stopped). prepare: advance the epoch, clear
  * object marks, decide on defragmentation and choose candidates. `full`:
- * defragment as far as the free budget allows; `workers`: GC workers that
- * will mark. */
-void mdn_immix_prepare(mdn_immix_space *s, bool full, unsigned workers);
+ * defragment as far as the free budget allows (heap->nworkers GC workers
+ * will mark). */
+void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full);
 /* Sweep (.immix.sweep); returns live bytes (live lines × line size). */
-size_t mdn_immix_release(mdn_immix_space *s);
+size_t mdn_immix_release(mdn_immix_space *s, mdn_heap *heap);
+/* Heap verifier (.immix.verify) and structure check (.policy.check). */
+void mdn_immix_verify(mdn_immix_space *s);
+void mdn_immix_check(const mdn_immix_space *s);
+extern const mdn_policy mdn_immix_policy;
 
 /* ---- line marks and holes ---- */
 
@@ -286,6 +292,27 @@ static inline mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *
 
 static inline bool mdn_immix_is_marked(const mdn_immix_space *s, mdn_address start) {
     return mdn_side_bit_test(&s->marks, start);
+}
+
+/* Reached by the collection: marked in a block in use, or (during the
+ * collection) evacuated. */
+static inline bool mdn_immix_is_live(const mdn_immix_space *s, mdn_objref obj) {
+    mdn_address start = mdn_vm_object_start(obj);
+    if (!mdn_immix_contains(s, start) || !mdn_address_is_aligned(start, MDN_MIN_ALIGN))
+        return false;
+    uint8_t state = mdn_block_state_get(s->vs, mdn_address_align_down(start, MDN_BLOCK_SIZE));
+    if (state == MDN_BLOCK_FREE || state == MDN_BLOCK_UNOWNED)
+        return false;
+    return mdn_immix_is_marked(s, start) ||
+           (state == MDN_IMMIX_EVACUATING && mdn_forwarding_state(&s->fwd, start) == MDN_FWD_DONE);
+}
+
+/* The new reference of an object evacuated by the collection in progress. */
+static inline mdn_objref mdn_immix_forwarded(const mdn_immix_space *s, mdn_objref obj) {
+    mdn_address start = mdn_vm_object_start(obj);
+    if (mdn_immix_is_candidate(s, start) && mdn_forwarding_state(&s->fwd, start) == MDN_FWD_DONE)
+        return mdn_forwarding_pointer(start);
+    return obj;
 }
 
 /* Blocks of the space that are not free. */

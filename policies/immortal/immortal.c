@@ -5,7 +5,9 @@
 
 #include <string.h>
 
-bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
+bool mdn_immortal_init(mdn_immortal_space *s, mdn_heap *heap, unsigned id) {
+    mdn_vmspace *vs = &heap->vm;
+    mdn_stats_state *stats = &heap->stats;
     memset(s, 0, sizeof *s);
     s->id = id;
     s->stats = stats;
@@ -92,10 +94,16 @@ void mdn_immortal_retire(mdn_immortal_space *s, mdn_bump_region *r) {
     r->cursor = r->limit = 0;
 }
 
-void mdn_immortal_prepare(mdn_immortal_space *s) {
+void mdn_immortal_prepare(mdn_immortal_space *s, mdn_heap *heap, bool full) {
+    (void)heap, (void)full;
     size_t n = mdn_block_pool_chunk_count(&s->pool);
     for (size_t i = 0; i < n; i++)
         mdn_side_clear_range(&s->marks, mdn_block_pool_chunk(&s->pool, i), MDN_CHUNK_SIZE);
+}
+
+size_t mdn_immortal_release(mdn_immortal_space *s, mdn_heap *heap) {
+    (void)heap;
+    return mdn_immortal_used_bytes(s);
 }
 
 size_t mdn_immortal_used_bytes(const mdn_immortal_space *s) {
@@ -118,3 +126,21 @@ void mdn_immortal_verify(const mdn_immortal_space *s) {
         }
     }
 }
+
+/* .policy.check: the kept partial regions (.immortal.partial) are inside
+ * blocks of the space, each with room left. */
+void mdn_immortal_check(const mdn_immortal_space *s) {
+    if (s->npartial > MDN_IMMORTAL_PARTIAL_MAX)
+        mdn_verify_fail("immortal space %u keeps %zu partial blocks, at most %d", s->id, s->npartial,
+                        MDN_IMMORTAL_PARTIAL_MAX);
+    for (size_t i = 0; i < s->npartial; i++) {
+        const mdn_bump_region *r = &s->partial[i];
+        mdn_address block = mdn_address_from_word(r->limit - MDN_BLOCK_SIZE);
+        if (r->cursor > r->limit || r->cursor < block.value || !mdn_address_is_aligned(block, MDN_BLOCK_SIZE) ||
+            !mdn_immortal_contains(s, block))
+            mdn_verify_fail("immortal partial region [%p, %p) is not the tail of a block of space %u",
+                            (void *)r->cursor, (void *)r->limit, s->id);
+    }
+}
+
+MDN_POLICY_DEFINE(immortal, mdn_immortal_space);

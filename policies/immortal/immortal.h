@@ -17,6 +17,7 @@
 
 #include "core/block_pool.h"
 #include "core/bump.h"
+#include "core/policy.h"
 #include "core/side_metadata.h"
 #include "core/stats.h"
 #include "core/trace.h"
@@ -37,7 +38,8 @@ typedef struct mdn_immortal_space {
     mdn_stats_state *stats;  /* bytes allocated are counted per retired region */
 } mdn_immortal_space;
 
-bool mdn_immortal_init(mdn_immortal_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats);
+/* The verbs of core/policy.h (.policy.verbs). */
+bool mdn_immortal_init(mdn_immortal_space *s, mdn_heap *heap, unsigned id);
 void mdn_immortal_destroy(mdn_immortal_space *s);
 
 /* Slow path: bump in `r`, else take a fresh block from the budget. NULL when
@@ -48,7 +50,9 @@ void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size,
 void mdn_immortal_retire(mdn_immortal_space *s, mdn_bump_region *r);
 
 /* Clear marks before a collection. */
-void mdn_immortal_prepare(mdn_immortal_space *s);
+void mdn_immortal_prepare(mdn_immortal_space *s, mdn_heap *heap, bool full);
+/* Nothing is reclaimed: returns the bytes in the space's blocks. */
+size_t mdn_immortal_release(mdn_immortal_space *s, mdn_heap *heap);
 
 static inline bool mdn_immortal_contains(const mdn_immortal_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->pool.vs, a) == s->id;
@@ -67,6 +71,21 @@ static inline bool mdn_immortal_is_marked(const mdn_immortal_space *s, mdn_objre
 /* Heap verifier (.verify.metadata): the block pool's free stack matches the
  * block states and no block of the space is ALLOCATING. World stopped. */
 void mdn_immortal_verify(const mdn_immortal_space *s);
+/* .policy.check: the kept partial regions lie in the space's blocks. */
+void mdn_immortal_check(const mdn_immortal_space *s);
+extern const mdn_policy mdn_immortal_policy;
+
+/* Every aligned address of the space may be an object; all of them live. */
+static inline bool mdn_immortal_is_live(const mdn_immortal_space *s, mdn_objref obj) {
+    mdn_address start = mdn_vm_object_start(obj);
+    return mdn_immortal_contains(s, start) && mdn_address_is_aligned(start, MDN_MIN_ALIGN);
+}
+
+/* Immortal objects never move. */
+static inline mdn_objref mdn_immortal_forwarded(const mdn_immortal_space *s, mdn_objref obj) {
+    (void)s;
+    return obj;
+}
 
 /* Bytes in the space's blocks. */
 size_t mdn_immortal_used_bytes(const mdn_immortal_space *s);

@@ -16,7 +16,9 @@ size_t mdn_los_default_dirty_limit(size_t budget) {
     return budget / 8 > floor ? budget / 8 : floor;
 }
 
-bool mdn_los_init(mdn_los_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
+bool mdn_los_init(mdn_los_space *s, mdn_heap *heap, unsigned id) {
+    mdn_vmspace *vs = &heap->vm;
+    mdn_stats_state *stats = &heap->stats;
     memset(s, 0, sizeof *s);
     s->vs = vs;
     s->stats = stats;
@@ -200,6 +202,9 @@ void *mdn_los_alloc(mdn_los_space *s, size_t size) {
     if (start) {
         push_object(s, start, pages);
         mdn_side_bit_set_atomic(&s->starts, mdn_address_from_word(start));
+        /* .los.black: born marked, so is_live holds between collections;
+         * prepare clears every mark before the closure. */
+        mdn_side_bit_set_atomic(&s->marks, mdn_address_from_word(start));
         s->live_bytes += bytes;
     }
     pthread_mutex_unlock(&s->lock);
@@ -221,7 +226,8 @@ void *mdn_los_alloc(mdn_los_space *s, size_t size) {
     return (void *)start;
 }
 
-void mdn_los_prepare(mdn_los_space *s) {
+void mdn_los_prepare(mdn_los_space *s, mdn_heap *heap, bool full) {
+    (void)heap, (void)full;
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->nobjects; i++)
         mdn_side_bit_clear_atomic(&s->marks, mdn_address_from_word(s->objects[i].start));
@@ -308,7 +314,8 @@ static void trim_dirty(mdn_los_space *s) {
     }
 }
 
-size_t mdn_los_sweep(mdn_los_space *s) {
+size_t mdn_los_release(mdn_los_space *s, mdn_heap *heap) {
+    (void)heap;
     pthread_mutex_lock(&s->lock);
     size_t kept = 0;
     for (size_t i = 0; i < s->nobjects; i++) {
@@ -357,3 +364,21 @@ void mdn_los_verify(mdn_los_space *s) {
         mdn_verify_fail("large-object chunks have %zu pages in use, their objects %zu", used_pages, small_pages);
     pthread_mutex_unlock(&s->lock);
 }
+
+/* .policy.check: the object list is inside its array and the chunks are in
+ * address order, each with no more free or dirty pages than it has. */
+void mdn_los_check(const mdn_los_space *s) {
+    if (s->nobjects > s->objects_capacity || s->nchunks > s->chunks_capacity)
+        mdn_verify_fail("large-object space %u: %zu objects / %zu chunks exceed their arrays (%zu / %zu)", s->id,
+                        s->nobjects, s->nchunks, s->objects_capacity, s->chunks_capacity);
+    for (size_t i = 0; i < s->nchunks; i++) {
+        const mdn_los_chunk *c = &s->chunks[i];
+        if (i > 0 && c->start <= s->chunks[i - 1].start)
+            mdn_verify_fail("large-object chunk %p is out of address order", (void *)c->start);
+        if (c->free_pages > MDN_LOS_PAGES_PER_CHUNK || c->dirty_pages > c->free_pages)
+            mdn_verify_fail("large-object chunk %p counts %zu free and %zu dirty pages of %zu", (void *)c->start,
+                            c->free_pages, c->dirty_pages, (size_t)MDN_LOS_PAGES_PER_CHUNK);
+    }
+}
+
+MDN_POLICY_DEFINE(los, mdn_los_space);

@@ -20,6 +20,7 @@
 #ifndef MDN_POLICY_LOS_H
 #define MDN_POLICY_LOS_H
 
+#include "core/policy.h"
 #include "core/side_metadata.h"
 #include "core/stats.h"
 #include "core/trace.h"
@@ -64,7 +65,8 @@ typedef struct mdn_los_space {
     mdn_stats_state *stats;
 } mdn_los_space;
 
-bool mdn_los_init(mdn_los_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats);
+/* The verbs of core/policy.h (.policy.verbs). */
+bool mdn_los_init(mdn_los_space *s, mdn_heap *heap, unsigned id);
 void mdn_los_destroy(mdn_los_space *s);
 
 /* Allocate `size` bytes (zeroed, page aligned). NULL when the budget or the
@@ -72,11 +74,11 @@ void mdn_los_destroy(mdn_los_space *s);
 void *mdn_los_alloc(mdn_los_space *s, size_t size);
 
 /* Before a collection: clear marks. */
-void mdn_los_prepare(mdn_los_space *s);
+void mdn_los_prepare(mdn_los_space *s, mdn_heap *heap, bool full);
 /* After the closure: free every unmarked object, give empty chunks back to
  * the vmspace and decommit dirty pages beyond `dirty_limit`. Returns bytes
  * still live. */
-size_t mdn_los_sweep(mdn_los_space *s);
+size_t mdn_los_release(mdn_los_space *s, mdn_heap *heap);
 
 /* The default bound on dirty free pages for a heap of `budget` bytes:
  * max(4 MiB, budget / 8). */
@@ -99,10 +101,25 @@ static inline bool mdn_los_is_marked(const mdn_los_space *s, mdn_objref obj) {
 /* Heap verifier (.verify.metadata): the object list, start bits, page
  * bitmaps and byte count agree. World stopped. */
 void mdn_los_verify(mdn_los_space *s);
+/* .policy.check: the space's arrays and chunk counts are consistent. */
+void mdn_los_check(const mdn_los_space *s);
+extern const mdn_policy mdn_los_policy;
 
 /* Is `a` the start of an object of this space? */
 static inline bool mdn_los_is_object_start(const mdn_los_space *s, mdn_address a) {
     return mdn_los_contains(s, a) && mdn_address_is_aligned(a, MDN_PAGE_SIZE) && mdn_side_bit_test(&s->starts, a);
+}
+
+/* An object start of the space, marked by the collection (the marks stay
+ * until the next prepare). */
+static inline bool mdn_los_is_live(const mdn_los_space *s, mdn_objref obj) {
+    return mdn_los_is_object_start(s, mdn_vm_object_start(obj)) && mdn_los_is_marked(s, obj);
+}
+
+/* Large objects never move. */
+static inline mdn_objref mdn_los_forwarded(const mdn_los_space *s, mdn_objref obj) {
+    (void)s;
+    return obj;
 }
 
 #endif

@@ -18,11 +18,12 @@ unsigned mdn_marksweep_class_for(size_t bytes, size_t align) {
     return 0;
 }
 
-bool mdn_marksweep_init(mdn_marksweep_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats, bool poison) {
+bool mdn_marksweep_init(mdn_marksweep_space *s, mdn_heap *heap, unsigned id) {
+    mdn_vmspace *vs = &heap->vm;
     memset(s, 0, sizeof *s);
     s->id = id;
-    s->stats = stats;
-    s->poison = poison;
+    s->stats = &heap->stats;
+    s->poison = heap->options.poison;
     mdn_block_pool_init(&s->pool, vs, id);
     s->nblocks = vs->nblocks;
     size_t table = mdn_align_up(s->nblocks * sizeof *s->blocks, MDN_PAGE_SIZE);
@@ -235,7 +236,8 @@ void mdn_marksweep_allocator_retire(mdn_marksweep_space *s, mdn_marksweep_alloca
 
 /* ---- collection ----------------------------------------------------------- */
 
-void mdn_marksweep_prepare(mdn_marksweep_space *s) {
+void mdn_marksweep_prepare(mdn_marksweep_space *s, mdn_heap *heap, bool full) {
+    (void)heap, (void)full; /* every collection is full */
     mdn_vmspace *vs = s->pool.vs;
     size_t nchunks = mdn_block_pool_chunk_count(&s->pool);
     for (size_t i = 0; i < nchunks; i++) {
@@ -259,7 +261,8 @@ static void poison_free_cells(const mdn_marksweep_space *s, mdn_address block, u
             memset((void *)(block.value + i * cell), MDN_MARKSWEEP_POISON_BYTE, cell);
 }
 
-size_t mdn_marksweep_release(mdn_marksweep_space *s) {
+size_t mdn_marksweep_release(mdn_marksweep_space *s, mdn_heap *heap) {
+    (void)heap;
     mdn_vmspace *vs = s->pool.vs;
     for (unsigned c = 0; c < MDN_MARKSWEEP_CLASSES; c++)
         __atomic_store_n(&s->lists[c].head, 0, __ATOMIC_RELAXED);
@@ -395,3 +398,12 @@ void mdn_marksweep_check(const mdn_marksweep_space *s) {
     }
     MDN_CHECK(waiting == listed);
 }
+
+/* .ms.eager: the heap verifier sweeps every waiting block, so every free
+ * list of the space exists and is checked against the mark bits. */
+void mdn_marksweep_verify(mdn_marksweep_space *s) {
+    mdn_marksweep_sweep_all(s);
+    mdn_marksweep_check(s);
+}
+
+MDN_POLICY_DEFINE(marksweep, mdn_marksweep_space);

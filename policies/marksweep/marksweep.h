@@ -12,6 +12,7 @@
 #define MDN_POLICY_MARKSWEEP_H
 
 #include "core/block_pool.h"
+#include "core/policy.h"
 #include "core/side_metadata.h"
 #include "core/stats.h"
 #include "core/trace.h"
@@ -89,7 +90,9 @@ typedef struct mdn_marksweep_space {
 
 #define MDN_MARKSWEEP_POISON_BYTE 0xdb
 
-bool mdn_marksweep_init(mdn_marksweep_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats, bool poison);
+/* The verbs of core/policy.h (.policy.verbs); poisoning follows the heap's
+ * `poison` option. */
+bool mdn_marksweep_init(mdn_marksweep_space *s, mdn_heap *heap, unsigned id);
 void mdn_marksweep_destroy(mdn_marksweep_space *s);
 
 /* An allocator with empty lists; `exact_heads` has MDN_MARKSWEEP_EXACT_CLASSES + 1
@@ -123,16 +126,20 @@ static inline void *mdn_marksweep_alloc(mdn_marksweep_space *s, mdn_marksweep_al
 void mdn_marksweep_allocator_retire(mdn_marksweep_space *s, mdn_marksweep_allocator *a);
 
 /* Start of a collection (world stopped): clear the marks of every block in use. */
-void mdn_marksweep_prepare(mdn_marksweep_space *s);
+void mdn_marksweep_prepare(mdn_marksweep_space *s, mdn_heap *heap, bool full);
 /* After the closure: classify every block (.ms.lazy). Returns live bytes
  * (marked cells times their size). */
-size_t mdn_marksweep_release(mdn_marksweep_space *s);
+size_t mdn_marksweep_release(mdn_marksweep_space *s, mdn_heap *heap);
 /* Sweep every block waiting on a list now (.ms.eager); world stopped.
  * Returns the bytes of free cells found. */
 size_t mdn_marksweep_sweep_all(mdn_marksweep_space *s);
 /* Check the invariants (world stopped; aborts on a violation): block states
  * against lists and tables, SWEPT lists exact (unmarked, zeroed cells). */
 void mdn_marksweep_check(const mdn_marksweep_space *s);
+/* Heap verifier: sweep every waiting block eagerly, then check (.ms.eager):
+ * the mark bits agree with every free list. */
+void mdn_marksweep_verify(mdn_marksweep_space *s);
+extern const mdn_policy mdn_marksweep_policy;
 
 static inline bool mdn_marksweep_contains(const mdn_marksweep_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->pool.vs, a) == s->id;
@@ -170,6 +177,19 @@ static inline bool mdn_marksweep_is_marked(const mdn_marksweep_space *s, mdn_add
 
 /* Is `a` (in this space) the start of a cell of a block in use? */
 bool mdn_marksweep_is_cell_start(const mdn_marksweep_space *s, mdn_address a);
+
+/* A marked cell start (marks stay until the next prepare). */
+static inline bool mdn_marksweep_is_live(const mdn_marksweep_space *s, mdn_objref obj) {
+    mdn_address start = mdn_vm_object_start(obj);
+    return mdn_marksweep_contains(s, start) && mdn_marksweep_is_cell_start(s, start) &&
+           mdn_marksweep_is_marked(s, start);
+}
+
+/* Nothing moves. */
+static inline mdn_objref mdn_marksweep_forwarded(const mdn_marksweep_space *s, mdn_objref obj) {
+    (void)s;
+    return obj;
+}
 
 /* The class of the block holding `a` (in this space, block in use). */
 static inline unsigned mdn_marksweep_block_class(const mdn_marksweep_space *s, mdn_address a) {

@@ -2,6 +2,7 @@
 #include "nonmoving.h"
 
 #include "core/poison.h"
+#include "core/verify.h"
 
 #include <string.h>
 
@@ -21,7 +22,9 @@ static int class_for(size_t size, size_t align) {
 
 bool mdn_nonmoving_fits(size_t size, size_t align) { return class_for(size, align) >= 0; }
 
-bool mdn_nonmoving_init(mdn_nonmoving_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats) {
+bool mdn_nonmoving_init(mdn_nonmoving_space *s, mdn_heap *heap, unsigned id) {
+    mdn_vmspace *vs = &heap->vm;
+    mdn_stats_state *stats = &heap->stats;
     memset(s, 0, sizeof *s);
     s->id = id;
     s->stats = stats;
@@ -89,7 +92,14 @@ void *mdn_nonmoving_alloc(mdn_nonmoving_space *s, size_t size, size_t align) {
     return cell;
 }
 
-size_t mdn_nonmoving_sweep(mdn_nonmoving_space *s) {
+void mdn_nonmoving_prepare(mdn_nonmoving_space *s, mdn_heap *heap, bool full) {
+    (void)heap, (void)full;
+    for (size_t i = 0, n = mdn_block_pool_chunk_count(&s->pool); i < n; i++)
+        mdn_side_clear_range(&s->marks, mdn_block_pool_chunk(&s->pool, i), MDN_CHUNK_SIZE);
+}
+
+size_t mdn_nonmoving_release(mdn_nonmoving_space *s, mdn_heap *heap) {
+    (void)heap;
     pthread_mutex_lock(&s->lock);
     memset(s->free, 0, sizeof s->free);
     size_t nchunks = mdn_block_pool_chunk_count(&s->pool);
@@ -115,7 +125,6 @@ size_t mdn_nonmoving_sweep(mdn_nonmoving_space *s) {
                     mdn_side_bit_clear_atomic(&s->valid, a);
                 }
             }
-            mdn_side_clear_range(&s->marks, block, MDN_BLOCK_SIZE);
             if (kept == 0) {
                 mdn_side_byte_store(&s->block_class, block, 0);
                 mdn_block_pool_release(&s->pool, block, true);
@@ -131,3 +140,56 @@ size_t mdn_nonmoving_sweep(mdn_nonmoving_space *s) {
     pthread_mutex_unlock(&s->lock);
     return live;
 }
+
+/* .policy.check: the blocks with a class are the space's blocks in use. */
+void mdn_nonmoving_check(const mdn_nonmoving_space *s) {
+    size_t n = 0;
+    for (size_t ci = 0, nchunks = mdn_block_pool_chunk_count(&s->pool); ci < nchunks; ci++) {
+        mdn_address chunk = mdn_block_pool_chunk(&s->pool, ci);
+        for (size_t b = 0; b < MDN_BLOCKS_PER_CHUNK; b++) {
+            mdn_address block = mdn_address_add(chunk, b << MDN_LOG_BLOCK);
+            unsigned c = mdn_side_byte_load(&s->block_class, block);
+            uint8_t st = mdn_block_state_get(s->pool.vs, block);
+            if (c > MDN_NONMOVING_CLASSES || (c != 0) != (st == MDN_BLOCK_USED))
+                mdn_verify_fail("non-moving block %p has class %u in state %u", mdn_address_to_ptr(block), c,
+                                (unsigned)st);
+            n += c != 0;
+        }
+    }
+    if (n != s->nblocks)
+        mdn_verify_fail("non-moving space %u has %zu blocks with a class, counts %zu", s->id, n, s->nblocks);
+}
+
+/* .nm.verify: the free lists agree with the valid bits: every listed cell
+ * is a cell start of a block of its class that holds no object, and the
+ * cells holding objects add up to the space's live bytes. */
+void mdn_nonmoving_verify(mdn_nonmoving_space *s) {
+    pthread_mutex_lock(&s->lock);
+    for (int c = 0; c < MDN_NONMOVING_CLASSES; c++) {
+        for (void **cell = s->free[c]; cell; cell = *cell) {
+            mdn_address a = mdn_address_from_ptr(cell);
+            mdn_address block = mdn_address_align_down(a, MDN_BLOCK_SIZE);
+            if (!mdn_nonmoving_contains(s, a) || (int)mdn_side_byte_load(&s->block_class, block) != c + 1 ||
+                (a.value - block.value) % class_size[c] != 0)
+                mdn_verify_fail("non-moving free list of %u-byte cells holds %p, not such a cell", class_size[c],
+                                (void *)cell);
+            if (mdn_side_bit_test(&s->valid, a))
+                mdn_verify_fail("non-moving cell %p is on a free list but holds an object", (void *)cell);
+        }
+    }
+    size_t live = 0;
+    for (size_t ci = 0, nchunks = mdn_block_pool_chunk_count(&s->pool); ci < nchunks; ci++) {
+        mdn_address chunk = mdn_block_pool_chunk(&s->pool, ci);
+        for (size_t b = 0; b < MDN_BLOCKS_PER_CHUNK; b++) {
+            mdn_address block = mdn_address_add(chunk, b << MDN_LOG_BLOCK);
+            int c = (int)mdn_side_byte_load(&s->block_class, block) - 1;
+            for (size_t i = 0; c >= 0 && i < MDN_BLOCK_SIZE / class_size[c]; i++)
+                live += mdn_side_bit_test(&s->valid, mdn_address_add(block, i * class_size[c])) ? class_size[c] : 0;
+        }
+    }
+    if (live != s->live_bytes)
+        mdn_verify_fail("non-moving cells hold %zu bytes of objects, the space counts %zu", live, s->live_bytes);
+    pthread_mutex_unlock(&s->lock);
+}
+
+MDN_POLICY_DEFINE(nonmoving, mdn_nonmoving_space);

@@ -10,8 +10,9 @@
  * zero whatever the cell held before.
  * .nm.sweep: after a collection, each valid but unmarked cell is freed; a
  * block with no live cell goes back to the pool and the budget; the free
- * lists are rebuilt in block order. Marks are cleared by the sweep, so a
- * collection needs no separate clearing pass.
+ * lists are rebuilt in block order. Marks stay until the next prepare
+ * clears them, so after a collection a marked valid cell is a live object
+ * (is_live).
  * .nm.align: a cell size that is a multiple of the alignment gives aligned
  * cells (blocks are block aligned), so any alignment up to a page is
  * served by choosing the class.
@@ -20,6 +21,7 @@
 #define MDN_POLICY_NONMOVING_H
 
 #include "core/block_pool.h"
+#include "core/policy.h"
 #include "core/side_metadata.h"
 #include "core/stats.h"
 #include "core/trace.h"
@@ -45,7 +47,8 @@ typedef struct mdn_nonmoving_space {
     mdn_stats_state *stats;
 } mdn_nonmoving_space;
 
-bool mdn_nonmoving_init(mdn_nonmoving_space *s, mdn_vmspace *vs, unsigned id, mdn_stats_state *stats);
+/* The verbs of core/policy.h (.policy.verbs). */
+bool mdn_nonmoving_init(mdn_nonmoving_space *s, mdn_heap *heap, unsigned id);
 void mdn_nonmoving_destroy(mdn_nonmoving_space *s);
 
 /* Zeroed memory for `size` bytes aligned to `align` (a power of two up to
@@ -55,8 +58,15 @@ void *mdn_nonmoving_alloc(mdn_nonmoving_space *s, size_t size, size_t align);
 /* Can the space serve this request at all? */
 bool mdn_nonmoving_fits(size_t size, size_t align);
 
-/* After the closure: free unmarked objects. Returns the bytes still live. */
-size_t mdn_nonmoving_sweep(mdn_nonmoving_space *s);
+/* Before the closure: clear the marks. */
+void mdn_nonmoving_prepare(mdn_nonmoving_space *s, mdn_heap *heap, bool full);
+/* After the closure: free unmarked objects (.nm.sweep). Returns the bytes
+ * still live. */
+size_t mdn_nonmoving_release(mdn_nonmoving_space *s, mdn_heap *heap);
+/* Heap verifier (.nm.verify) and structure check (.policy.check). */
+void mdn_nonmoving_verify(mdn_nonmoving_space *s);
+void mdn_nonmoving_check(const mdn_nonmoving_space *s);
+extern const mdn_policy mdn_nonmoving_policy;
 
 static inline bool mdn_nonmoving_contains(const mdn_nonmoving_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->pool.vs, a) == s->id;
@@ -71,6 +81,17 @@ static inline mdn_objref mdn_nonmoving_trace_object(mdn_nonmoving_space *s, mdn_
 
 static inline bool mdn_nonmoving_is_object_start(const mdn_nonmoving_space *s, mdn_address a) {
     return mdn_nonmoving_contains(s, a) && mdn_side_bit_test(&s->valid, a);
+}
+
+/* A cell holding an object that the collection marked. */
+static inline bool mdn_nonmoving_is_live(const mdn_nonmoving_space *s, mdn_objref obj) {
+    mdn_address start = mdn_vm_object_start(obj);
+    return mdn_nonmoving_is_object_start(s, start) && mdn_side_bit_test(&s->marks, start);
+}
+
+static inline mdn_objref mdn_nonmoving_forwarded(const mdn_nonmoving_space *s, mdn_objref obj) {
+    (void)s;
+    return obj;
 }
 
 #endif

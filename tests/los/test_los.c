@@ -13,14 +13,15 @@
 
 #define PAGE ((size_t)MDN_PAGE_SIZE)
 
-static mdn_vmspace vs;
-static mdn_stats_state stats;
+static mdn_heap heap; /* only its vmspace and statistics are used */
 static mdn_los_space los;
+#define vs (heap.vm)
+#define stats (heap.stats)
 
 static void setup(void) {
     ck_assert(mdn_vmspace_init(&vs, 64 * MDN_CHUNK_SIZE, 32 * MDN_CHUNK_SIZE, NULL));
     mdn_stats_init(&stats);
-    ck_assert(mdn_los_init(&los, &vs, 1, &stats));
+    ck_assert(mdn_los_init(&los, &heap, 1));
 }
 
 static void teardown(void) {
@@ -46,10 +47,10 @@ static bool all_zero(const void *p, size_t bytes) {
 
 /* A collection in which exactly the objects in `keep` survive. */
 static void collect_keeping(void **keep, size_t n) {
-    mdn_los_prepare(&los);
+    mdn_los_prepare(&los, &heap, true);
     for (size_t i = 0; i < n; i++)
         mdn_side_bit_set_atomic(&los.marks, mdn_address_from_ptr(keep[i]));
-    mdn_los_sweep(&los);
+    mdn_los_release(&los, &heap);
 }
 
 /* Pages of [p, p+bytes) resident in memory. */

@@ -67,8 +67,7 @@ END_TEST
 /* ---- the policy on its own, over a private vmspace -------------------------- */
 
 typedef struct fixture {
-    mdn_vmspace vs;
-    mdn_stats_state stats;
+    mdn_heap heap; /* only its vmspace, statistics and options are used */
     mdn_marksweep_space ms;
     void *exact[MDN_FREELIST_FAST_CLASSES];
     mdn_marksweep_allocator a;
@@ -77,9 +76,9 @@ typedef struct fixture {
 static fixture *fixture_new(size_t budget) {
     fixture *f = calloc(1, sizeof *f);
     mdn_error err;
-    ck_assert_msg(mdn_vmspace_init(&f->vs, budget * 2 + 8 * MDN_CHUNK_SIZE, budget, &err), "%s", err.message);
-    mdn_stats_init(&f->stats);
-    ck_assert(mdn_marksweep_init(&f->ms, &f->vs, 1, &f->stats, false));
+    ck_assert_msg(mdn_vmspace_init(&f->heap.vm, budget * 2 + 8 * MDN_CHUNK_SIZE, budget, &err), "%s", err.message);
+    mdn_stats_init(&f->heap.stats);
+    ck_assert(mdn_marksweep_init(&f->ms, &f->heap, 1));
     mdn_marksweep_allocator_init(&f->a, f->exact);
     return f;
 }
@@ -87,15 +86,15 @@ static fixture *fixture_new(size_t budget) {
 static void fixture_free(fixture *f) {
     mdn_marksweep_allocator_retire(&f->ms, &f->a);
     mdn_marksweep_destroy(&f->ms);
-    mdn_stats_destroy(&f->stats);
-    mdn_vmspace_destroy(&f->vs);
+    mdn_stats_destroy(&f->heap.stats);
+    mdn_vmspace_destroy(&f->heap.vm);
     free(f);
 }
 
 static uintptr_t block_of(const void *p) { return (uintptr_t)p & ~(uintptr_t)(MDN_BLOCK_SIZE - 1); }
 
 static uint8_t state_of(fixture *f, uintptr_t block) {
-    return mdn_block_state_get(&f->vs, mdn_address_from_word(block));
+    return mdn_block_state_get(&f->heap.vm, mdn_address_from_word(block));
 }
 
 /* Allocate every cell of one fresh block of class c, filling each with
@@ -122,12 +121,12 @@ static uintptr_t fill_block(fixture *f, unsigned c, int fill) {
 static size_t collect_with_marks(fixture *f, uintptr_t block, unsigned c, bool (*marked)(size_t i)) {
     mdn_marksweep_allocator_retire(&f->ms, &f->a);
     mdn_marksweep_allocator_init(&f->a, f->exact);
-    mdn_marksweep_prepare(&f->ms);
+    mdn_marksweep_prepare(&f->ms, &f->heap, true);
     size_t n = mdn_marksweep_cells_per_block(c), cell = mdn_marksweep_cell_size(c);
     for (size_t i = 0; i < n; i++)
         if (marked && marked(i))
             ck_assert(mdn_side_bit_set_atomic(&f->ms.marks, mdn_address_from_word(block + i * cell)));
-    size_t live = mdn_marksweep_release(&f->ms);
+    size_t live = mdn_marksweep_release(&f->ms, &f->heap);
     mdn_marksweep_check(&f->ms);
     return live;
 }
@@ -181,7 +180,7 @@ START_TEST(empty_blocks_return_to_the_pool_with_their_budget) {
     for (int k = 0; k < 3; k++)
         blocks[k] = fill_block(f, 9, 0x5a);
     uintptr_t kept = fill_block(f, 4, 0x33);
-    size_t used = mdn_budget_used(&f->vs);
+    size_t used = mdn_budget_used(&f->heap.vm);
     ck_assert_uint_eq(used, 4 * MDN_BLOCK_SIZE);
     size_t free_before = mdn_block_pool_free_count(&f->ms.pool);
     /* Only `kept` has a marked cell. */
@@ -191,7 +190,7 @@ START_TEST(empty_blocks_return_to_the_pool_with_their_budget) {
         ck_assert_uint_eq(state_of(f, blocks[k]), MDN_BLOCK_FREE);
     ck_assert_uint_eq(state_of(f, kept), MDN_MARKSWEEP_BLOCK_SWEEPABLE);
     ck_assert_uint_eq(mdn_block_pool_free_count(&f->ms.pool), free_before + 3);
-    ck_assert_uint_eq(mdn_budget_used(&f->vs), used - 3 * MDN_BLOCK_SIZE);
+    ck_assert_uint_eq(mdn_budget_used(&f->heap.vm), used - 3 * MDN_BLOCK_SIZE);
     /* A released block is dirty: taken for another class, it is zeroed. */
     for (size_t k = 0; k < 3 * mdn_marksweep_cells_per_block(40); k++) {
         unsigned char *p = mdn_marksweep_alloc(&f->ms, &f->a, 40);
@@ -211,7 +210,7 @@ START_TEST(budget_refusal_makes_refill_fail) {
     ck_assert_ptr_null(mdn_marksweep_alloc(&f->ms, &f->a, 70));
     /* Nothing marked: everything comes back. */
     collect_with_marks(f, 0, 2, NULL);
-    ck_assert_uint_eq(mdn_budget_used(&f->vs), 0);
+    ck_assert_uint_eq(mdn_budget_used(&f->heap.vm), 0);
     ck_assert_ptr_nonnull(mdn_marksweep_alloc(&f->ms, &f->a, 70));
     fixture_free(f);
 }
@@ -248,15 +247,15 @@ START_TEST(allocated_bytes_are_counted_per_retired_list) {
     for (int i = 0; i < 3; i++)
         ck_assert_ptr_nonnull(mdn_marksweep_alloc(&f->ms, &f->a, 50));
     /* Counted per refill: whole lists, before the cells are handed out ... */
-    ck_assert_uint_eq(f->stats.bytes_allocated, mdn_marksweep_cells_per_block(3) * 24 + mdn_marksweep_cells_per_block(50) * mdn_marksweep_cell_size(50));
+    ck_assert_uint_eq(f->heap.stats.bytes_allocated, mdn_marksweep_cells_per_block(3) * 24 + mdn_marksweep_cells_per_block(50) * mdn_marksweep_cell_size(50));
     /* ... and made exact when the lists are retired. */
     mdn_marksweep_allocator_retire(&f->ms, &f->a);
-    ck_assert_uint_eq(f->stats.bytes_allocated, 10 * 24 + 3 * mdn_marksweep_cell_size(50));
+    ck_assert_uint_eq(f->heap.stats.bytes_allocated, 10 * 24 + 3 * mdn_marksweep_cell_size(50));
     /* After a reset the subtraction stops at zero. */
     ck_assert_ptr_nonnull(mdn_marksweep_alloc(&f->ms, &f->a, 3));
-    mdn_stats_reset(&f->stats);
+    mdn_stats_reset(&f->heap.stats);
     mdn_marksweep_allocator_retire(&f->ms, &f->a);
-    ck_assert_uint_eq(f->stats.bytes_allocated, 0);
+    ck_assert_uint_eq(f->heap.stats.bytes_allocated, 0);
     fixture_free(f);
 }
 END_TEST
