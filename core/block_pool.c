@@ -11,6 +11,8 @@ void mdn_block_pool_init(mdn_block_pool *pool, mdn_vmspace *vs, unsigned space) 
     pool->vs = vs;
     pool->space = space;
     pthread_mutex_init(&pool->chunks_lock, NULL);
+    MDN_CHECK(space <= MDN_SPACE_MAX);
+    vs->pools[space] = pool; /* .block.trim */
 }
 
 void mdn_block_pool_destroy(mdn_block_pool *pool) {
@@ -18,6 +20,8 @@ void mdn_block_pool_destroy(mdn_block_pool *pool) {
         mdn_vmspace_release_chunks(pool->vs, mdn_address_from_word(pool->chunks[i]), 1);
     free(pool->chunks);
     pthread_mutex_destroy(&pool->chunks_lock);
+    if (pool->vs && pool->vs->pools[pool->space] == pool)
+        pool->vs->pools[pool->space] = NULL;
     memset(pool, 0, sizeof *pool);
 }
 
@@ -56,7 +60,8 @@ static bool grow(mdn_block_pool *pool) {
         pthread_mutex_unlock(&pool->chunks_lock);
         return true;
     }
-    mdn_address chunk = mdn_vmspace_acquire_chunks(pool->vs, 1, pool->space);
+    bool zeroed;
+    mdn_address chunk = mdn_vmspace_acquire_chunks_dirty(pool->vs, 1, pool->space, &zeroed);
     if (mdn_address_is_zero(chunk)) {
         pthread_mutex_unlock(&pool->chunks_lock);
         return false;
@@ -80,7 +85,7 @@ static bool grow(mdn_block_pool *pool) {
     /* Push in reverse so blocks are handed out in address order. */
     for (size_t i = MDN_BLOCKS_PER_CHUNK; i-- > 0;) {
         __atomic_store_n(&pool->vs->block_state[first + i], (uint8_t)MDN_BLOCK_FREE, __ATOMIC_RELAXED);
-        pool->vs->block_flags[first + i] = 0;
+        pool->vs->block_flags[first + i] = zeroed ? 0 : MDN_BLOCK_FLAG_DIRTY;
         push_free(pool, first + i);
     }
     pthread_mutex_unlock(&pool->chunks_lock);
@@ -131,4 +136,51 @@ void mdn_block_pool_check(const mdn_block_pool *pool) {
     }
     MDN_CHECK(free_states == on_stack);
     MDN_CHECK(on_stack == pool->free_count);
+}
+
+/* .block.trim: world stopped. A chunk whose every block is FREE leaves the
+ * pool for the heap-wide warm stack (which marks its blocks UNOWNED); the
+ * free stack keeps its order minus those blocks. */
+size_t mdn_block_pool_trim(mdn_block_pool *pool) {
+    mdn_vmspace *vs = pool->vs;
+    size_t kept = 0, gone = 0;
+    for (size_t c = 0; c < pool->nchunks; c++) {
+        mdn_address chunk = mdn_address_from_word(pool->chunks[c]);
+        size_t first = mdn_vmspace_block_index(vs, chunk);
+        size_t nfree = 0;
+        for (size_t i = 0; i < MDN_BLOCKS_PER_CHUNK; i++)
+            nfree += vs->block_state[first + i] == MDN_BLOCK_FREE;
+        if (nfree == MDN_BLOCKS_PER_CHUNK) {
+            mdn_vmspace_release_chunks(vs, chunk, 1);
+            gone++;
+        } else {
+            pool->chunks[kept++] = pool->chunks[c];
+        }
+    }
+    if (gone == 0)
+        return 0;
+    __atomic_store_n(&pool->nchunks, kept, __ATOMIC_RELEASE);
+    /* Relink the survivors top down, in the same order. */
+    uint64_t head = pool->free_head;
+    uint32_t top = 0, *link = &top;
+    size_t count = 0;
+    for (uint32_t b = (uint32_t)(head & 0xffffffffu); b != 0; b = vs->block_next[b - 1]) {
+        if (vs->block_state[b - 1] != MDN_BLOCK_FREE)
+            continue;
+        *link = b;
+        link = &vs->block_next[b - 1];
+        count++;
+    }
+    *link = 0;
+    __atomic_store_n(&pool->free_head, (((head >> 32) + 1) << 32) | top, __ATOMIC_RELEASE);
+    __atomic_store_n(&pool->free_count, count, __ATOMIC_RELAXED);
+    return gone;
+}
+
+size_t mdn_vmspace_trim_pools(mdn_vmspace *vs) {
+    size_t gone = 0;
+    for (unsigned i = 0; i <= MDN_SPACE_MAX; i++)
+        if (vs->pools[i])
+            gone += mdn_block_pool_trim(vs->pools[i]);
+    return gone;
 }

@@ -10,7 +10,11 @@
  * 32-bit tag in the head word against ABA; links live in the vmspace's
  * per-block table, which is never unmapped while the heap lives.
  * .block.grow: when the stack is empty the pool takes a new chunk (under the
- * vmspace's chunk lock, once per 128 blocks).
+ * vmspace's chunk lock, once per 128 blocks): the heap-wide warm stack's
+ * top if there is one (its blocks then start DIRTY), else fresh memory.
+ * .block.trim: after a collection, chunks whose every block is FREE go back
+ * to the heap-wide warm stack, so any space can take them next
+ * (docs/design/sizing.md .sizing.pool).
  */
 #ifndef MDN_CORE_BLOCK_POOL_H
 #define MDN_CORE_BLOCK_POOL_H
@@ -56,6 +60,12 @@ void mdn_block_pool_destroy(mdn_block_pool *pool);
 mdn_address mdn_block_pool_acquire(mdn_block_pool *pool, bool *zeroed);
 /* Push a block back as FREE; `dirty` when it may hold non-zero bytes. */
 void mdn_block_pool_release(mdn_block_pool *pool, mdn_address block, bool dirty);
+
+/* .block.trim: give chunks whose every block is FREE back to the vmspace's
+ * warm stack. World stopped. Returns the number of chunks given back. */
+size_t mdn_block_pool_trim(mdn_block_pool *pool);
+/* Trim every pool registered with `vs` (pools register at init). */
+size_t mdn_vmspace_trim_pools(mdn_vmspace *vs);
 
 /* Number of chunks and chunk i (stable while no thread grows the pool, e.g.
  * during a collection). */

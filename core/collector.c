@@ -126,6 +126,7 @@ static void collect(mdn_heap *heap, bool full) {
     }
     if (heap->options.verify)
         mdn_verify_heap(heap);
+    mdn_heap_after_collection(heap, mdn_now_ns() - start);
     MDN_FOR_EACH_MUTATOR(heap, m) {
         plan_mutator_init(heap, m);
         if (mdn_mutator_should_hide(m))

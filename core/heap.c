@@ -4,8 +4,15 @@
 #include "core/plan.h"
 #include "core/weak.h"
 
+#include "core/block_pool.h"
+
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* The policy `heap-policy=auto` picks when no heap size is given
+ * (docs/design/sizing.md .sizing.default). */
+#define MDN_DEFAULT_GROWING_POLICY MDN_HEAP_POLICY_GROWABLE
 
 const char *mdn_plan_name(void) { return mdn_plan_name_string; }
 
@@ -16,6 +23,51 @@ void mdn_heap_check_api(const mdn_heap *heap, const char *check) {
         mdn_misuse(check, "%p is not a live heap (destroyed or never created)", (const void *)heap);
 }
 
+static size_t physical_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return (size_t)1 << 32; /* unknown: assume 4 GiB */
+    return (size_t)pages * (size_t)page;
+}
+
+bool mdn_heap_sizing_init(const mdn_options *opts, unsigned *policy, size_t *initial, size_t *max,
+                          mdn_error *err) {
+    unsigned p = opts->heap_policy;
+    if (p == MDN_HEAP_POLICY_AUTO)
+        p = opts->heap_size ? MDN_HEAP_POLICY_FIXED : MDN_DEFAULT_GROWING_POLICY;
+    if (p == MDN_HEAP_POLICY_FIXED) {
+        if (opts->heap_size == 0) {
+            mdn_error_set(err, MDN_ERR_OPTION, "option 'heap-policy': fixed needs the heap size: set heap=SIZE");
+            return false;
+        }
+        *policy = p;
+        *initial = *max = opts->heap_size;
+        return true;
+    }
+    if (opts->heap_size != 0) {
+        mdn_error_set(err, MDN_ERR_OPTION,
+                      "option 'heap-policy': %s conflicts with heap=%zu (a fixed heap); give heap-initial and "
+                      "heap-max instead",
+                      p == MDN_HEAP_POLICY_GROWABLE ? "growable" : "adaptive", opts->heap_size);
+        return false;
+    }
+    size_t m = opts->heap_max;
+    if (m == 0) {
+        m = physical_memory() / 4;
+        if (m < 64 * ((size_t)1 << 20))
+            m = 64 * ((size_t)1 << 20);
+    }
+    if (opts->heap_initial > m) {
+        mdn_error_set(err, MDN_ERR_OPTION, "option 'heap-initial': %zu is larger than heap-max (%zu)",
+                      opts->heap_initial, m);
+        return false;
+    }
+    *policy = p;
+    *initial = opts->heap_initial;
+    *max = m;
+    return true;
+}
+
 mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
     mdn_options defaults;
     if (!opts) {
@@ -23,6 +75,10 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
         opts = &defaults;
     }
     if (!mdn_options_validate(opts, err))
+        return NULL;
+    unsigned policy;
+    size_t initial, max;
+    if (!mdn_heap_sizing_init(opts, &policy, &initial, &max, err))
         return NULL;
     mdn_heap *heap = calloc(1, sizeof *heap);
     if (!heap) {
@@ -35,14 +91,20 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
 #ifdef MDN_DEBUG
     heap->options.poison = true; /* debug builds always poison reclaimed memory */
 #endif
-    /* .heap.reserve: room for the budget twice over plus slack for chunks
-     * held partly empty by different spaces; address space is cheap. */
-    size_t reserve = opts->heap_size * 2 + 64 * MDN_CHUNK_SIZE;
-    if (!mdn_vmspace_init(&heap->vm, reserve, opts->heap_size, err)) {
+    /* .heap.reserve: room for the largest budget twice over plus slack for
+     * chunks held partly empty by different spaces; address space is cheap. */
+    size_t reserve = max * 2 + 64 * MDN_CHUNK_SIZE;
+    if (!mdn_vmspace_init(&heap->vm, reserve, initial, err)) {
         free(heap);
         return NULL;
     }
+    heap->vm.max = max;
+    /* A plan that never collects has no trigger: its limit is the maximum. */
+    if (!plan_can_collect)
+        heap->vm.budget = max;
     heap->vm.poison = heap->options.poison;
+    heap->sizing.policy = policy;
+    heap->sizing.last_end_ns = mdn_now_ns();
     pthread_mutex_init(&heap->lock, NULL);
     pthread_cond_init(&heap->stopped_cond, NULL);
     pthread_cond_init(&heap->resume_cond, NULL);
@@ -159,4 +221,90 @@ void mdn_remove_roots(mdn_heap *heap, mdn_objref *start) {
     }
     pthread_mutex_unlock(&heap->roots_lock);
     mdn_misuse("remove_roots", "no root range starting at %p is registered", (void *)start);
+}
+
+/* ---- heap sizing (docs/design/sizing.md) ------------------------------------ */
+
+/* Square root by Newton's method (no libm in the core). */
+static double square_root(double x) {
+    if (x <= 0)
+        return 0;
+    double r = x > 1 ? x : 1;
+    for (int i = 0; i < 80; i++)
+        r = 0.5 * (r + x / r);
+    return r;
+}
+
+/* .sizing.limit: the policy's limit for `used` bytes in use after a
+ * collection, before the bounds. */
+static size_t policy_limit(mdn_heap *heap, size_t used, uint64_t pause_ns) {
+    const mdn_options *o = &heap->options;
+    switch (heap->sizing.policy) {
+    case MDN_HEAP_POLICY_GROWABLE: {
+        size_t limit = (size_t)((double)used * o->heap_factor / 100.0);
+        return limit > o->heap_initial ? limit : o->heap_initial;
+    }
+    case MDN_HEAP_POLICY_ADAPTIVE: {
+        /* .sizing.adaptive: rates smoothed over collections; the
+         * allocation rate per second of mutator time, the collection rate as
+         * bytes in use per second of collection. */
+        uint64_t now = mdn_now_ns();
+        uint64_t allocated = __atomic_load_n(&heap->stats.bytes_allocated, __ATOMIC_RELAXED);
+        uint64_t delta = allocated >= heap->sizing.last_allocated ? allocated - heap->sizing.last_allocated : allocated;
+        uint64_t mutator_ns = now - heap->sizing.last_end_ns > pause_ns ? now - heap->sizing.last_end_ns - pause_ns : 1;
+        double g = (double)delta * 1e9 / (double)mutator_ns;
+        double s = (double)(used ? used : MDN_CHUNK_SIZE) * 1e9 / (double)(pause_ns ? pause_ns : 1);
+        heap->sizing.alloc_rate = heap->sizing.alloc_rate > 0 ? 0.5 * heap->sizing.alloc_rate + 0.5 * g : g;
+        heap->sizing.gc_rate = heap->sizing.gc_rate > 0 ? 0.5 * heap->sizing.gc_rate + 0.5 * s : s;
+        double extra = (double)o->heap_adaptive_c *
+                       square_root((double)used * heap->sizing.alloc_rate / heap->sizing.gc_rate);
+        double limit = (double)used + extra;
+        return limit > (double)SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)limit;
+    }
+    default:
+        return heap->vm.budget;
+    }
+}
+
+void mdn_heap_after_collection(mdn_heap *heap, uint64_t pause_ns) {
+    mdn_vmspace *vs = &heap->vm;
+    vs->gc_count++;
+    /* .sizing.pool: wholly free chunks become any space's. */
+    mdn_vmspace_trim_pools(vs);
+    size_t used = mdn_budget_used(vs);
+    size_t refused = __atomic_exchange_n(&vs->refused, 0, __ATOMIC_RELAXED);
+    if (heap->sizing.policy != MDN_HEAP_POLICY_FIXED) {
+        size_t limit = policy_limit(heap, used, pause_ns);
+        /* .sizing.room: after a collection the heap has room for what was
+         * refused, a chunk, and the defragmentation headroom, so a request
+         * fails again only at the maximum. */
+        size_t room = (refused < vs->max ? refused : vs->max) + MDN_CHUNK_SIZE +
+                      (size_t)((double)limit * heap->options.defrag_headroom / 100.0);
+        if (limit < used + room)
+            limit = used + room;
+        if (limit > vs->max)
+            limit = vs->max;
+        __atomic_store_n(&vs->budget, limit, __ATOMIC_RELAXED);
+    }
+    heap->sizing.last_end_ns = mdn_now_ns();
+    heap->sizing.last_allocated = __atomic_load_n(&heap->stats.bytes_allocated, __ATOMIC_RELAXED);
+    /* .sizing.return */
+    mdn_vmspace_return_idle(vs, heap->options.return_idle_gcs, (uint64_t)heap->options.return_idle_ms * 1000000u);
+}
+
+void mdn_external_alloc(mdn_heap *heap, size_t bytes) {
+    mdn_heap_check_api(heap, "external_alloc");
+    __atomic_fetch_add(&heap->vm.external, bytes, __ATOMIC_RELAXED);
+    mdn_budget_force_take(&heap->vm, bytes);
+}
+
+void mdn_external_free(mdn_heap *heap, size_t bytes) {
+    mdn_heap_check_api(heap, "external_free");
+    size_t have = __atomic_load_n(&heap->vm.external, __ATOMIC_RELAXED);
+    do {
+        if (bytes > have)
+            mdn_misuse("external_free", "freeing %zu external bytes but only %zu are counted", bytes, have);
+    } while (!__atomic_compare_exchange_n(&heap->vm.external, &have, have - bytes, true, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    mdn_budget_give(&heap->vm, bytes);
 }

@@ -113,7 +113,25 @@ struct mdn_heap {
     mdn_stats_state stats;
 
     struct mdn_weak_state *weak; /* weak slots, ephemerons, finalizers (core/weak.h) */
+
+    /* Heap sizing (docs/design/sizing.md), written with the world stopped. */
+    struct {
+        unsigned policy;         /* mdn_heap_policy, never AUTO */
+        uint64_t last_end_ns;    /* when the last collection ended (or the heap was made) */
+        uint64_t last_allocated; /* stats.bytes_allocated then */
+        double alloc_rate;       /* smoothed bytes per mutator second */
+        double gc_rate;          /* smoothed bytes in use after a collection per collection second */
+    } sizing;
 };
+
+/* Resolve the sizing options: the policy, the first limit and the maximum.
+ * false with a message naming the options when they conflict. */
+bool mdn_heap_sizing_init(const mdn_options *opts, unsigned *policy, size_t *initial, size_t *max,
+                          mdn_error *err);
+/* After a collection's release, world stopped (docs/design/sizing.md
+ * .sizing.after): give wholly free chunks to the heap-wide pool, set the
+ * next limit, return idle memory. `pause_ns` is the collection's duration. */
+void mdn_heap_after_collection(mdn_heap *heap, uint64_t pause_ns);
 
 /* Validate a heap handed to the API; `check` names the calling function. */
 void mdn_heap_check_api(const mdn_heap *heap, const char *check);

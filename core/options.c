@@ -40,8 +40,8 @@ _Static_assert(SIZE_MAX >= OPTIONS_TIB, "the size ranges of the options table as
 
 /* The table: the one description of every option. Doc strings are ASCII and one line. */
 static const mdn_option_desc options_table[] = {
-    {"heap", MDN_OPTION_SIZE, 1 * OPTIONS_MIB, 1 * OPTIONS_TIB, 64 * OPTIONS_MIB,
-     OPTIONS_FIELD(heap_size, size_t), "heap budget in bytes"},
+    {"heap", MDN_OPTION_SIZE, 1 * OPTIONS_MIB, 1 * OPTIONS_TIB, 0, OPTIONS_FIELD(heap_size, size_t),
+     "a fixed heap of this many bytes; 0 (unset) lets heap-policy size the heap"},
     {"gc-threads", MDN_OPTION_UNSIGNED, 0, 256, 0, OPTIONS_FIELD(gc_threads, unsigned),
      "GC worker threads; 0 means one per core"},
     {"verbose", MDN_OPTION_UNSIGNED, 0, 2, 0, OPTIONS_FIELD(verbose, unsigned),
@@ -54,7 +54,35 @@ static const mdn_option_desc options_table[] = {
      "fill reclaimed memory with a pattern"},
     {"defrag-headroom", MDN_OPTION_UNSIGNED, 0, 50, 2, OPTIONS_FIELD(defrag_headroom, unsigned),
      "percent of blocks kept free for evacuation"},
+    {"heap-policy", MDN_OPTION_CHOICE, 0, 3, 0, OPTIONS_FIELD(heap_policy, unsigned),
+     "heap sizing: auto (fixed if heap is set, else growable), fixed, growable or adaptive"},
+    {"heap-max", MDN_OPTION_SIZE, 4 * OPTIONS_MIB, 1 * OPTIONS_TIB, 0, OPTIONS_FIELD(heap_max, size_t),
+     "most a growing heap may take; 0 means a quarter of physical memory"},
+    {"heap-initial", MDN_OPTION_SIZE, 4 * OPTIONS_MIB, 1 * OPTIONS_TIB, 16 * OPTIONS_MIB,
+     OPTIONS_FIELD(heap_initial, size_t), "a growing heap's limit before its first collection"},
+    {"heap-factor", MDN_OPTION_UNSIGNED, 110, 10000, 200, OPTIONS_FIELD(heap_factor, unsigned),
+     "growable: the limit as a percentage of the heap in use after a collection"},
+    {"heap-adaptive-c", MDN_OPTION_UNSIGNED, 1, 1000000, 4000, OPTIONS_FIELD(heap_adaptive_c, unsigned),
+     "adaptive: c in live + c*sqrt(live*allocation rate/collection rate)"},
+    {"return-idle-gcs", MDN_OPTION_UNSIGNED, 0, 1000000, 4, OPTIONS_FIELD(return_idle_gcs, unsigned),
+     "return heap memory unused for this many collections to the OS; 0 means no such rule"},
+    {"return-idle-ms", MDN_OPTION_UNSIGNED, 0, 86400000, 2000, OPTIONS_FIELD(return_idle_ms, unsigned),
+     "return heap memory unused for this many milliseconds to the OS; 0 means no such rule"},
 };
+
+/* The names of each CHOICE option, in the order of their values. */
+static const char *const options_heap_policy_names[] = {"auto", "fixed", "growable", "adaptive", NULL};
+
+const char *const *mdn_option_choices(const mdn_option_desc *d) {
+    if (d && d->type == MDN_OPTION_CHOICE && strcmp(d->name, "heap-policy") == 0)
+        return options_heap_policy_names;
+    return NULL;
+}
+
+/* Does option d keep an unset default (0, outside its range) that stays accepted? */
+static bool options_unset_ok(const mdn_option_desc *d, uint64_t v) {
+    return v == 0 && d->default_value == 0 && d->min > 0;
+}
 
 #define OPTIONS_COUNT (sizeof options_table / sizeof options_table[0])
 
@@ -161,8 +189,28 @@ static const char *options_format_value(char out[OPTIONS_VALUE_SIZE], const mdn_
         break;
     case MDN_OPTION_UNSIGNED:
         break;
+    case MDN_OPTION_CHOICE:
+        if (v <= d->max) {
+            snprintf(out, OPTIONS_VALUE_SIZE, "%s", mdn_option_choices(d)[v]);
+            return out;
+        }
+        break;
     }
     snprintf(out, OPTIONS_VALUE_SIZE, "%llu", (unsigned long long)v);
+    return out;
+}
+
+/* "a/b/c" for a CHOICE option. */
+static const char *options_format_choices(char *out, size_t size, const mdn_option_desc *d, const char *sep) {
+    size_t used = 0;
+    out[0] = '\0';
+    const char *const *names = mdn_option_choices(d);
+    for (size_t i = 0; names && names[i] && used < size; i++) {
+        int n = snprintf(out + used, size - used, "%s%s", i ? sep : "", names[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
     return out;
 }
 
@@ -170,6 +218,8 @@ static const char *options_format_range(char out[OPTIONS_VALUE_SIZE], const mdn_
     char lo[OPTIONS_VALUE_SIZE], hi[OPTIONS_VALUE_SIZE];
     if (d->type == MDN_OPTION_BOOL) {
         snprintf(out, OPTIONS_VALUE_SIZE, "false/true");
+    } else if (d->type == MDN_OPTION_CHOICE) {
+        options_format_choices(out, OPTIONS_VALUE_SIZE, d, "/");
     } else {
         snprintf(out, OPTIONS_VALUE_SIZE, "%s..%s", options_format_value(lo, d, d->min),
                  options_format_value(hi, d, d->max));
@@ -185,6 +235,8 @@ static const char *options_type_name(mdn_option_type t) {
         return "unsigned";
     case MDN_OPTION_BOOL:
         return "bool";
+    case MDN_OPTION_CHOICE:
+        return "choice";
     }
     return "?";
 }
@@ -203,6 +255,9 @@ static const char *options_expected(char out[OPTIONS_FORM_SIZE], const mdn_optio
         break;
     case MDN_OPTION_BOOL:
         snprintf(out, OPTIONS_FORM_SIZE, "a boolean: 1/0, true/false, yes/no or on/off");
+        break;
+    case MDN_OPTION_CHOICE:
+        snprintf(out, OPTIONS_FORM_SIZE, "one of: %s", options_format_choices(range, sizeof range, d, ", "));
         break;
     }
     return out;
@@ -307,7 +362,7 @@ static bool options_parse_number(const mdn_option_desc *d, const char *value, si
     if (overflow || v > (UINT64_MAX >> shift))
         return options_fail_value(err, origin, d, "is too large", value, len);
     v <<= shift;
-    if (v < d->min || v > d->max)
+    if ((v < d->min || v > d->max) && !options_unset_ok(d, v))
         return options_fail_value(err, origin, d, "is out of range", value, len);
     *out = v;
     return true;
@@ -328,6 +383,18 @@ static bool options_parse_bool(const mdn_option_desc *d, const char *value, size
     return options_fail_value(err, origin, d, "is not a boolean", value, len);
 }
 
+static bool options_parse_choice(const mdn_option_desc *d, const char *value, size_t len, uint64_t *out,
+                                 const char *origin, mdn_error *err) {
+    const char *const *names = mdn_option_choices(d);
+    for (size_t i = 0; names[i]; i++) {
+        if (options_equal_nocase(value, len, names[i])) {
+            *out = i;
+            return true;
+        }
+    }
+    return options_fail_value(err, origin, d, "is not a known name", value, len);
+}
+
 static void options_store(mdn_options *o, const mdn_option_desc *d, uint64_t v) {
     char *field = (char *)o + d->offset;
     switch (d->type) {
@@ -335,6 +402,7 @@ static void options_store(mdn_options *o, const mdn_option_desc *d, uint64_t v) 
         *(size_t *)field = (size_t)v;
         break;
     case MDN_OPTION_UNSIGNED:
+    case MDN_OPTION_CHOICE:
         *(unsigned *)field = (unsigned)v;
         break;
     case MDN_OPTION_BOOL:
@@ -351,6 +419,7 @@ static uint64_t options_load(const mdn_options *o, const mdn_option_desc *d) {
     case MDN_OPTION_SIZE:
         return *(const size_t *)field;
     case MDN_OPTION_UNSIGNED:
+    case MDN_OPTION_CHOICE:
         return *(const unsigned *)field;
     case MDN_OPTION_BOOL:
         break;
@@ -368,8 +437,9 @@ static bool options_apply_value(mdn_options *o, const mdn_option_desc *d, const 
     if (options_has_space(value, len))
         return options_fail_value(err, origin, d, "contains whitespace (nothing is trimmed)", value, len);
     uint64_t v = 0;
-    bool ok = d->type == MDN_OPTION_BOOL ? options_parse_bool(d, value, len, &v, origin, err)
-                                         : options_parse_number(d, value, len, &v, origin, err);
+    bool ok = d->type == MDN_OPTION_BOOL     ? options_parse_bool(d, value, len, &v, origin, err)
+              : d->type == MDN_OPTION_CHOICE ? options_parse_choice(d, value, len, &v, origin, err)
+                                             : options_parse_number(d, value, len, &v, origin, err);
     if (ok)
         options_store(o, d, v);
     return ok;
@@ -378,7 +448,7 @@ static bool options_apply_value(mdn_options *o, const mdn_option_desc *d, const 
 /* Apply name[0, nlen) = value[0, vlen). */
 static bool options_apply_setting(mdn_options *o, const char *name, size_t nlen, const char *value, size_t vlen,
                                   const char *origin, mdn_error *err) {
-    char names[160], echo_name[OPTIONS_ECHO_SIZE], echo_value[OPTIONS_ECHO_SIZE];
+    char names[256], echo_name[OPTIONS_ECHO_SIZE], echo_value[OPTIONS_ECHO_SIZE];
     if (nlen == 0)
         return options_fail(err, "%sempty option name in '=%s'; write name=value with a name from: %s", origin,
                             options_echo(echo_value, value, vlen), options_names(names, sizeof names));
@@ -404,7 +474,7 @@ static bool options_apply_setting(mdn_options *o, const char *name, size_t nlen,
 
 /* Apply a comma-separated list of name=value items (see options.h). */
 static bool options_apply_list(mdn_options *o, const char *text, const char *origin, mdn_error *err) {
-    char names[160], echo[OPTIONS_ECHO_SIZE];
+    char names[256], echo[OPTIONS_ECHO_SIZE];
     if (text[0] == '\0')
         return true;
     const char *p = text;
@@ -509,7 +579,7 @@ bool mdn_options_validate(const mdn_options *opts, mdn_error *err) {
     for (size_t i = 0; i < OPTIONS_COUNT; i++) {
         const mdn_option_desc *d = &options_table[i];
         uint64_t v = options_load(opts, d);
-        if (v < d->min || v > d->max) {
+        if ((v < d->min || v > d->max) && !options_unset_ok(d, v)) {
             char value[OPTIONS_VALUE_SIZE], range[OPTIONS_VALUE_SIZE];
             return options_fail(err, "option '%s' is %s, outside its range %s", d->name,
                                 options_format_value(value, d, v), options_format_range(range, d));
@@ -546,7 +616,9 @@ void mdn_options_print_help(FILE *out) {
     fprintf(out, "\nsize:     digits with an optional suffix K, M, G or T (powers of 1024), which may be\n"
                  "          followed by iB; either case: 64M, 64m, 64MiB. Nothing else (no MB, no spaces).\n"
                  "unsigned: digits.\n"
-                 "bool:     1/0, true/false, yes/no, on/off, in either case.\n");
+                 "bool:     1/0, true/false, yes/no, on/off, in either case.\n"
+                 "choice:   one of the names in RANGE, in either case.\n"
+                 "A size whose default is 0 is unset by default and accepts 0 (unset) besides its range.\n");
 }
 
 /* Write s with the characters that would end a Markdown table cell escaped. */
@@ -581,5 +653,9 @@ void mdn_options_write_markdown(FILE *out) {
             "- *size*: digits with an optional suffix `K`, `M`, `G` or `T` (powers of 1024), which may be "
             "followed by `iB`, in either case: `64M`, `64m`, `64MiB`. `MB` and spaces are rejected.\n"
             "- *unsigned*: digits.\n"
-            "- *bool*: `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`, in either case.\n");
+            "- *bool*: `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`, in either case.\n"
+            "- *choice*: one of the names in the range column, in either case.\n"
+            "\n"
+            "An option whose default is `0` outside its range is unset by default and accepts `0` "
+            "(unset) besides its range.\n");
 }

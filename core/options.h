@@ -17,6 +17,7 @@
  *                                           unit and "iB" in either case
  *   unsigned= digits
  *   bool    = 1 | 0 | true | false | yes | no | on | off   (either case)
+ *   choice  = one of the option's names (either case), e.g. growable
  *   digits  = one or more of 0-9
  *
  * Whitespace anywhere in an item is rejected, not trimmed. A name set twice
@@ -38,6 +39,7 @@ typedef enum mdn_option_type {
     MDN_OPTION_SIZE = 0,     /* size_t field; bytes, with a K/M/G/T suffix */
     MDN_OPTION_UNSIGNED = 1, /* unsigned field; plain decimal */
     MDN_OPTION_BOOL = 2,     /* bool field */
+    MDN_OPTION_CHOICE = 3,   /* unsigned field; one of a list of names, stored as its index */
 } mdn_option_type;
 
 /* One row of the options table. */
@@ -46,7 +48,7 @@ typedef struct mdn_option_desc {
     mdn_option_type type;
     uint64_t min;           /* inclusive; 0 and 1 for booleans */
     uint64_t max;           /* inclusive */
-    uint64_t default_value;
+    uint64_t default_value; /* outside [min, max] (only 0): the option is unset by default, and 0 stays accepted */
     size_t offset;          /* of the field in mdn_options */
     const char *doc;        /* one line, no trailing period */
 } mdn_option_desc;
@@ -56,6 +58,9 @@ size_t mdn_options_count(void);
 
 /* Row i in the order the help text lists them, or NULL when i >= mdn_options_count(). */
 const mdn_option_desc *mdn_options_describe(size_t i);
+
+/* The names of a CHOICE option, NULL-terminated (NULL for other types). */
+const char *const *mdn_option_choices(const mdn_option_desc *d);
 
 /* The row named name (exact match), or NULL. */
 const mdn_option_desc *mdn_options_find(const char *name);

@@ -18,6 +18,7 @@ mdn_address mdn_os_reserve(size_t bytes, size_t align) {
     uintptr_t end = start + bytes;
     if (raw + len > end)
         munmap((void *)end, raw + len - end);
+    madvise((void *)start, bytes, MADV_HUGEPAGE);
     return mdn_address_from_word(start);
 }
 

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 void mdn_stats_init(mdn_stats_state *s) { memset(s, 0, sizeof *s); }
 
@@ -83,7 +84,17 @@ void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
     out->committed_bytes = __atomic_load_n(&heap->vm.committed, __ATOMIC_RELAXED);
     out->peak_committed_bytes = __atomic_load_n(&heap->vm.peak_committed, __ATOMIC_RELAXED);
     memcpy(out->phase_ns, s->phase_ns, sizeof out->phase_ns);
+    out->heap_limit_bytes = mdn_budget_limit(&heap->vm);
+    out->heap_max_bytes = heap->vm.max;
+    out->returned_bytes = heap->vm.returned_bytes;
+    out->external_bytes = __atomic_load_n(&heap->vm.external, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&heap->lock);
+    /* Process-wide figures: the kernel's view of the memory the run touched. */
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        out->minor_faults = (uint64_t)ru.ru_minflt;
+        out->peak_rss_bytes = (uint64_t)ru.ru_maxrss * 1024u; /* Linux reports KiB */
+    }
 }
 
 void mdn_harness_begin(mdn_heap *heap) {
@@ -104,10 +115,15 @@ void mdn_harness_end(mdn_heap *heap) {
             "midden-stats: plan=%s time_ms=%.3f collections=%" PRIu64 " full_collections=%" PRIu64
             " total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f p99_pause_ms=%.3f allocated_bytes=%" PRIu64
             " live_bytes_after=%" PRIu64 " copied_bytes=%" PRIu64 " heap_bytes=%" PRIu64
-            " peak_committed_bytes=%" PRIu64 " gc_threads=%u\n",
+            " peak_committed_bytes=%" PRIu64 " gc_threads=%u minor_faults=%" PRIu64 " peak_rss_bytes=%" PRIu64
+            " heap_policy=%s heap_limit_bytes=%" PRIu64 " returned_bytes=%" PRIu64 "\n",
             mdn_plan_name_string, start ? (double)(end - start) * ms : 0.0, st.collections, st.full_collections,
             (double)st.total_pause_ns * ms, (double)st.max_pause_ns * ms, (double)st.p50_pause_ns * ms,
             (double)st.p99_pause_ns * ms, st.bytes_allocated, st.live_bytes_after, st.bytes_copied, st.heap_size,
-            st.peak_committed_bytes, heap->nworkers);
+            st.peak_committed_bytes, heap->nworkers, st.minor_faults, st.peak_rss_bytes,
+            heap->sizing.policy == MDN_HEAP_POLICY_FIXED      ? "fixed"
+            : heap->sizing.policy == MDN_HEAP_POLICY_ADAPTIVE ? "adaptive"
+                                                              : "growable",
+            st.heap_limit_bytes, st.returned_bytes);
     fflush(stderr);
 }

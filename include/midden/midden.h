@@ -88,14 +88,29 @@ typedef struct mdn_error {
  * (names, types, ranges, defaults) is printed by mdn_options_print_help().
  */
 typedef struct mdn_options {
-    size_t heap_size;       /**< `heap`: heap budget in bytes (suffix K, M, G, T) */
+    size_t heap_size;       /**< `heap`: a fixed heap of this many bytes (suffix K, M, G, T); 0 lets `heap-policy` size the heap */
     unsigned gc_threads;    /**< `gc-threads`: GC worker threads, 0 = number of cores */
     unsigned verbose;       /**< `verbose`: 0 quiet, 1 a line per collection, 2 per phase */
     bool verify;            /**< `verify`: check the heap after every collection */
     size_t stress;          /**< `stress`: collect every N bytes allocated, 0 = off */
     bool poison;            /**< `poison`: fill reclaimed memory with a pattern */
     unsigned defrag_headroom; /**< `defrag-headroom`: percent of blocks kept free for evacuation */
+    unsigned heap_policy;   /**< `heap-policy`: an ::mdn_heap_policy */
+    size_t heap_max;        /**< `heap-max`: the most a growing heap may take; 0 = a quarter of physical memory */
+    size_t heap_initial;    /**< `heap-initial`: a growing heap's limit before its first collection */
+    unsigned heap_factor;   /**< `heap-factor`: growable heap limit as a percentage of the live size */
+    unsigned heap_adaptive_c; /**< `heap-adaptive-c`: the adaptive policy's constant c */
+    unsigned return_idle_gcs; /**< `return-idle-gcs`: return memory unused for this many collections; 0 = never */
+    unsigned return_idle_ms;  /**< `return-idle-ms`: return memory unused for this many milliseconds; 0 = never */
 } mdn_options;
+
+/** @brief Heap sizing policies (the `heap-policy` option). */
+typedef enum mdn_heap_policy {
+    MDN_HEAP_POLICY_AUTO = 0,     /**< fixed when `heap` is set, else the default growing policy */
+    MDN_HEAP_POLICY_FIXED = 1,    /**< the limit is always `heap` */
+    MDN_HEAP_POLICY_GROWABLE = 2, /**< the limit is live size × `heap-factor` percent */
+    MDN_HEAP_POLICY_ADAPTIVE = 3, /**< the limit is live + c·sqrt(live × allocation rate / collection rate) */
+} mdn_heap_policy;
 
 /** @brief Per-heap statistics (docs/design/overview.md .overview.stats); times in nanoseconds. */
 typedef struct mdn_stats {
@@ -113,6 +128,12 @@ typedef struct mdn_stats {
     uint64_t peak_committed_bytes; /**< most memory committed at once */
     uint64_t last_pause_ns;        /**< the last collection's pause */
     uint64_t phase_ns[5];          /**< total time per phase: prepare, roots, closure, weak, release */
+    uint64_t minor_faults;         /**< minor page faults of the process so far (getrusage) */
+    uint64_t peak_rss_bytes;       /**< the process's peak resident set size so far (getrusage) */
+    uint64_t heap_limit_bytes;     /**< the heap policy's current limit (the collection trigger) */
+    uint64_t heap_max_bytes;       /**< the most the heap may grow to */
+    uint64_t returned_bytes;       /**< heap memory given back to the operating system so far */
+    uint64_t external_bytes;       /**< bytes counted by mdn_external_alloc() and not yet freed */
 } mdn_stats;
 
 /**
@@ -356,6 +377,31 @@ void mdn_remove_roots(mdn_heap *heap, mdn_objref *start);
  * (for example an object in a semispace copy space)
  */
 bool mdn_pin_object(mdn_mutator *m, mdn_objref obj);
+
+/* ---- external memory ------------------------------------------------------ */
+
+/**
+ * @brief Count @p bytes of memory the VM holds outside the heap (buffers
+ * owned by heap objects) toward the collection trigger.
+ *
+ * The bytes are added to the heap's use as if allocated in it: the next
+ * allocation that needs fresh heap memory collects once the heap policy's
+ * limit is reached, and the policies size the heap with them counted as
+ * live. Call mdn_external_free() with the same amount when the memory goes.
+ * Thread safe; needs no mutator.
+ * @param heap  the heap
+ * @param bytes bytes allocated outside the heap
+ */
+void mdn_external_alloc(mdn_heap *heap, size_t bytes);
+
+/**
+ * @brief Stop counting @p bytes of external memory (see mdn_external_alloc()).
+ *
+ * Freeing more than is counted is a misuse error naming both figures.
+ * @param heap  the heap
+ * @param bytes bytes freed outside the heap
+ */
+void mdn_external_free(mdn_heap *heap, size_t bytes);
 
 /* ---- statistics ---------------------------------------------------------- */
 

@@ -331,6 +331,9 @@ static size_t marked_bytes(const mdn_immix_space *s, mdn_address block) {
 void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
     unsigned workers = heap->nworkers;
     s->parallel = workers > 1;
+    /* .immix.defrag: the headroom follows the heap policy's current limit
+     * (docs/design/sizing.md .sizing.limit), which a growing heap moves. */
+    s->reserve_bytes = (mdn_budget_limit(s->vs) / MDN_BLOCK_SIZE) * s->headroom_percent / 100 * MDN_BLOCK_SIZE;
     /* .immix.lines: a new epoch; on wrap-around, clear the table once. */
     if (s->mark_epoch == UINT8_MAX) {
         for (size_t c = 0, n = mdn_block_pool_chunk_count(&s->pool); c < n; c++)

@@ -21,10 +21,15 @@
 #define TIB (UINT64_C(1) << 40)
 
 /* The option names as the documentation promises them, independent of the table. */
-static const char *const all_names[] = {"heap",   "gc-threads", "verbose",        "verify",
-                                        "stress", "poison",     "defrag-headroom"};
-static const char *const all_env_names[] = {"MDN_HEAP",   "MDN_GC_THREADS", "MDN_VERBOSE",        "MDN_VERIFY",
-                                            "MDN_STRESS", "MDN_POISON",     "MDN_DEFRAG_HEADROOM"};
+static const char *const all_names[] = {"heap",         "gc-threads",     "verbose",         "verify",
+                                        "stress",       "poison",         "defrag-headroom", "heap-policy",
+                                        "heap-max",     "heap-initial",   "heap-factor",     "heap-adaptive-c",
+                                        "return-idle-gcs", "return-idle-ms"};
+static const char *const all_env_names[] = {"MDN_HEAP",         "MDN_GC_THREADS",  "MDN_VERBOSE",
+                                            "MDN_VERIFY",       "MDN_STRESS",      "MDN_POISON",
+                                            "MDN_DEFRAG_HEADROOM", "MDN_HEAP_POLICY", "MDN_HEAP_MAX",
+                                            "MDN_HEAP_INITIAL", "MDN_HEAP_FACTOR", "MDN_HEAP_ADAPTIVE_C",
+                                            "MDN_RETURN_IDLE_GCS", "MDN_RETURN_IDLE_MS"};
 #define NAME_COUNT (sizeof all_names / sizeof all_names[0])
 
 #define ck_assert_contains(hay, needle)                                                                      \
@@ -46,6 +51,20 @@ static uint64_t field_of(const mdn_options *o, const char *name) {
         return o->poison;
     if (strcmp(name, "defrag-headroom") == 0)
         return o->defrag_headroom;
+    if (strcmp(name, "heap-policy") == 0)
+        return o->heap_policy;
+    if (strcmp(name, "heap-max") == 0)
+        return o->heap_max;
+    if (strcmp(name, "heap-initial") == 0)
+        return o->heap_initial;
+    if (strcmp(name, "heap-factor") == 0)
+        return o->heap_factor;
+    if (strcmp(name, "heap-adaptive-c") == 0)
+        return o->heap_adaptive_c;
+    if (strcmp(name, "return-idle-gcs") == 0)
+        return o->return_idle_gcs;
+    if (strcmp(name, "return-idle-ms") == 0)
+        return o->return_idle_ms;
     ck_abort_msg("no field for option %s", name);
     return 0;
 }
@@ -58,10 +77,23 @@ static void assert_same(const mdn_options *a, const mdn_options *b) {
     ck_assert_uint_eq(a->stress, b->stress);
     ck_assert_int_eq(a->poison, b->poison);
     ck_assert_uint_eq(a->defrag_headroom, b->defrag_headroom);
+    ck_assert_uint_eq(a->heap_policy, b->heap_policy);
+    ck_assert_uint_eq(a->heap_max, b->heap_max);
+    ck_assert_uint_eq(a->heap_initial, b->heap_initial);
+    ck_assert_uint_eq(a->heap_factor, b->heap_factor);
+    ck_assert_uint_eq(a->heap_adaptive_c, b->heap_adaptive_c);
+    ck_assert_uint_eq(a->return_idle_gcs, b->return_idle_gcs);
+    ck_assert_uint_eq(a->return_idle_ms, b->return_idle_ms);
 }
 
 static void assert_defaults(const mdn_options *o) {
-    ck_assert_uint_eq(o->heap_size, 64 * MIB);
+    ck_assert_uint_eq(o->heap_size, 0); /* unset: heap-policy sizes the heap */
+    ck_assert_uint_eq(o->heap_policy, MDN_HEAP_POLICY_AUTO);
+    ck_assert_uint_eq(o->heap_max, 0);
+    ck_assert_uint_eq(o->heap_initial, 16 * MIB);
+    ck_assert_uint_eq(o->heap_factor, 200);
+    ck_assert_uint_eq(o->return_idle_gcs, 4);
+    ck_assert_uint_eq(o->return_idle_ms, 2000);
     ck_assert_uint_eq(o->gc_threads, 0);
     ck_assert_uint_eq(o->verbose, 0);
     ck_assert(!o->verify);
@@ -80,6 +112,13 @@ static void init_nondefault(mdn_options *o) {
     o->stress = 8 * KIB;
     o->poison = true;
     o->defrag_headroom = 7;
+    o->heap_policy = MDN_HEAP_POLICY_ADAPTIVE;
+    o->heap_max = 512 * MIB;
+    o->heap_initial = 8 * MIB;
+    o->heap_factor = 300;
+    o->heap_adaptive_c = 77;
+    o->return_idle_gcs = 9;
+    o->return_idle_ms = 12;
 }
 
 static void clear_env(void) {
@@ -112,8 +151,16 @@ START_TEST(test_table_is_consistent) {
     for (size_t i = 0; i < mdn_options_count(); i++) {
         const mdn_option_desc *d = mdn_options_describe(i);
         ck_assert_ptr_eq(mdn_options_find(d->name), d);
-        ck_assert_msg(d->min <= d->default_value && d->default_value <= d->max, "%s: default outside range",
-                      d->name);
+        /* A default of 0 below the range means "unset" (options.h). */
+        ck_assert_msg((d->min <= d->default_value || d->default_value == 0) && d->default_value <= d->max,
+                      "%s: default outside range", d->name);
+        if (d->type == MDN_OPTION_CHOICE) {
+            const char *const *names = mdn_option_choices(d);
+            size_t n = 0;
+            while (names[n])
+                n++;
+            ck_assert_uint_eq(d->max + 1, n);
+        }
         ck_assert_uint_lt(d->offset, sizeof(mdn_options));
         ck_assert_uint_gt(strlen(d->doc), 0);
         ck_assert_ptr_null(strpbrk(d->doc, "\n|"));
@@ -174,6 +221,18 @@ static const valid_case valid_cases[] = {
     {"heap=1099511627776", "heap", TIB},
     {"heap=0001M", "heap", MIB},
     {"heap=1023G", "heap", 1023 * GIB},
+    {"heap=0", "heap", 0},
+    {"heap-policy=fixed", "heap-policy", MDN_HEAP_POLICY_FIXED},
+    {"heap-policy=Growable", "heap-policy", MDN_HEAP_POLICY_GROWABLE},
+    {"heap-policy=ADAPTIVE", "heap-policy", MDN_HEAP_POLICY_ADAPTIVE},
+    {"heap-policy=auto", "heap-policy", MDN_HEAP_POLICY_AUTO},
+    {"heap-max=4M", "heap-max", 4 * MIB},
+    {"heap-max=0", "heap-max", 0},
+    {"heap-initial=1G", "heap-initial", GIB},
+    {"heap-factor=150", "heap-factor", 150},
+    {"heap-adaptive-c=1", "heap-adaptive-c", 1},
+    {"return-idle-gcs=0", "return-idle-gcs", 0},
+    {"return-idle-ms=86400000", "return-idle-ms", 86400000},
     {"gc-threads=0", "gc-threads", 0},
     {"gc-threads=256", "gc-threads", 256},
     {"gc-threads=8", "gc-threads", 8},
@@ -358,6 +417,16 @@ static const invalid_case invalid_cases[] = {
     {"gc-threads=4K", {"option 'gc-threads'", "trailing characters", "decimal integer"}},
     {"verbose=1;", {"option 'verbose'", "trailing characters"}},
     {"defrag-headroom=5%", {"option 'defrag-headroom'", "trailing characters", "0..50"}},
+    /* heap sizing */
+    {"heap-policy=elastic", {"option 'heap-policy'", "'elastic' is not a known name", "auto, fixed, growable, adaptive"}},
+    {"heap-policy=2", {"option 'heap-policy'", "not a known name"}},
+    {"heap-policy=", {"option 'heap-policy'", "empty value", "one of: auto"}},
+    {"heap-max=2M", {"option 'heap-max'", "out of range", "4M..1T"}},
+    {"heap-initial=0", {"option 'heap-initial'", "out of range", "4M..1T"}},
+    {"heap-factor=100", {"option 'heap-factor'", "out of range", "110..10000"}},
+    {"heap-adaptive-c=0", {"option 'heap-adaptive-c'", "out of range"}},
+    {"return-idle-gcs=-1", {"option 'return-idle-gcs'", "negative"}},
+    {"return-idle-ms=86400001", {"option 'return-idle-ms'", "out of range"}},
     /* bad suffix */
     {"heap=64X", {"option 'heap'", "'64X' has a bad suffix", SIZE_FORM, "1M..1T"}},
     {"heap=64MB", {"option 'heap'", "bad suffix", SIZE_FORM}},
@@ -379,7 +448,7 @@ static const invalid_case invalid_cases[] = {
     {"gc-threads=99999999999999999999999", {"option 'gc-threads'", "is too large", "0..256"}},
     /* out of range, with the range */
     {"heap=512K", {"option 'heap'", "'512K' is out of range", "1M..1T"}},
-    {"heap=0", {"option 'heap'", "out of range", "1M..1T"}},
+    {"heap=1K", {"option 'heap'", "out of range", "1M..1T"}},
     {"heap=1048575", {"option 'heap'", "out of range"}},
     {"heap=1025G", {"option 'heap'", "out of range", "1M..1T"}},
     {"heap=1099511627777", {"option 'heap'", "out of range"}},
@@ -462,6 +531,7 @@ START_TEST(test_long_values_keep_the_form) {
         const mdn_option_desc *d = mdn_options_find(all_names[i]);
         ck_assert_contains(err.message, d->type == MDN_OPTION_SIZE       ? "e.g. 64M"
                                         : d->type == MDN_OPTION_UNSIGNED ? "decimal integer"
+                                        : d->type == MDN_OPTION_CHOICE   ? "one of: auto, fixed, growable, adaptive"
                                                                          : BOOL_FORM);
 
         /* And from the environment, where the message also names the variable. */
@@ -472,6 +542,7 @@ START_TEST(test_long_values_keep_the_form) {
         ck_assert_contains(err.message, all_env_names[i]);
         ck_assert_contains(err.message, d->type == MDN_OPTION_SIZE       ? "e.g. 64M"
                                         : d->type == MDN_OPTION_UNSIGNED ? "decimal integer"
+                                        : d->type == MDN_OPTION_CHOICE   ? "one of: auto, fixed, growable, adaptive"
                                                                          : BOOL_FORM);
         clear_env();
         assert_defaults(&o);
@@ -666,11 +737,13 @@ typedef struct range_case {
 } range_case;
 
 static const range_case range_cases[] = {
-    {"heap", MIB - 1, MIB, "1M..1T"},   {"heap", 0, TIB, "1M..1T"},
+    {"heap", MIB - 1, MIB, "1M..1T"},   {"heap", 1, 0, "1M..1T"},
     {"heap", TIB + 1, TIB, "1M..1T"},   {"gc-threads", 257, 256, "0..256"},
     {"gc-threads", UINT_MAX, 0, "0..256"}, {"verbose", 3, 2, "0..2"},
     {"stress", TIB + 1, TIB, "0..1T"},  {"stress", SIZE_MAX, 0, "0..1T"},
     {"defrag-headroom", 51, 50, "0..50"}, {"defrag-headroom", UINT_MAX, 0, "0..50"},
+    {"heap-policy", 4, 3, "auto/fixed/growable/adaptive"}, {"heap-max", 4 * MIB - 1, 0, "4M..1T"},
+    {"heap-initial", 0, 4 * MIB, "4M..1T"}, {"heap-factor", 109, 110, "110..10000"},
 };
 #define RANGE_COUNT ((int)(sizeof range_cases / sizeof range_cases[0]))
 
@@ -685,6 +758,14 @@ static void set_field(mdn_options *o, const char *name, uint64_t v) {
         o->stress = (size_t)v;
     else if (strcmp(name, "defrag-headroom") == 0)
         o->defrag_headroom = (unsigned)v;
+    else if (strcmp(name, "heap-policy") == 0)
+        o->heap_policy = (unsigned)v;
+    else if (strcmp(name, "heap-max") == 0)
+        o->heap_max = (size_t)v;
+    else if (strcmp(name, "heap-initial") == 0)
+        o->heap_initial = (size_t)v;
+    else if (strcmp(name, "heap-factor") == 0)
+        o->heap_factor = (unsigned)v;
     else
         ck_abort_msg("no field for %s", name);
 }
@@ -773,7 +854,8 @@ START_TEST(test_markdown_lists_every_option) {
         snprintf(row, sizeof row, "| `%s` | `%s` |", all_names[i], all_env_names[i]);
         ck_assert_contains(text, row);
     }
-    ck_assert_contains(text, "| `heap` | `MDN_HEAP` | size | 1M..1T | `64M` | heap budget in bytes |");
+    ck_assert_contains(text, "| `heap` | `MDN_HEAP` | size | 1M..1T | `0` | a fixed heap of this many bytes;");
+    ck_assert_contains(text, "| `heap-policy` | `MDN_HEAP_POLICY` | choice | auto/fixed/growable/adaptive | `auto` |");
     ck_assert_contains(text, "| `defrag-headroom` | `MDN_DEFRAG_HEADROOM` | unsigned | 0..50 | `2` |");
     ck_assert_contains(text, "| `verify` | `MDN_VERIFY` | bool | false/true | `false` |");
     /* every table row has the same number of cells */

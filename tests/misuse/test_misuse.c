@@ -220,18 +220,46 @@ typedef struct option_case {
     void (*set)(mdn_options *o);
 } option_case;
 
-static void heap_zero(mdn_options *o) { o->heap_size = 0; }
 static void heap_too_small(mdn_options *o) { o->heap_size = 4096; }
 static void heap_too_large(mdn_options *o) { o->heap_size = (size_t)2 << 40; }
 static void gc_threads_too_many(mdn_options *o) { o->gc_threads = 1000; }
 static void verbose_too_high(mdn_options *o) { o->verbose = 3; }
 static void stress_too_large(mdn_options *o) { o->stress = (size_t)2 << 40; }
 static void headroom_too_high(mdn_options *o) { o->defrag_headroom = 51; }
+/* Heap sizing (docs/design/sizing.md): ranges, and the combinations that conflict. */
+static void policy_unknown(mdn_options *o) { o->heap_policy = 4; }
+static void policy_fixed_without_heap(mdn_options *o) { o->heap_policy = MDN_HEAP_POLICY_FIXED; }
+static void policy_growable_with_heap(mdn_options *o) {
+    o->heap_policy = MDN_HEAP_POLICY_GROWABLE;
+    o->heap_size = 64 << 20;
+}
+static void policy_adaptive_with_heap(mdn_options *o) {
+    o->heap_policy = MDN_HEAP_POLICY_ADAPTIVE;
+    o->heap_size = 64 << 20;
+}
+static void max_too_small(mdn_options *o) { o->heap_max = 1 << 20; }
+static void max_too_large(mdn_options *o) { o->heap_max = (size_t)2 << 40; }
+static void initial_too_small(mdn_options *o) { o->heap_initial = 1 << 20; }
+static void initial_above_max(mdn_options *o) {
+    o->heap_max = 32 << 20;
+    o->heap_initial = 64 << 20;
+}
+static void factor_too_small(mdn_options *o) { o->heap_factor = 100; }
+static void factor_too_large(mdn_options *o) { o->heap_factor = 10001; }
+static void adaptive_c_zero(mdn_options *o) { o->heap_adaptive_c = 0; }
+static void idle_gcs_too_large(mdn_options *o) { o->return_idle_gcs = 1000001; }
+static void idle_ms_too_large(mdn_options *o) { o->return_idle_ms = 86400001; }
 
 static const option_case option_cases[] = {
-    {"heap", heap_zero},           {"heap", heap_too_small},       {"heap", heap_too_large},
+    {"heap", heap_too_small},       {"heap", heap_too_large},
     {"gc-threads", gc_threads_too_many}, {"verbose", verbose_too_high}, {"stress", stress_too_large},
     {"defrag-headroom", headroom_too_high},
+    {"heap-policy", policy_unknown}, {"heap-policy", policy_fixed_without_heap},
+    {"heap-policy", policy_growable_with_heap}, {"heap-policy", policy_adaptive_with_heap},
+    {"heap-max", max_too_small}, {"heap-max", max_too_large}, {"heap-initial", initial_too_small},
+    {"heap-initial", initial_above_max}, {"heap-factor", factor_too_small}, {"heap-factor", factor_too_large},
+    {"heap-adaptive-c", adaptive_c_zero}, {"return-idle-gcs", idle_gcs_too_large},
+    {"return-idle-ms", idle_ms_too_large},
 };
 #define NOPTION_CASES ((int)(sizeof option_cases / sizeof option_cases[0]))
 

@@ -33,6 +33,7 @@ file == 2 {
         rss[key, n] = $10 + 0
         coll[key, n] = $11 + 0
         maxp[key, n] = $14 + 0
+        flt[key, n] = $19 + 0
     } else {
         nfail[key]++
         if (!(key in whyfail)) whyfail[key] = $17
@@ -70,7 +71,7 @@ function time_cell(key,    n, med, lo, hi, txt) {
     n = count[key] + 0
     if (n == 0) return "FAIL(" whyfail[key] ")"
     med = median(tm, key, n); lo = s[1]; hi = s[n]
-    txt = secs(med) " (" secs(lo) "-" secs(hi) ") " sprintf("%.0fM", median(rss, key, n) / 1024)
+    txt = secs(med) " (" secs(lo) "-" secs(hi) ") " sprintf("%.0fM %.0fkf", median(rss, key, n) / 1024, median(flt, key, n) / 1000)
     if (nfail[key] > 0) txt = txt " *" nfail[key] "fail"
     return txt
 }
@@ -106,10 +107,10 @@ function table(    b, p, v, m, i, j, key, cells, hdr) {
     for (i = 1; i <= nb; i++) {
         b = B[i]
         print "== " b " " args[b] " =="
-        print "time: median s (min-max) over successful runs, then median max RSS; heap = multiple of the plan's min heap"
+        print "time: median s (min-max) over successful runs, then median max RSS and minor page faults (kf = thousands); heap = multiple of the plan's min heap, default = default options (no heap size)"
         row_reset()
         hdr[1] = "plan"; hdr[2] = "min heap"
-        for (j = 1; j <= nm; j++) hdr[j + 2] = M[j] "x"
+        for (j = 1; j <= nm; j++) hdr[j + 2] = (M[j] == "default") ? "default" : M[j] "x"
         row_add(hdr[1], hdr[2], hdr[3], hdr[4], hdr[5], hdr[6], hdr[7], hdr[8], hdr[9], hdr[10], hdr[11], hdr[12])
         for (j = 1; j <= np; j++) {
             p = P[j]
@@ -163,7 +164,7 @@ function summary(    j, k, i, b, p, t, best, sum, n, cells, name, mh, mhbest, q)
     print "(1.00 = the fastest plan of that benchmark at that multiple; baselines run at their natural heap size)"
     row_reset()
     cells[1] = "plan"
-    for (k = 1; k <= nm; k++) cells[k + 1] = M[k] "x"
+    for (k = 1; k <= nm; k++) cells[k + 1] = (M[k] == "default") ? "default" : M[k] "x"
     cells[nm + 2] = "min heap"
     cells[nm + 3] = "benchmarks"
     row_add(cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], cells[8], cells[9], cells[10], cells[11], cells[12])
@@ -204,7 +205,11 @@ function summary(    j, k, i, b, p, t, best, sum, n, cells, name, mh, mhbest, q)
 
 function q(str) { gsub(/"/, "'", str); return "\"" str "\"" }
 
-function plotdata(    j, k, p, key, n, med, plot, sep, lo, hi, t, xmin, xmax, ndata) {
+function plotdata(    j, k, p, key, n, med, plot, sep, lo, hi, t, xmin, xmax, ndata, nn) {
+    # Only the numeric multiples lie on this chart's axis.
+    nn = 0
+    for (k = 1; k <= nm; k++) if (M[k] ~ /^[0-9.]+$/) M[++nn] = M[k]
+    nm = nn
     xmin = -1; xmax = -1
     for (k = 1; k <= nm; k++) {
         if (xmin < 0 || M[k] + 0 < xmin) xmin = M[k] + 0
@@ -258,8 +263,58 @@ function plotdata(    j, k, p, key, n, med, plot, sep, lo, hi, t, xmin, xmax, nd
     print "unset output"
 }
 
+# Time against peak RSS: each plan's heap multiples as a line of points,
+# its default-options run as a larger point, the baselines as points.
+function rssplot(    j, k, p, key, n, t, r, plot, sep, has, hasdef) {
+    print "# gnuplot script written by midden-compare for " bench " (time vs peak RSS)"
+    for (j = 1; j <= np; j++) {
+        p = P[j]
+        print "$m" j " << EOD"
+        for (k = 1; k <= nm; k++) {
+            if (M[k] == "default") continue
+            key = bench SUBSEP p SUBSEP M[k]
+            n = count[key] + 0
+            if (n == 0) continue
+            print median(rss, key, n) / 1024, median(tm, key, n)
+            has[j] = 1
+        }
+        print "EOD"
+        key = bench SUBSEP p SUBSEP "default"
+        n = count[key] + 0
+        if (n > 0) { print "$f" j " << EOD"; print median(rss, key, n) / 1024, median(tm, key, n); print "EOD"; hasdef[j] = 1 }
+    }
+    print "$base << EOD"
+    for (j = 1; j <= nv; j++) {
+        key = bench SUBSEP V[j] SUBSEP "natural"
+        n = count[key] + 0
+        if (n > 0) print median(rss, key, n) / 1024, median(tm, key, n), q(V[j])
+    }
+    print "EOD"
+    print "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) { set terminal pngcairo size 960,600 noenhanced font \",10\" } else { set terminal png size 960,600 }"
+    print "set output " q(outdir "/" bench "-rss.png")
+    print "set title " q(bench " " args[bench] ": time vs peak RSS (medians; lines: fixed heap multiples, large points: default options)")
+    print "set xlabel \"peak RSS (MiB)\""
+    print "set ylabel \"time (s)\""
+    print "set logscale x 2"
+    print "set yrange [0:*]"
+    print "set grid"
+    print "set key outside right top"
+    plot = ""; sep = ""
+    for (j = 1; j <= np; j++) {
+        if (j in has) { plot = plot sep "$m" j " using 1:2 with linespoints lw 2 lc " j " title " q(P[j] " (fixed multiples)"); sep = ", " }
+        if (j in hasdef) { plot = plot sep "$f" j " using 1:2 with points pt 7 ps 2.5 lc " j " title " q(P[j] " (default)"); sep = ", " }
+    }
+    plot = plot sep "$base using 1:2 with points pt 5 ps 1.8 lc rgb \"black\" notitle, $base using 1:2:3 with labels offset 0,1 notitle"
+    print "plot " plot
+    print "set terminal svg size 960,600 noenhanced"
+    print "set output " q(outdir "/" bench "-rss.svg")
+    print "replot"
+    print "unset output"
+}
+
 END {
     if (what == "table") table()
     else if (what == "summary") summary()
     else if (what == "plotdata") plotdata()
+    else if (what == "rssplot") rssplot()
 }

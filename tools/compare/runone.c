@@ -7,12 +7,13 @@
  * inherited). When it ends, or when the cap is reached and its process group
  * has been killed, one line goes to standard output:
  *
- *   status=<n> outcome=<exit|signal|timeout> wall_s=<seconds> maxrss_kb=<n>
+ *   status=<n> outcome=<exit|signal|timeout> wall_s=<seconds> maxrss_kb=<n> minflt=<n>
  *
  * status is the exit status, 128+N after signal N, or 124 after the time
  * cap. Wall time is measured with the monotonic clock around fork and
  * wait4; the maximum resident set size comes from wait4's rusage, so it
- * covers only the child (and any children it waited for). midden-runone
+ * covers only the child (and any children it waited for), as does the
+ * count of minor page faults. midden-runone
  * itself exits 0 when it could run the command, 2 on bad usage, 127 when
  * the command could not be started, and 128+N when signal N (INT, TERM or
  * HUP) stopped it, after killing the command's process group.
@@ -155,6 +156,7 @@ int main(int argc, char **argv) {
         code = WEXITSTATUS(status);
         outcome = "exit";
     }
-    printf("status=%d outcome=%s wall_s=%.6f maxrss_kb=%ld\n", code, outcome, wall, ru.ru_maxrss);
+    printf("status=%d outcome=%s wall_s=%.6f maxrss_kb=%ld minflt=%ld\n", code, outcome, wall, ru.ru_maxrss,
+           ru.ru_minflt);
     return 0;
 }

@@ -1,0 +1,333 @@
+/* Heap sizing on every plan (docs/design/sizing.md): the limit grows with
+ * the live size and shrinks when it drops under growable and adaptive and
+ * stays put under fixed; out of memory only at the maximum (child process);
+ * several threads growing the heap at once; external memory counts toward
+ * the trigger; the phase test (256 MiB live, then 8 MiB: RSS from /proc
+ * falls within a bounded number of collections); a steady-state loop that
+ * faults each page about once.
+ * MDN_TEST_LABELS: threads */
+#include "testutil.h"
+#include "toyvm.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MIB ((size_t)1 << 20)
+#define PAYLOAD 2000 /* bytes per object: small objects, well below the large-object threshold */
+
+static bool collects(void) { return strcmp(MDN_TEST_PLAN, "nogc") != 0; }
+static bool copies(void) { return strcmp(MDN_TEST_PLAN, "semispace") == 0; }
+
+static mdn_heap *policy_heap(unsigned policy, size_t initial, size_t max, unsigned gc_threads) {
+    mdn_options o;
+    mdn_options_init(&o);
+    o.heap_policy = policy;
+    if (initial)
+        o.heap_initial = initial;
+    o.heap_max = max;
+    o.gc_threads = gc_threads;
+    o.return_idle_gcs = 2;
+    o.return_idle_ms = 0;
+    if (policy == MDN_HEAP_POLICY_FIXED) {
+        o.heap_size = max;
+        o.heap_max = 0;
+    }
+    mdn_error err;
+    mdn_heap *h = mdn_heap_create(&o, &err);
+    ck_assert_msg(h != NULL, "heap_create: %s", err.message);
+    return h;
+}
+
+static mdn_stats stats_of(mdn_heap *h) {
+    mdn_stats st;
+    mdn_stats_get(h, &st);
+    return st;
+}
+
+/* Keep `bytes` more live as rooted objects. */
+static void keep(toyvm_thread *t, size_t bytes) {
+    for (size_t n = 0; n < bytes; n += toyvm_object_bytes(0, PAYLOAD)) {
+        mdn_objref o = toyvm_alloc(t, 2, 0, PAYLOAD, MDN_ALLOC_DEFAULT);
+        ck_assert(!mdn_objref_is_null(o));
+        toyvm_push_root(t, o);
+    }
+}
+
+/* Allocate `bytes` of garbage. */
+static void churn(toyvm_thread *t, size_t bytes) {
+    for (size_t n = 0; n < bytes; n += toyvm_object_bytes(0, PAYLOAD))
+        ck_assert(!mdn_objref_is_null(toyvm_alloc(t, 2, 0, PAYLOAD, MDN_ALLOC_DEFAULT)));
+}
+
+static const unsigned growing[] = {MDN_HEAP_POLICY_GROWABLE, MDN_HEAP_POLICY_ADAPTIVE};
+
+/* The limit follows the live size up and back down; idle memory is returned. */
+START_TEST(growing_policies_grow_and_shrink) {
+    if (!collects())
+        return;
+    unsigned policy = growing[_i];
+    mdn_heap *h = policy_heap(policy, 4 * MIB, 1024 * MIB, 1);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    ck_assert_uint_eq(stats_of(h).heap_limit_bytes, 4 * MIB);
+    keep(t, 64 * MIB);
+    churn(t, 64 * MIB);
+    mdn_stats grown = stats_of(h);
+    ck_assert_uint_gt(grown.collections, 0);
+    ck_assert_msg(grown.heap_limit_bytes >= 64 * MIB, "limit %ju with 64 MiB live", (uintmax_t)grown.heap_limit_bytes);
+    ck_assert_uint_le(grown.heap_limit_bytes, 1024 * MIB);
+    /* Growable with factor 2: the limit is about twice what is in use
+     * (a copying plan holds twice its survivors). */
+    if (policy == MDN_HEAP_POLICY_GROWABLE)
+        ck_assert_uint_le(grown.heap_limit_bytes, (copies() ? 4 : 2) * 72 * MIB + 16 * MIB);
+    toyvm_pop_roots(t, t->root_count);
+    churn(t, 256 * MIB);
+    mdn_stats shrunk = stats_of(h);
+    ck_assert_msg(shrunk.heap_limit_bytes * 3 <= grown.heap_limit_bytes, "limit %ju after the drop, %ju before",
+                  (uintmax_t)shrunk.heap_limit_bytes, (uintmax_t)grown.heap_limit_bytes);
+    ck_assert_uint_gt(shrunk.returned_bytes, 0);
+    ck_assert_msg(shrunk.committed_bytes <= shrunk.heap_limit_bytes + 16 * MIB,
+                  "committed %ju for a limit of %ju", (uintmax_t)shrunk.committed_bytes,
+                  (uintmax_t)shrunk.heap_limit_bytes);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(fixed_limit_stays) {
+    mdn_heap *h = policy_heap(MDN_HEAP_POLICY_FIXED, 0, 48 * MIB, 1);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    keep(t, 8 * MIB);
+    churn(t, collects() ? 128 * MIB : 16 * MIB);
+    mdn_stats st = stats_of(h);
+    ck_assert_uint_eq(st.heap_limit_bytes, 48 * MIB);
+    ck_assert_uint_eq(st.heap_max_bytes, 48 * MIB);
+    if (collects())
+        ck_assert_uint_gt(st.collections, 1);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+/* Keep everything until the heap runs out: the default hook exits, and by
+ * then the heap has grown to its maximum (the message gives the limit). */
+static void fill_growing(void *arg) {
+    unsigned policy = *(const unsigned *)arg;
+    mdn_heap *h = policy_heap(policy, 4 * MIB, 64 * MIB, 1);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    for (;;)
+        toyvm_push_root(t, toyvm_alloc(t, 2, 0, PAYLOAD, MDN_ALLOC_DEFAULT));
+}
+
+START_TEST(out_of_memory_only_at_the_maximum) {
+    mdn_child_result r;
+    mdn_run_in_child(fill_growing, (void *)&growing[_i], &r);
+    ck_assert_msg(r.exited, "child did not exit normally (signal %d); output:\n%s", r.signal, r.output);
+    ck_assert_int_eq(r.exit_status, TOYVM_OOM_EXIT_STATUS);
+    ck_assert_msg(strstr(r.output, "heap of 67108864 bytes") != NULL, "output: %s", r.output);
+}
+END_TEST
+
+/* With a returning hook: how much was kept when the heap said no. */
+START_TEST(kept_bytes_reach_the_maximum) {
+    toyvm_set_oom_mode(TOYVM_OOM_RETURN);
+    mdn_heap *h = policy_heap(growing[_i], 4 * MIB, 64 * MIB, 1);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    size_t kept = 0;
+    for (;;) {
+        mdn_objref o = toyvm_alloc(t, 2, 0, PAYLOAD, MDN_ALLOC_DEFAULT);
+        if (mdn_objref_is_null(o))
+            break;
+        toyvm_push_root(t, o);
+        kept += toyvm_size(o);
+    }
+    /* A copying plan keeps half its budget as copy reserve. */
+    size_t expect = copies() ? 24 * MIB : 48 * MIB;
+    ck_assert_msg(kept >= expect, "out of memory with %zu bytes kept of a 64 MiB maximum", kept);
+    ck_assert_uint_eq(stats_of(h).heap_limit_bytes, 64 * MIB);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+    toyvm_set_oom_mode(TOYVM_OOM_EXIT);
+}
+END_TEST
+
+typedef struct grower {
+    mdn_heap *heap;
+    size_t kept;
+    bool failed;
+} grower;
+
+static void *grow_thread(void *p) {
+    grower *g = p;
+    toyvm_thread *t = toyvm_thread_attach(g->heap);
+    for (size_t n = 0; n < 24 * MIB; n += toyvm_object_bytes(0, PAYLOAD)) {
+        mdn_objref o = toyvm_alloc(t, 2, 0, PAYLOAD, MDN_ALLOC_DEFAULT);
+        if (mdn_objref_is_null(o)) {
+            g->failed = true;
+            break;
+        }
+        ((uint64_t *)toyvm_payload(o))[0] = n;
+        toyvm_push_root(t, o);
+        if (n % (4 * MIB) < toyvm_object_bytes(0, PAYLOAD))
+            toyvm_alloc(t, 2, 0, 100000, MDN_ALLOC_DEFAULT); /* large garbage too */
+    }
+    for (size_t i = 0; i < t->root_count; i++)
+        if (((uint64_t *)toyvm_payload(toyvm_root(t, i)))[0] != i * toyvm_object_bytes(0, PAYLOAD))
+            g->failed = true;
+    g->kept = t->root_count;
+    toyvm_thread_detach(t);
+    return NULL;
+}
+
+START_TEST(threads_grow_the_heap_together) {
+    toyvm_set_oom_mode(TOYVM_OOM_RETURN);
+    uint64_t ooms = toyvm_oom_count();
+    mdn_heap *h = policy_heap(growing[_i], 4 * MIB, 2048 * MIB, 2);
+    enum { N = 4 };
+    pthread_t th[N];
+    grower g[N];
+    for (int i = 0; i < N; i++) {
+        g[i] = (grower){h, 0, false};
+        pthread_create(&th[i], NULL, grow_thread, &g[i]);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(!g[i].failed, "thread %d failed after %zu objects", i, g[i].kept);
+    ck_assert_uint_eq(toyvm_oom_count(), ooms);
+    /* The heap grew well past its first limit to hold them. */
+    ck_assert_uint_ge(stats_of(h).peak_committed_bytes, 24 * MIB);
+    mdn_heap_destroy(h);
+    toyvm_set_oom_mode(TOYVM_OOM_EXIT);
+}
+END_TEST
+
+/* External bytes bring the next collection closer and count as live. */
+START_TEST(external_memory_counts_toward_the_trigger) {
+    if (!collects())
+        return;
+    mdn_heap *h = policy_heap(MDN_HEAP_POLICY_GROWABLE, 16 * MIB, 1024 * MIB, 1);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    churn(t, 4 * MIB); /* well below the first limit, even charged twice (semispace) */
+    ck_assert_uint_eq(stats_of(h).collections, 0);
+    mdn_external_alloc(h, 64 * MIB);
+    ck_assert_uint_eq(stats_of(h).external_bytes, 64 * MIB);
+    churn(t, 1 * MIB);
+    mdn_stats st = stats_of(h);
+    ck_assert_uint_ge(st.collections, 1);
+    ck_assert_uint_ge(st.heap_limit_bytes, 64 * MIB); /* grown around the external bytes */
+    mdn_external_free(h, 64 * MIB);
+    ck_assert_uint_eq(stats_of(h).external_bytes, 0);
+    churn(t, 256 * MIB);
+    ck_assert_uint_lt(stats_of(h).heap_limit_bytes, 64 * MIB);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+static void free_too_much(void *arg) {
+    (void)arg;
+    mdn_heap *h = policy_heap(MDN_HEAP_POLICY_GROWABLE, 16 * MIB, 64 * MIB, 1);
+    mdn_external_alloc(h, 100);
+    mdn_external_free(h, 101);
+    exit(0);
+}
+
+START_TEST(external_free_of_more_than_counted_is_misuse) {
+    mdn_child_result r;
+    mdn_run_in_child(free_too_much, NULL, &r);
+    ck_assert_msg(!(r.exited && r.exit_status == 0), "freeing too much was accepted; output:\n%s", r.output);
+    ck_assert_msg(strstr(r.output, "external_free") != NULL, "output: %s", r.output);
+    ck_assert_msg(strstr(r.output, "101") != NULL && strstr(r.output, "100") != NULL, "output: %s", r.output);
+}
+END_TEST
+
+static size_t rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert_ptr_nonnull(f);
+    unsigned long size = 0, resident = 0;
+    ck_assert_int_eq(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The phase test: grow to 256 MiB live, drop to 8 MiB, keep allocating:
+ * RSS (from /proc) falls to at most 3x live plus a fixed slack within a
+ * bounded number of collections. */
+#define PHASE_SLACK (40 * MIB)
+#define PHASE_MAX_COLLECTIONS 40
+
+START_TEST(phase_rss_falls_after_the_live_size_drops) {
+    if (!collects())
+        return;
+    mdn_heap *h = policy_heap(growing[_i], 16 * MIB, 4096 * MIB, 1);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    keep(t, 256 * MIB);
+    size_t peak = rss_bytes();
+    ck_assert_uint_ge(peak, 256 * MIB);
+    size_t keep_objects = 8 * MIB / toyvm_object_bytes(0, PAYLOAD);
+    toyvm_pop_roots(t, t->root_count - keep_objects);
+    uint64_t start = stats_of(h).collections;
+    size_t rss = peak;
+    uint64_t gcs = 0;
+    while (gcs < PHASE_MAX_COLLECTIONS) {
+        churn(t, 4 * MIB);
+        gcs = stats_of(h).collections - start;
+        rss = rss_bytes();
+        if (rss <= 3 * 8 * MIB + PHASE_SLACK)
+            break;
+    }
+    ck_assert_msg(rss <= 3 * 8 * MIB + PHASE_SLACK, "RSS %zu MiB after %ju collections (peak %zu MiB)", rss / MIB,
+                  (uintmax_t)gcs, peak / MIB);
+    fprintf(stderr, "phase (%s, policy %u): peak RSS %zu MiB, %zu MiB after %ju collections\n", MDN_TEST_PLAN,
+            growing[_i], peak / MIB, rss / MIB, (uintmax_t)gcs);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+/* A steady state (fixed live set, many collections) touches its pages about
+ * once: faults stay within a few percent of its peak RSS in pages. */
+START_TEST(steady_state_faults_each_page_about_once) {
+    if (!collects())
+        return;
+    mdn_heap *h = policy_heap(_i == 0 ? MDN_HEAP_POLICY_GROWABLE : MDN_HEAP_POLICY_FIXED, 16 * MIB, 64 * MIB, 1);
+    uint64_t f0 = stats_of(h).minor_faults;
+    toyvm_thread *t = toyvm_thread_attach(h);
+    keep(t, 8 * MIB);
+    for (int i = 0; i < 40; i++)
+        churn(t, 8 * MIB);
+    mdn_stats st = stats_of(h);
+    ck_assert_uint_ge(st.collections, 5);
+    uint64_t faults = st.minor_faults - f0;
+    uint64_t pages = st.peak_rss_bytes / (uint64_t)sysconf(_SC_PAGESIZE);
+    fprintf(stderr, "steady (%s): %ju faults, peak RSS %ju pages, %ju collections\n", MDN_TEST_PLAN,
+            (uintmax_t)faults, (uintmax_t)pages, (uintmax_t)st.collections);
+    ck_assert_msg(faults * 100 <= pages * 105, "%ju faults for a peak RSS of %ju pages", (uintmax_t)faults,
+                  (uintmax_t)pages);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
+static Suite *sizing_suite(void) {
+    Suite *s = suite_create("sizing");
+    TCase *tc = tcase_create("policies");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, growing_policies_grow_and_shrink, 0, 2);
+    tcase_add_test(tc, fixed_limit_stays);
+    tcase_add_loop_test(tc, out_of_memory_only_at_the_maximum, 0, 2);
+    tcase_add_loop_test(tc, kept_bytes_reach_the_maximum, 0, 2);
+    tcase_add_loop_test(tc, threads_grow_the_heap_together, 0, 2);
+    tcase_add_test(tc, external_memory_counts_toward_the_trigger);
+    tcase_add_test(tc, external_free_of_more_than_counted_is_misuse);
+    tcase_add_loop_test(tc, phase_rss_falls_after_the_live_size_drops, 0, 2);
+    tcase_add_loop_test(tc, steady_state_faults_each_page_about_once, 0, 2);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return mdn_run_suite(sizing_suite()); }
