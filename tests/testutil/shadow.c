@@ -357,9 +357,7 @@ bool shadow_step(shadow_world *w, unsigned collect_every) {
         mdn_collect(w->thread->mutator, below(w, 4) == 0 ? MDN_GC_FULL : MDN_GC_DEFAULT);
         if (w->weak_every) {
             run_finalizers(w);
-            /* .shadow.weak: the strict rules are off until an unreachable key or
-             * target seen surviving an explicit collection is explained. */
-            w->strict = w->weak_strict && toyvm_root_scans(w->thread) != scans;
+            w->strict = toyvm_root_scans(w->thread) != scans; /* a collection ran: .shadow.weak */
         }
         return true;
     }

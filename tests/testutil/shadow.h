@@ -82,7 +82,6 @@ typedef struct shadow_world {
     uint64_t native_trips;
     unsigned weak_every;    /* on average one weak operation per that many operations (0 = never) */
     bool strict;            /* the last operation was an explicit collection (.shadow.weak) */
-    bool weak_strict;       /* apply the rules for right after an explicit collection (off by default) */
     uint64_t weak_made, ephemerons_made, finalizers_made, weak_cleared, finalizers_ran;
     struct shadow_final **finals; /* this world's finalizers not yet seen to run */
     size_t nfinals, finals_capacity;
