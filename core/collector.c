@@ -58,10 +58,12 @@ void mdn_tracer_share(mdn_tracer *t, bool all) {
 static void closure_job(mdn_tracer *t, void *arg) {
     (void)arg;
     mdn_heap *heap = t->heap;
+    mdn_obs_worker_begin(heap, t->worker);
     if (t->worker != 0) /* worker 0 prepared before tracing roots */
         plan_worker_prepare(heap, t);
     mdn_workqueue_drain(heap->queue, t->worker, plan_scan_item, heap);
     plan_worker_release(heap, t);
+    mdn_obs_worker_end(heap, t->worker, t->objects_traced);
 }
 
 static void scan_roots(mdn_heap *heap) {
@@ -96,6 +98,7 @@ static void collect(mdn_heap *heap, bool full) {
     uint64_t start = mdn_now_ns(), clock = start;
     uint64_t phase[MDN_PHASE_COUNT] = {0};
     heap->current_full = full;
+    mdn_obs_gc_start(heap);
     MDN_FOR_EACH_MUTATOR(heap, m) {
         mdn_mutator_unhide_buffers(m);
         plan_mutator_retire(heap, m);
@@ -109,16 +112,21 @@ static void collect(mdn_heap *heap, bool full) {
      * are forwarded by worker 0 (.plan.phases). */
     plan_worker_prepare(heap, &heap->tracers[0]);
     phase[MDN_PHASE_PREPARE] = lap(&clock);
+    mdn_obs_phase(heap, MDN_GC_PHASE_ROOTS);
     scan_roots(heap);
     mdn_tracer_share(&heap->tracers[0], true);
     phase[MDN_PHASE_ROOTS] = lap(&clock);
+    mdn_obs_phase(heap, MDN_GC_PHASE_CLOSURE);
     mdn_gc_parallel(heap, closure_job, NULL);
     mdn_workqueue_reclaim(heap->queue);
     phase[MDN_PHASE_CLOSURE] = lap(&clock);
+    mdn_obs_phase(heap, MDN_GC_PHASE_WEAK);
     mdn_weak_process(heap);
     phase[MDN_PHASE_WEAK] = lap(&clock);
+    mdn_obs_phase(heap, MDN_GC_PHASE_RELEASE);
     size_t live = plan_release(heap);
     phase[MDN_PHASE_RELEASE] = lap(&clock);
+    mdn_obs_phase(heap, MDN_GC_PHASE_RESUME);
     uint64_t copied = 0, traced = 0;
     for (unsigned i = 0; i < heap->nworkers; i++) {
         copied += heap->tracers[i].bytes_copied;
@@ -127,6 +135,7 @@ static void collect(mdn_heap *heap, bool full) {
     if (heap->options.verify)
         mdn_verify_heap(heap);
     mdn_heap_after_collection(heap, mdn_now_ns() - start);
+    mdn_obs_gc_end(heap, live, traced);
     MDN_FOR_EACH_MUTATOR(heap, m) {
         plan_mutator_init(heap, m);
         if (mdn_mutator_should_hide(m))
@@ -136,7 +145,6 @@ static void collect(mdn_heap *heap, bool full) {
     pthread_mutex_lock(&heap->lock);
     mdn_stats_state *s = &heap->stats;
     mdn_stats_record_pause(s, pause, full);
-    heap->full_epoch += full;
     mdn_stats_count_copied(s, copied);
     s->live_bytes_after = live;
     for (int i = 0; i < MDN_PHASE_COUNT; i++)
@@ -156,23 +164,65 @@ static void collect(mdn_heap *heap, bool full) {
                 (double)phase[4] / 1e6);
 }
 
-void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
+/* .alloc.fair: a served request whose thread has not yet taken its memory
+ * when the next collection starts (it slept through the end of the last
+ * one: .protocol.repark) holds an unreachable, uninitialised cell that this
+ * collection may reclaim; the request goes back to the front of the queue
+ * and is served again. World stopped. */
+static void requeue_untaken(mdn_heap *heap) {
+    MDN_FOR_EACH_MUTATOR(heap, m) {
+        if (m->alloc_wait == MDN_ALLOC_WAIT_SERVED) {
+            m->alloc_wait = MDN_ALLOC_WAIT_QUEUED;
+            m->alloc_result = NULL;
+            m->alloc_next = heap->alloc_waiters;
+            heap->alloc_waiters = m;
+        }
+    }
+}
+
+/* .alloc.fair: serve the waiting requests, oldest first, before any other
+ * thread runs. After a full collection a request that fails when nothing
+ * was allocated before it is out of memory; one that fails behind a served
+ * request stays at its place in the queue (.alloc.retry). World stopped. */
+static void serve_waiters(mdn_heap *heap, bool full) {
+    bool served = false;
+    mdn_mutator **link = &heap->alloc_waiters;
+    while (*link) {
+        mdn_mutator *w = *link;
+        void *p = mdn_mutator_try_alloc(w, w->alloc_bytes, w->alloc_align, w->alloc_kind);
+        if (p) {
+            w->alloc_result = p;
+            w->alloc_wait = MDN_ALLOC_WAIT_SERVED;
+            served = true;
+        } else if (full && !served) {
+            w->alloc_wait = MDN_ALLOC_WAIT_OOM;
+        } else {
+            link = &w->alloc_next;
+            continue;
+        }
+        *link = w->alloc_next;
+        w->alloc_next = NULL;
+    }
+}
+
+/* mdn_gc_request_for with heap->lock held on entry and on return. */
+static void gc_request_locked(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigger trigger) {
     mdn_heap *heap = self->heap;
-    pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested) {
         /* Another thread is collecting: this thread's request is served by
          * that collection (and any that follows it at once, which counts
          * this thread as parked: .protocol.repark in mutator.c). */
         int old = self->state;
         self->state = MDN_MUTATOR_PARKED;
+        mdn_obs_parked_now(heap);
         pthread_cond_broadcast(&heap->stopped_cond);
         while (heap->gc_requested)
             pthread_cond_wait(&heap->resume_cond, &heap->lock);
         self->state = old;
-        pthread_mutex_unlock(&heap->lock);
         return;
     }
     heap->gc_requested = true;
+    mdn_obs_request(heap, kind, trigger);
     MDN_FOR_EACH_MUTATOR(heap, m) {
         if (m != self)
             __atomic_store_n(&m->fast.gc_pending, 1u, __ATOMIC_RELEASE);
@@ -181,12 +231,54 @@ void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
         pthread_cond_wait(&heap->stopped_cond, &heap->lock);
     pthread_mutex_unlock(&heap->lock);
 
-    collect(heap, kind == MDN_GC_FULL);
+    bool full = kind == MDN_GC_FULL;
+    requeue_untaken(heap);
+    collect(heap, full);
+    serve_waiters(heap, full);
+    mdn_obs_resumed(heap);
 
     pthread_mutex_lock(&heap->lock);
     MDN_FOR_EACH_MUTATOR(heap, m) { __atomic_store_n(&m->fast.gc_pending, 0u, __ATOMIC_RELAXED); }
     heap->gc_requested = false;
     heap->gc_epoch++;
     pthread_cond_broadcast(&heap->resume_cond);
+}
+
+void mdn_gc_request(mdn_mutator *self, mdn_gc_kind kind) {
+    mdn_gc_request_for(self, kind, kind == MDN_GC_FULL ? MDN_TRIGGER_ALLOCATION_RETRY : MDN_TRIGGER_ALLOCATION);
+}
+
+void mdn_gc_request_for(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigger trigger) {
+    mdn_heap *heap = self->heap;
+    pthread_mutex_lock(&heap->lock);
+    gc_request_locked(self, kind, trigger);
     pthread_mutex_unlock(&heap->lock);
+}
+
+void *mdn_gc_request_for_alloc(mdn_mutator *self, mdn_gc_kind kind, bool *oom) {
+    mdn_heap *heap = self->heap;
+    pthread_mutex_lock(&heap->lock);
+    if (self->alloc_wait == MDN_ALLOC_WAIT_NONE) {
+        /* Join the queue at its end: older requests are served first. */
+        self->alloc_wait = MDN_ALLOC_WAIT_QUEUED;
+        self->alloc_result = NULL;
+        self->alloc_next = NULL;
+        mdn_mutator **link = &heap->alloc_waiters;
+        while (*link)
+            link = &(*link)->alloc_next;
+        *link = self;
+    }
+    gc_request_locked(self, kind, kind == MDN_GC_FULL ? MDN_TRIGGER_ALLOCATION_RETRY : MDN_TRIGGER_ALLOCATION);
+    /* Take the verdict under the lock, before another collection can start
+     * and requeue a served request (requeue_untaken). */
+    void *p = NULL;
+    *oom = false;
+    if (self->alloc_wait == MDN_ALLOC_WAIT_SERVED || self->alloc_wait == MDN_ALLOC_WAIT_OOM) {
+        p = self->alloc_result;
+        *oom = self->alloc_wait == MDN_ALLOC_WAIT_OOM;
+        self->alloc_wait = MDN_ALLOC_WAIT_NONE;
+        self->alloc_result = NULL;
+    }
+    pthread_mutex_unlock(&heap->lock);
+    return p;
 }

@@ -20,6 +20,7 @@
  *    ThreadSanitizer does not model fences; with seq_cst accesses the
  *    store-buffering outcome the fences forbid (owner and thief both missing
  *    each other's update) is forbidden by the single total order instead.
+ *    What TSan does and does not check: docs/design/collector.md .deque.tsan.
  */
 #include "core/deque.h"
 

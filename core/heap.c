@@ -144,6 +144,10 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
             }
         }
     }
+    if (!mdn_obs_init(heap, err)) {
+        mdn_heap_destroy(heap);
+        return NULL;
+    }
     if (!plan_create(heap, err)) {
         heap->plan = NULL;
         mdn_heap_destroy(heap);
@@ -158,6 +162,7 @@ void mdn_heap_destroy(mdn_heap *heap) {
     mdn_heap_check_api(heap, "heap_destroy");
     if (heap->nmutators)
         mdn_misuse("heap_destroy", "%zu mutator(s) are still bound; unbind them first", heap->nmutators);
+    mdn_obs_destroy(heap);
     if (heap->plan)
         plan_destroy(heap);
     for (mdn_mutator *m = heap->free_mutators, *next; m; m = next) {

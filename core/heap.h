@@ -11,6 +11,7 @@
 #define MDN_CORE_HEAP_H
 
 #include "core/binding.h"
+#include "core/obs.h"
 #include "core/stats.h"
 #include "core/util.h"
 #include "core/vmspace.h"
@@ -33,6 +34,15 @@ typedef enum mdn_mutator_state {
     MDN_MUTATOR_UNBOUND = 4,
 } mdn_mutator_state;
 
+/* A failed allocation request waiting for a collection to serve it
+ * (docs/design/thread-protocol.md .alloc.fair). */
+typedef enum mdn_alloc_wait {
+    MDN_ALLOC_WAIT_NONE = 0, /* no request waiting */
+    MDN_ALLOC_WAIT_QUEUED,   /* on heap->alloc_waiters, not yet served */
+    MDN_ALLOC_WAIT_SERVED,   /* served: the memory is in alloc_result */
+    MDN_ALLOC_WAIT_OOM,      /* failed after a full collection with nothing allocated before it */
+} mdn_alloc_wait;
+
 #define MDN_MUTATOR_MAGIC 0x4d75744d64646e31ULL /* live mutator */
 #define MDN_MUTATOR_DEAD 0x4465614d64646e30ULL  /* unbound mutator */
 #define MDN_HEAP_MAGIC 0x486561704d64646eULL
@@ -42,6 +52,7 @@ struct mdn_mutator {
     uint64_t magic;
     mdn_heap *heap;
     void *vm_thread;
+    pthread_t owner;             /* the thread that bound it (mdn_after_fork_child) */
     int state;                   /* mdn_mutator_state, written under heap->lock */
     struct mdn_mutator *next;    /* heap's list of bound (or free) mutators */
     struct mdn_mutator *prev;
@@ -50,6 +61,12 @@ struct mdn_mutator {
     bool hidden;                 /* buffers hidden (force_slow, or NATIVE): fast paths fail */
     uintptr_t saved_limit;       /* the real bump limit while hidden */
     void *saved_free_lists[MDN_FREELIST_FAST_CLASSES];
+    /* The waiting request (.alloc.fair); heap->lock, or world stopped. */
+    int alloc_wait;              /* mdn_alloc_wait */
+    size_t alloc_bytes, alloc_align;
+    mdn_alloc_kind alloc_kind;
+    void *alloc_result;
+    struct mdn_mutator *alloc_next; /* next on heap->alloc_waiters */
     _Alignas(64) unsigned char plan[MDN_PLAN_MUTATOR_AREA];
 };
 
@@ -94,7 +111,9 @@ struct mdn_heap {
     mdn_mutator *free_mutators;  /* unbound, kept so misuse is detectable */
     bool gc_requested;           /* a collection is stopping or has stopped the world */
     uint64_t gc_epoch;           /* increments when a collection ends */
-    uint64_t full_epoch;         /* increments when a full collection ends (heap->lock) */
+    bool forking;                /* between mdn_prepare_fork and an mdn_after_fork_* (core/fork.c) */
+    mdn_mutator *fork_owner;     /* the forking thread's mutator, or NULL */
+    mdn_mutator *alloc_waiters;  /* failed requests, oldest first (.alloc.fair) */
 
     /* Collector. */
     mdn_workers *workers;
@@ -111,6 +130,7 @@ struct mdn_heap {
     size_t roots_capacity;
 
     mdn_stats_state stats;
+    mdn_obs_state obs; /* core/obs.h */
 
     struct mdn_weak_state *weak; /* weak slots, ephemerons, finalizers (core/weak.h) */
 
@@ -142,6 +162,21 @@ void mdn_mutator_check_api(const mdn_mutator *m, const char *check);
 /* Stop the world and collect (docs/design/overview.md .overview.threads). Called by a RUNNING mutator; if
  * another thread's collection is under way, parks until it ends instead. */
 void mdn_gc_request(mdn_mutator *m, mdn_gc_kind kind);
+/* The same, saying why (mdn_gc_request: an allocation, or its full retry). */
+void mdn_gc_request_for(mdn_mutator *m, mdn_gc_kind kind, mdn_gc_trigger trigger);
+
+/* Stop the world and collect for the failed request recorded in m's
+ * alloc_bytes/alloc_align/alloc_kind (.alloc.fair): the request joins the
+ * queue of waiting requests unless it is on it already, and the collection
+ * (this thread's or another's) serves the queue before the world resumes.
+ * Returns the served memory, or NULL with *oom set when the request failed
+ * after a full collection with nothing allocated before it, or NULL with
+ * *oom clear when it is still waiting (ask again with MDN_GC_FULL). */
+void *mdn_gc_request_for_alloc(mdn_mutator *m, mdn_gc_kind kind, bool *oom);
+
+/* One attempt of plan_alloc for m (its buffers unhidden around it). Called
+ * by m's thread, or by a collector for a parked m (.alloc.fair). */
+void *mdn_mutator_try_alloc(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind);
 
 /* Run `fn` on every tracer in parallel (the GC worker pool). */
 void mdn_gc_parallel(mdn_heap *heap, void (*fn)(mdn_tracer *t, void *arg), void *arg);
@@ -158,6 +193,9 @@ static inline bool mdn_mutator_should_hide(const mdn_mutator *m) {
     return m->force_slow || m->state == MDN_MUTATOR_NATIVE;
 }
 void mdn_mutator_unhide_buffers(mdn_mutator *m);
+/* Retire a mutator's buffers, unlink it and keep it as unbound
+ * (heap->lock held, or the only thread: mdn_after_fork_child). */
+void mdn_mutator_remove(mdn_mutator *m);
 void mdn_mutator_hide_buffers(mdn_mutator *m);
 
 #endif

@@ -40,6 +40,7 @@ static void require_running(const mdn_mutator *m, const char *check) {
 static void park_locked(mdn_mutator *m) {
     mdn_heap *heap = m->heap;
     m->state = MDN_MUTATOR_PARKED;
+    mdn_obs_parked_now(heap);
     pthread_cond_broadcast(&heap->stopped_cond);
     while (heap->gc_requested)
         pthread_cond_wait(&heap->resume_cond, &heap->lock);
@@ -81,6 +82,7 @@ mdn_mutator *mdn_mutator_bind(mdn_heap *heap, void *vm_thread) {
     m->magic = MDN_MUTATOR_MAGIC;
     m->heap = heap;
     m->vm_thread = vm_thread;
+    m->owner = pthread_self();
     m->state = MDN_MUTATOR_RUNNING;
     m->force_slow = heap->options.stress != 0 || heap->options.verify;
     plan_mutator_init(heap, m);
@@ -101,6 +103,13 @@ void mdn_mutator_unbind(mdn_mutator *m) {
     pthread_mutex_lock(&heap->lock);
     if (heap->gc_requested)
         park_locked(m);
+    mdn_mutator_remove(m);
+    pthread_cond_broadcast(&heap->stopped_cond);
+    pthread_mutex_unlock(&heap->lock);
+}
+
+void mdn_mutator_remove(mdn_mutator *m) {
+    mdn_heap *heap = m->heap;
     mdn_mutator_unhide_buffers(m);
     plan_mutator_retire(heap, m);
     /* An unbound mutator's fast paths must fail, so that any use reaches a
@@ -118,8 +127,6 @@ void mdn_mutator_unbind(mdn_mutator *m) {
     m->next = heap->free_mutators;
     m->prev = NULL;
     heap->free_mutators = m;
-    pthread_cond_broadcast(&heap->stopped_cond);
-    pthread_mutex_unlock(&heap->lock);
 }
 
 mdn_heap *mdn_mutator_heap(mdn_mutator *m) {
@@ -172,7 +179,7 @@ void mdn_collect(mdn_mutator *m, mdn_gc_kind kind) {
         mdn_misuse("collect", "unknown collection kind %d", (int)kind);
     if (!plan_can_collect)
         return;
-    mdn_gc_request(m, kind);
+    mdn_gc_request_for(m, kind, MDN_TRIGGER_EXPLICIT);
 }
 
 bool mdn_pin_object(mdn_mutator *m, mdn_objref obj) {
@@ -182,12 +189,16 @@ bool mdn_pin_object(mdn_mutator *m, mdn_objref obj) {
     return plan_pin_object(m->heap, obj);
 }
 
-/* Collections one failing request may wait for before it reports out of
- * memory even without a full collection of its own (.alloc.retry). */
-#define MDN_ALLOC_MAX_RETRIES 16
-
 /* Largest request accepted: beyond it no heap could serve it. */
 #define MDN_MAX_ALLOC_BYTES ((size_t)1 << 40)
+
+void *mdn_mutator_try_alloc(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
+    mdn_mutator_unhide_buffers(m);
+    void *p = plan_alloc(m->heap, m, bytes, align, kind);
+    if (m->force_slow)
+        mdn_mutator_hide_buffers(m);
+    return p;
+}
 
 void *mdn_alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind) {
     require_running(m, "alloc");
@@ -213,33 +224,30 @@ void *mdn_alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind 
         m->stress_count += size;
         if (m->stress_count >= heap->options.stress) {
             m->stress_count = 0;
-            mdn_gc_request(m, MDN_GC_DEFAULT);
+            mdn_gc_request_for(m, MDN_GC_DEFAULT, MDN_TRIGGER_STRESS);
         }
     }
     /* .alloc.retry: collect once as the plan would, then fully, before
-     * declaring the heap exhausted. The request is only out of memory when
-     * it still fails after a full collection that ended after its first
-     * failure: with several threads, this thread's request may be served
-     * by another thread's default collection, which does not count. */
-    uint64_t full_epoch_at_failure = 0;
-    for (int attempt = 0;; attempt++) {
-        mdn_mutator_unhide_buffers(m);
-        void *p = plan_alloc(heap, m, size, align, kind);
-        if (m->force_slow)
-            mdn_mutator_hide_buffers(m);
-        if (MDN_LIKELY(p != NULL))
-            return p;
-        if (!plan_can_collect)
-            break;
-        pthread_mutex_lock(&heap->lock);
-        uint64_t full_epoch = heap->full_epoch;
-        pthread_mutex_unlock(&heap->lock);
-        if (attempt == 0)
-            full_epoch_at_failure = full_epoch;
-        else if (full_epoch != full_epoch_at_failure || attempt >= MDN_ALLOC_MAX_RETRIES)
-            break;
-        mdn_gc_request(m, attempt == 0 ? MDN_GC_DEFAULT : MDN_GC_FULL);
+     * declaring the heap exhausted; .alloc.fair: a failed request waits in
+     * a queue that each collection serves, oldest first, before the world
+     * resumes, so other threads cannot take what was freed for it. It is
+     * out of memory only when it fails right after a full collection with
+     * nothing allocated before it. */
+    void *p = mdn_mutator_try_alloc(m, size, align, kind);
+    if (MDN_LIKELY(p != NULL))
+        return p;
+    if (plan_can_collect) {
+        m->alloc_bytes = size;
+        m->alloc_align = align;
+        m->alloc_kind = kind;
+        bool oom = false;
+        for (mdn_gc_kind gc = MDN_GC_DEFAULT; !oom; gc = MDN_GC_FULL) {
+            p = mdn_gc_request_for_alloc(m, gc, &oom);
+            if (p)
+                return p;
+        }
     }
+    mdn_obs_out_of_memory(heap, bytes);
     mdn_vm_out_of_memory(heap, bytes);
     return NULL;
 }

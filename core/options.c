@@ -40,7 +40,7 @@ _Static_assert(SIZE_MAX >= OPTIONS_TIB, "the size ranges of the options table as
 
 /* The table: the one description of every option. Doc strings are ASCII and one line. */
 static const mdn_option_desc options_table[] = {
-    {"heap", MDN_OPTION_SIZE, 1 * OPTIONS_MIB, 1 * OPTIONS_TIB, 0, OPTIONS_FIELD(heap_size, size_t),
+    {"heap", MDN_OPTION_SIZE, MDN_HEAP_MIN_BYTES, 1 * OPTIONS_TIB, 0, OPTIONS_FIELD(heap_size, size_t),
      "a fixed heap of this many bytes; 0 (unset) lets heap-policy size the heap"},
     {"gc-threads", MDN_OPTION_UNSIGNED, 0, 256, 0, OPTIONS_FIELD(gc_threads, unsigned),
      "GC worker threads; 0 means one per core"},
@@ -68,6 +68,12 @@ static const mdn_option_desc options_table[] = {
      "return heap memory unused for this many collections to the OS; 0 means no such rule"},
     {"return-idle-ms", MDN_OPTION_UNSIGNED, 0, 86400000, 2000, OPTIONS_FIELD(return_idle_ms, unsigned),
      "return heap memory unused for this many milliseconds to the OS; 0 means no such rule"},
+    {"stats", MDN_OPTION_BOOL, 0, 1, 0, OPTIONS_FIELD(stats, bool),
+     "print a summary table of the run to stderr when the heap is destroyed"},
+    {"heap-histogram", MDN_OPTION_BOOL, 0, 1, 0, OPTIONS_FIELD(heap_histogram, bool),
+     "print live objects and bytes by size class and space after the last collection"},
+    {"trace", MDN_OPTION_STRING, 0, MDN_OPTION_STRING_SIZE - 1, 0, OPTIONS_FIELD(trace, char *),
+     "write a Chrome trace-event timeline of every collection to this file; empty means off"},
 };
 
 /* The names of each CHOICE option, in the order of their values. */
@@ -181,6 +187,13 @@ static const char *options_format_value(char out[OPTIONS_VALUE_SIZE], const mdn_
     switch (d->type) {
     case MDN_OPTION_SIZE:
         return options_format_size(out, v);
+    case MDN_OPTION_STRING: /* v is a length; the only default is the empty string */
+        if (v == 0) {
+            snprintf(out, OPTIONS_VALUE_SIZE, "\"\"");
+            return out;
+        }
+        snprintf(out, OPTIONS_VALUE_SIZE, "%llu characters", (unsigned long long)v);
+        return out;
     case MDN_OPTION_BOOL:
         if (v <= 1) {
             snprintf(out, OPTIONS_VALUE_SIZE, "%s", v ? "true" : "false");
@@ -220,6 +233,9 @@ static const char *options_format_range(char out[OPTIONS_VALUE_SIZE], const mdn_
         snprintf(out, OPTIONS_VALUE_SIZE, "false/true");
     } else if (d->type == MDN_OPTION_CHOICE) {
         options_format_choices(out, OPTIONS_VALUE_SIZE, d, "/");
+    } else if (d->type == MDN_OPTION_STRING) {
+        snprintf(out, OPTIONS_VALUE_SIZE, "%llu..%llu chars", (unsigned long long)d->min,
+                 (unsigned long long)d->max);
     } else {
         snprintf(out, OPTIONS_VALUE_SIZE, "%s..%s", options_format_value(lo, d, d->min),
                  options_format_value(hi, d, d->max));
@@ -237,6 +253,8 @@ static const char *options_type_name(mdn_option_type t) {
         return "bool";
     case MDN_OPTION_CHOICE:
         return "choice";
+    case MDN_OPTION_STRING:
+        return "string";
     }
     return "?";
 }
@@ -258,6 +276,10 @@ static const char *options_expected(char out[OPTIONS_FORM_SIZE], const mdn_optio
         break;
     case MDN_OPTION_CHOICE:
         snprintf(out, OPTIONS_FORM_SIZE, "one of: %s", options_format_choices(range, sizeof range, d, ", "));
+        break;
+    case MDN_OPTION_STRING:
+        snprintf(out, OPTIONS_FORM_SIZE, "a string of %llu..%llu characters without whitespace or commas",
+                 (unsigned long long)d->min, (unsigned long long)d->max);
         break;
     }
     return out;
@@ -408,6 +430,10 @@ static void options_store(mdn_options *o, const mdn_option_desc *d, uint64_t v) 
     case MDN_OPTION_BOOL:
         *(bool *)field = v != 0;
         break;
+    case MDN_OPTION_STRING: /* only the default, the empty string, is stored as a number */
+        MDN_CHECK(v == 0);
+        field[0] = '\0';
+        break;
     }
 }
 
@@ -421,6 +447,8 @@ static uint64_t options_load(const mdn_options *o, const mdn_option_desc *d) {
     case MDN_OPTION_UNSIGNED:
     case MDN_OPTION_CHOICE:
         return *(const unsigned *)field;
+    case MDN_OPTION_STRING: /* its length; MDN_OPTION_STRING_SIZE when not terminated */
+        return strnlen(field, MDN_OPTION_STRING_SIZE);
     case MDN_OPTION_BOOL:
         break;
     }
@@ -436,6 +464,16 @@ static bool options_apply_value(mdn_options *o, const mdn_option_desc *d, const 
         return options_fail_value(err, origin, d, "empty value", value, len);
     if (options_has_space(value, len))
         return options_fail_value(err, origin, d, "contains whitespace (nothing is trimmed)", value, len);
+    if (d->type == MDN_OPTION_STRING) {
+        if (memchr(value, ',', len))
+            return options_fail_value(err, origin, d, "contains a comma", value, len);
+        if (len < d->min || len > d->max)
+            return options_fail_value(err, origin, d, len > d->max ? "is too long" : "is too short", value, len);
+        char *field = (char *)o + d->offset;
+        memcpy(field, value, len);
+        field[len] = '\0';
+        return true;
+    }
     uint64_t v = 0;
     bool ok = d->type == MDN_OPTION_BOOL     ? options_parse_bool(d, value, len, &v, origin, err)
               : d->type == MDN_OPTION_CHOICE ? options_parse_choice(d, value, len, &v, origin, err)
@@ -448,7 +486,7 @@ static bool options_apply_value(mdn_options *o, const mdn_option_desc *d, const 
 /* Apply name[0, nlen) = value[0, vlen). */
 static bool options_apply_setting(mdn_options *o, const char *name, size_t nlen, const char *value, size_t vlen,
                                   const char *origin, mdn_error *err) {
-    char names[256], echo_name[OPTIONS_ECHO_SIZE], echo_value[OPTIONS_ECHO_SIZE];
+    char names[176], echo_name[OPTIONS_ECHO_SIZE], echo_value[OPTIONS_ECHO_SIZE];
     if (nlen == 0)
         return options_fail(err, "%sempty option name in '=%s'; write name=value with a name from: %s", origin,
                             options_echo(echo_value, value, vlen), options_names(names, sizeof names));
@@ -474,7 +512,7 @@ static bool options_apply_setting(mdn_options *o, const char *name, size_t nlen,
 
 /* Apply a comma-separated list of name=value items (see options.h). */
 static bool options_apply_list(mdn_options *o, const char *text, const char *origin, mdn_error *err) {
-    char names[256], echo[OPTIONS_ECHO_SIZE];
+    char names[176], echo[OPTIONS_ECHO_SIZE];
     if (text[0] == '\0')
         return true;
     const char *p = text;

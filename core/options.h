@@ -18,6 +18,8 @@
  *   unsigned= digits
  *   bool    = 1 | 0 | true | false | yes | no | on | off   (either case)
  *   choice  = one of the option's names (either case), e.g. growable
+ *   string  = any characters but whitespace and ",", at most max of them
+ *             (the default of a string option is empty)
  *   digits  = one or more of 0-9
  *
  * Whitespace anywhere in an item is rejected, not trimmed. A name set twice
@@ -40,6 +42,7 @@ typedef enum mdn_option_type {
     MDN_OPTION_UNSIGNED = 1, /* unsigned field; plain decimal */
     MDN_OPTION_BOOL = 2,     /* bool field */
     MDN_OPTION_CHOICE = 3,   /* unsigned field; one of a list of names, stored as its index */
+    MDN_OPTION_STRING = 4,   /* char[MDN_OPTION_STRING_SIZE] field; min/max bound the length */
 } mdn_option_type;
 
 /* One row of the options table. */

@@ -55,6 +55,19 @@ static uint64_t percentile(const uint64_t *sorted, size_t n, unsigned pct) {
     return sorted[rank - 1];
 }
 
+void mdn_stats_pause_percentiles(const mdn_stats_state *s, const unsigned *pcts, uint64_t *out, size_t n) {
+    uint64_t *sorted = malloc((s->npauses ? s->npauses : 1) * sizeof *sorted);
+    if (!sorted)
+        mdn_fatal("out of memory computing pause percentiles");
+    if (s->npauses) {
+        memcpy(sorted, s->pauses, s->npauses * sizeof *sorted);
+        qsort(sorted, s->npauses, sizeof *sorted, compare_u64);
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = percentile(sorted, s->npauses, pcts[i]);
+    free(sorted);
+}
+
 void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
     mdn_heap_check_api(heap, "stats_get");
     if (!out)

@@ -32,6 +32,8 @@ void mdn_stats_destroy(mdn_stats_state *s);
 /* Forget collections and allocation so far (mdn_harness_begin). */
 void mdn_stats_reset(mdn_stats_state *s);
 void mdn_stats_record_pause(mdn_stats_state *s, uint64_t ns, bool full);
+/* Nearest-rank percentiles pcts[i] of the pauses since the last reset. */
+void mdn_stats_pause_percentiles(const mdn_stats_state *s, const unsigned *pcts, uint64_t *out, size_t n);
 
 static inline void mdn_stats_count_alloc(mdn_stats_state *s, uint64_t bytes) {
     __atomic_fetch_add(&s->bytes_allocated, bytes, __ATOMIC_RELAXED);

@@ -3,8 +3,9 @@
  *
  * .verify.walk: a depth-first walk from every root with an open-addressing
  * visited set. Each reference is checked when it is first read (in a
- * space, aligned, not poisoned, live per plan_is_live_object, sane size
- * within one space); the record of the object remembers the slot and the
+ * space, aligned, not poisoned, live per plan_is_live_object, a size that
+ * is not 0, a multiple of 8, within the budget and within one space:
+ * .verify.sizes); the record of the object remembers the slot and the
  * holder that first reached it, so later checks can name them.
  * .verify.overlap: after the walk the reached objects are sorted by start;
  * two that overlap mean a reference into the middle of an object (or two
@@ -14,6 +15,9 @@
  * retired, so no block of any space may still be ALLOCATING.
  * .verify.metadata: finally the plan's optional plan_verify_metadata()
  * checks what only the plan knows (marks, line marks, block states).
+ * .verify.visit: the walk and the overlap check also serve mdn_heap_walk()
+ * (docs/design/observability.md .obs.walk): the reached objects, sorted
+ * by start, are handed to a visitor.
  */
 #include "core/verify.h"
 
@@ -106,6 +110,13 @@ MDN_NORETURN static void report(const mdn_verifier *v, mdn_slot slot, mdn_objref
               (void *)obj.value, mdn_plan_name_string);
 }
 
+MDN_NORETURN static void report_size(const mdn_verifier *v, mdn_slot slot, mdn_objref obj, size_t size,
+                                     const char *what) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s (%zu bytes)", what, size);
+    report(v, slot, obj, msg);
+}
+
 void mdn_verify_slot(mdn_tracer *t, mdn_slot slot) {
     mdn_verifier *v = t->verifier;
     mdn_objref obj = mdn_slot_load(slot);
@@ -124,12 +135,17 @@ void mdn_verify_slot(mdn_tracer *t, mdn_slot slot) {
         report(v, slot, obj, "reference to poisoned (reclaimed) memory");
     if (!plan_is_live_object(heap, obj))
         report(v, slot, obj, "reference to a dead or invalid object");
+    /* .verify.sizes: each impossible size is reported by name. */
     size_t size = mdn_vm_object_size(obj);
-    if (size < MDN_WORD_SIZE || (size & (MDN_MIN_ALIGN - 1)) != 0 || start.value + size < start.value)
-        report(v, slot, obj, "object with an impossible size");
+    if (size == 0)
+        report(v, slot, obj, "object of size 0");
+    if ((size & (MDN_MIN_ALIGN - 1)) != 0)
+        report_size(v, slot, obj, size, "object size is not a multiple of the 8-byte alignment");
+    if (size > heap->vm.budget)
+        report_size(v, slot, obj, size, "object size is larger than the heap budget");
     mdn_address last = mdn_address_add(start, size - 1);
-    if (mdn_vmspace_space_of(&heap->vm, last) != space)
-        report(v, slot, obj, "object extends past its space");
+    if (last.value < start.value || mdn_vmspace_space_of(&heap->vm, last) != space)
+        report_size(v, slot, obj, size, "object extends past its space");
     bool fresh;
     size_t i = set_find_or_add(v, obj.value, &fresh);
     if (fresh) {
@@ -188,7 +204,7 @@ void mdn_verify_fail(const char *fmt, ...) {
     mdn_fatal("heap verifier: metadata: %s (plan %s)", msg, mdn_plan_name_string);
 }
 
-size_t mdn_verify_heap(mdn_heap *heap) {
+size_t mdn_verify_walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data) {
     mdn_verifier v;
     memset(&v, 0, sizeof v);
     v.heap = heap;
@@ -214,9 +230,19 @@ size_t mdn_verify_heap(mdn_heap *heap) {
     }
     size_t reached = v.nrecords;
     check_overlaps(&v);
+    for (size_t i = 0; visit && i < v.nrecords; i++) {
+        const verify_record *r = &v.records[i];
+        visit(mdn_objref_from_address(mdn_address_from_word(r->obj)), r->size,
+              mdn_vmspace_space_of(&heap->vm, mdn_address_from_word(r->start)), data);
+    }
     free(v.set);
     free(v.records);
     free(v.stack);
+    return reached;
+}
+
+size_t mdn_verify_heap(mdn_heap *heap) {
+    size_t reached = mdn_verify_walk(heap, NULL, NULL);
     check_blocks(heap);
     if (plan_verify_metadata)
         plan_verify_metadata(heap);

@@ -20,6 +20,11 @@
  * violation. */
 size_t mdn_verify_heap(mdn_heap *heap);
 
+/* The walk and overlap check of mdn_verify_heap() alone (.verify.visit):
+ * call visit (if not NULL) for every reached object in address order.
+ * Returns the number of objects reached; aborts on the first violation. */
+size_t mdn_verify_walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data);
+
 /* Called by mdn_trace_slot() while a verifier runs. */
 void mdn_verify_slot(mdn_tracer *t, mdn_slot slot);
 

@@ -31,6 +31,12 @@ extern "C" {
 /** @brief Allocations are aligned to at least this many bytes; sizes are rounded up to it. */
 #define MDN_MIN_ALIGN 8u
 
+/**
+ * @brief The smallest heap budget (mdn_options::heap_size, option `heap`)
+ * mdn_heap_create() accepts: 1 MiB. A smaller value is an option error.
+ */
+#define MDN_HEAP_MIN_BYTES ((size_t)1 << 20)
+
 /** @brief Fast-path kinds a plan's `<midden/plan.h>` may select. */
 #define MDN_FASTPATH_NONE 0     /**< every allocation calls mdn_alloc_slow() */
 #define MDN_FASTPATH_BUMP 1     /**< bump the cursor of the thread's current block */
@@ -82,6 +88,9 @@ typedef struct mdn_error {
     char message[MDN_ERROR_MESSAGE_SIZE]; /**< a sentence naming the cause */
 } mdn_error;
 
+/** @brief Size of a string option's field in mdn_options, with its terminating NUL. */
+#define MDN_OPTION_STRING_SIZE 256
+
 /**
  * @brief Heap options. Fill with mdn_options_init(), then
  * mdn_options_parse() and/or mdn_options_from_env(); the table of options
@@ -102,6 +111,9 @@ typedef struct mdn_options {
     unsigned heap_adaptive_c; /**< `heap-adaptive-c`: the adaptive policy's constant c */
     unsigned return_idle_gcs; /**< `return-idle-gcs`: return memory unused for this many collections; 0 = never */
     unsigned return_idle_ms;  /**< `return-idle-ms`: return memory unused for this many milliseconds; 0 = never */
+    bool stats;             /**< `stats`: print a summary table when the heap is destroyed */
+    bool heap_histogram;    /**< `heap-histogram`: print live objects by size class and space after the last collection */
+    char trace[MDN_OPTION_STRING_SIZE]; /**< `trace`: write a Chrome trace-event timeline to this file; "" = off */
 } mdn_options;
 
 /** @brief Heap sizing policies (the `heap-policy` option). */
@@ -425,6 +437,151 @@ void mdn_harness_begin(mdn_heap *heap);
  * @param heap the heap
  */
 void mdn_harness_end(mdn_heap *heap);
+
+/* ---- events, heap walking, fork ---------------------------------------- */
+
+/** @brief What an event listener is told about (see mdn_event_listener_add()). */
+typedef enum mdn_event_kind {
+    MDN_EVENT_GC_START = 0,      /**< the world is stopped; the collection begins */
+    MDN_EVENT_PHASE = 1,         /**< a phase of the collection begins (mdn_event::phase) */
+    MDN_EVENT_GC_END = 2,        /**< the collection is done; the world is still stopped */
+    MDN_EVENT_HEAP_RESIZE = 3,   /**< the committed memory or the budget changed since the last report */
+    MDN_EVENT_OUT_OF_MEMORY = 4, /**< a request failed after a full collection */
+} mdn_event_kind;
+
+/** @brief The phases of a collection, in the order they run. */
+typedef enum mdn_gc_phase {
+    MDN_GC_PHASE_PREPARE = 0, /**< retire allocation buffers, plan preparation */
+    MDN_GC_PHASE_ROOTS = 1,   /**< trace the roots */
+    MDN_GC_PHASE_CLOSURE = 2, /**< trace the transitive closure on the GC workers */
+    MDN_GC_PHASE_WEAK = 3,    /**< weak references, ephemerons, finalizers */
+    MDN_GC_PHASE_RELEASE = 4, /**< reclaim (sweep, flip) */
+    MDN_GC_PHASE_RESUME = 5,  /**< verify if asked, rebuild allocation buffers, restart the world */
+} mdn_gc_phase;
+
+/** @brief Number of mdn_gc_phase values. */
+#define MDN_GC_PHASE_COUNT 6
+
+/** @brief One event; fields not listed for its kind are zero. */
+typedef struct mdn_event {
+    mdn_event_kind kind;     /**< what happened */
+    uint64_t time_ns;        /**< monotonic time of the event */
+    uint64_t collection;     /**< GC_START, PHASE, GC_END: number of the collection, from 1 */
+    bool full;               /**< GC_START, PHASE, GC_END: a full-heap collection */
+    const char *trigger;     /**< GC_START, PHASE, GC_END: "explicit", "allocation", "allocation-retry" or "stress" */
+    mdn_gc_phase phase;      /**< PHASE: the phase that begins */
+    uint64_t pause_ns;       /**< GC_END: the pause so far (the resume phase follows) */
+    uint64_t live_bytes;     /**< GC_END: bytes live after the collection (the plan's estimate) */
+    uint64_t objects_traced; /**< GC_END: objects scanned by all GC workers */
+    uint64_t old_committed;  /**< HEAP_RESIZE: committed bytes at the previous report */
+    uint64_t new_committed;  /**< HEAP_RESIZE: committed bytes now */
+    uint64_t old_budget;     /**< HEAP_RESIZE: the budget at the previous report */
+    uint64_t new_budget;     /**< HEAP_RESIZE: the budget now */
+    size_t request_bytes;    /**< OUT_OF_MEMORY: the size of the failed request */
+} mdn_event;
+
+/**
+ * @brief An event listener.
+ *
+ * Threads: GC_START, PHASE, GC_END and HEAP_RESIZE run on the thread that
+ * runs the collection (one of the mutators), with every other mutator
+ * parked or native, and never concurrently with each other. OUT_OF_MEMORY
+ * runs on the thread whose request failed, just before
+ * mdn_vm_out_of_memory(), with the world running.
+ *
+ * What a listener may call: during a collection (all kinds but
+ * OUT_OF_MEMORY) only mdn_stats_get(), mdn_heap_options(), mdn_plan_name()
+ * and, in GC_END, mdn_heap_walk(); it must not allocate from, collect,
+ * poll, bind or unbind mutators of the heap, change roots or listeners,
+ * or block on a thread that is parked. An OUT_OF_MEMORY listener may
+ * call anything a mutator may call except allocating from the heap.
+ *
+ * @param heap  the heap
+ * @param event what happened; valid only during the call
+ * @param data  the pointer given to mdn_event_listener_add()
+ */
+typedef void (*mdn_event_fn)(mdn_heap *heap, const mdn_event *event, void *data);
+
+/** @brief Most listeners one heap holds at once. */
+#define MDN_EVENT_LISTENERS_MAX 8
+
+/**
+ * @brief Register a listener; listeners run in the order they were added.
+ *
+ * Call from a thread that holds no mutator of @p heap in a collection (a
+ * running mutator's thread, or any thread when the heap is idle); waits
+ * while a collection runs. Aborts with a message when #MDN_EVENT_LISTENERS_MAX
+ * listeners are registered or the pair is already registered.
+ * @param heap the heap
+ * @param fn   the listener
+ * @param data handed back to @p fn
+ */
+void mdn_event_listener_add(mdn_heap *heap, mdn_event_fn fn, void *data);
+
+/**
+ * @brief Unregister a listener added with the same @p fn and @p data;
+ * aborts with a message if there is none. Same threads as mdn_event_listener_add().
+ * @param heap the heap
+ * @param fn   the listener
+ * @param data the pointer it was added with
+ */
+void mdn_event_listener_remove(mdn_heap *heap, mdn_event_fn fn, void *data);
+
+/**
+ * @brief Called by mdn_heap_walk() for one live object.
+ * @param obj   the object
+ * @param bytes its size, mdn_vm_object_size()
+ * @param space the number of the space holding it (plan-specific, stable for a plan)
+ * @param data  the pointer given to mdn_heap_walk()
+ */
+typedef void (*mdn_heap_walk_fn)(mdn_objref obj, size_t bytes, unsigned space, void *data);
+
+/**
+ * @brief Visit every live object once, in address order.
+ *
+ * Live means reachable from the roots (the VM's, the registered ranges and
+ * every bound mutator's) after the collection that just ended. Call it only
+ * from an #MDN_EVENT_GC_END listener (the world is stopped, after a
+ * collection); anywhere else it aborts naming the misuse. To walk on
+ * demand, register a listener that walks and call mdn_collect(). The
+ * callback must not call into the heap. Each reference is checked as the
+ * heap verifier checks it; a corrupt heap aborts with the verifier's report.
+ * @param heap the heap
+ * @param fn   called once per live object
+ * @param data handed back to @p fn
+ * @return the number of objects visited
+ */
+size_t mdn_heap_walk(mdn_heap *heap, mdn_heap_walk_fn fn, void *data);
+
+/**
+ * @brief Get the heap ready for fork(): stop the world (every other
+ * mutator of the heap parks at its next safepoint, or stays native) and the
+ * GC worker threads, and flush the timeline.
+ *
+ * Call from a thread with a RUNNING mutator of @p heap (the forking
+ * thread), or from an unbound thread when every mutator is native or none
+ * is bound; then fork(), then call mdn_after_fork_parent() in the parent
+ * and mdn_after_fork_child() in the child before touching the heap again.
+ * Native threads must not call into the heap between the two calls.
+ * @param heap the heap
+ */
+void mdn_prepare_fork(mdn_heap *heap);
+
+/**
+ * @brief In the parent after fork(): restart the GC workers and the world.
+ * @param heap the heap given to mdn_prepare_fork()
+ */
+void mdn_after_fork_parent(mdn_heap *heap);
+
+/**
+ * @brief In the child after fork(): only the forking thread's mutator stays
+ * bound (the others' threads do not exist in the child; their buffers are
+ * retired and their roots are gone), the heap's locks are made anew, the GC
+ * workers are restarted and the timeline is closed (the child writes no
+ * trace: the file belongs to the parent).
+ * @param heap the heap given to mdn_prepare_fork()
+ */
+void mdn_after_fork_child(mdn_heap *heap);
 
 #ifdef __cplusplus
 }

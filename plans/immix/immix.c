@@ -7,8 +7,9 @@
  *                                 they get their medium bit, .immix.medium)
  *          NONMOVING ≤ 8 KiB   → immix, pinned at allocation
  *          IMMORTAL, LARGE, > 8 KiB → the common spaces (plans/common)
- * Objects asked for with an alignment above MDN_MIN_ALIGN are pinned too:
- * evacuation copies at MDN_MIN_ALIGN and would lose their alignment.
+ * Objects asked for with an alignment above MDN_MIN_ALIGN are not pinned:
+ * evacuation copies them at their alignment (docs/design/immix.md
+ * .immix.aligned).
  *
  * Trigger: a collection runs when the budget refuses a block (the immix
  * space keeps the defrag headroom out of mutators' reach). Phases: prepare
@@ -54,8 +55,10 @@ static void *ix_alloc(mdn_heap *heap, mdn_mutator *m, unsigned space, size_t byt
         return NULL;
     if (bytes > MDN_IMMIX_SMALL_MAX)
         mdn_immix_note_medium(&p->immix, mdn_address_from_ptr(obj));
-    if (kind == MDN_ALLOC_NONMOVING || align > MDN_MIN_ALIGN)
+    if (kind == MDN_ALLOC_NONMOVING)
         mdn_immix_pin(&p->immix, mdn_address_from_ptr(obj));
+    else if (align > MDN_MIN_ALIGN)
+        mdn_immix_note_aligned(&p->immix, mdn_address_from_ptr(obj), align);
     return obj;
 }
 

@@ -35,15 +35,17 @@ bool mdn_immix_init(mdn_immix_space *s, mdn_heap *heap, unsigned id) {
               mdn_side_metadata_init(&s->marks, vs, MDN_LOG_GRANULE, 0, "immix-mark") &&
               mdn_side_metadata_init(&s->pinned, vs, MDN_LOG_GRANULE, 0, "immix-pinned") &&
               mdn_side_metadata_init(&s->medium, vs, MDN_LOG_GRANULE, 0, "immix-medium") &&
+              mdn_side_metadata_init(&s->align_log, vs, MDN_LOG_GRANULE, 3, "immix-align") &&
               mdn_forwarding_init(&s->fwd, vs);
     s->block_free_lines = reserve_table(vs->nblocks);
     s->block_holes = reserve_table(vs->nblocks);
     s->block_has_pinned = reserve_table(vs->nblocks);
+    s->block_has_aligned = reserve_table(vs->nblocks);
     s->block_full = reserve_table(vs->nblocks);
     s->recyclable = reserve_table(vs->nblocks * sizeof(uint32_t));
     s->candidates = reserve_table(vs->nblocks * sizeof(uint32_t));
     s->candidate_live = reserve_table(vs->nblocks * sizeof(uint32_t));
-    return ok && s->block_free_lines && s->block_holes && s->block_has_pinned && s->block_full && s->recyclable &&
+    return ok && s->block_free_lines && s->block_holes && s->block_has_pinned && s->block_has_aligned && s->block_full && s->recyclable &&
            s->candidates && s->candidate_live;
 }
 
@@ -52,6 +54,7 @@ void mdn_immix_destroy(mdn_immix_space *s) {
     release_table(s->block_free_lines, nblocks);
     release_table(s->block_holes, nblocks);
     release_table(s->block_has_pinned, nblocks);
+    release_table(s->block_has_aligned, nblocks);
     release_table(s->block_full, nblocks);
     release_table(s->recyclable, nblocks * sizeof(uint32_t));
     release_table(s->candidates, nblocks * sizeof(uint32_t));
@@ -59,6 +62,7 @@ void mdn_immix_destroy(mdn_immix_space *s) {
     s->block_free_lines = s->block_holes = s->block_has_pinned = s->block_full = NULL;
     s->recyclable = s->candidates = s->candidate_live = NULL;
     mdn_forwarding_destroy(&s->fwd);
+    mdn_side_metadata_destroy(&s->align_log);
     mdn_side_metadata_destroy(&s->medium);
     mdn_side_metadata_destroy(&s->pinned);
     mdn_side_metadata_destroy(&s->marks);
@@ -174,6 +178,8 @@ static void start_hole(mdn_immix_allocator *a, uintptr_t start, uintptr_t end, b
         mdn_side_clear_range(&s->medium, mdn_address_from_word(start), end - start);
         if (__atomic_load_n(&s->block_has_pinned[block_index(s, a->block)], __ATOMIC_RELAXED))
             mdn_side_clear_range(&s->pinned, mdn_address_from_word(start), end - start);
+        if (s->block_has_aligned[block_index(s, a->block)])
+            mdn_side_clear_range(&s->align_log, mdn_address_from_word(start), end - start);
     }
     a->hole->cursor = start;
     a->hole->limit = end;
@@ -240,6 +246,12 @@ void *mdn_immix_alloc(mdn_immix_allocator *a, size_t size, size_t align) {
         if (!next_hole(a))
             return NULL;
     }
+}
+
+void mdn_immix_note_aligned(mdn_immix_space *s, mdn_address start, size_t align) {
+    MDN_ASSERT(align > MDN_MIN_ALIGN && mdn_is_power_of_two(align) && mdn_address_is_aligned(start, align));
+    s->block_has_aligned[mdn_vmspace_block_index(s->vs, start)] = 1;
+    mdn_side_byte_store(&s->align_log, start, (uint8_t)__builtin_ctzll(align));
 }
 
 void mdn_immix_pin(mdn_immix_space *s, mdn_address start) {
@@ -311,6 +323,10 @@ static void choose_candidates(mdn_immix_space *s, size_t ncand, size_t copy_bloc
  * bits still hold that marking until prepare clears them. Only for a block
  * the last sweep found full: nothing was allocated in it since, so every
  * marked object is still there, and the sum bounds what can be live now. */
+/* The mark table is written a byte at a time (mdn_side_bit_set_atomic) and
+ * scanned here 64 bits at a time: byte k's bit j is bit 8k + j of the word
+ * only on a little-endian machine. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "marked_bytes() assumes little-endian words");
 static size_t marked_bytes(const mdn_immix_space *s, mdn_address block) {
     const uint8_t *bits = &s->marks.base[mdn_side_index(&s->marks, block) >> 3];
     enum { WORDS = MDN_BLOCK_SIZE / MDN_GRANULE_SIZE / 64 };
@@ -331,9 +347,6 @@ static size_t marked_bytes(const mdn_immix_space *s, mdn_address block) {
 void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
     unsigned workers = heap->nworkers;
     s->parallel = workers > 1;
-    /* .immix.defrag: the headroom follows the heap policy's current limit
-     * (docs/design/sizing.md .sizing.limit), which a growing heap moves. */
-    s->reserve_bytes = (mdn_budget_limit(s->vs) / MDN_BLOCK_SIZE) * s->headroom_percent / 100 * MDN_BLOCK_SIZE;
     /* .immix.lines: a new epoch; on wrap-around, clear the table once. */
     if (s->mark_epoch == UINT8_MAX) {
         for (size_t c = 0, n = mdn_block_pool_chunk_count(&s->pool); c < n; c++)
@@ -406,6 +419,17 @@ void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
     choose_candidates(s, ncand, copy_blocks, workers);
 }
 
+/* .immix.pin: does a live (marked) object of `block` have its pinned bit?
+ * Pinned objects are never evacuated, so they are marked where they are. */
+static bool has_live_pin(const mdn_immix_space *s, mdn_address block) {
+    const uint8_t *marks = &s->marks.base[mdn_side_index(&s->marks, block) >> 3];
+    const uint8_t *pins = &s->pinned.base[mdn_side_index(&s->pinned, block) >> 3];
+    for (size_t i = 0; i < MDN_BLOCK_SIZE / MDN_GRANULE_SIZE / 8; i++)
+        if (__atomic_load_n(&marks[i], __ATOMIC_RELAXED) & __atomic_load_n(&pins[i], __ATOMIC_RELAXED))
+            return true;
+    return false;
+}
+
 /* .poison.dirty: fill the holes of a recyclable block; start_hole zeroes a
  * hole before the allocator uses it. */
 static void poison_holes(const mdn_immix_space *s, mdn_address block, uint8_t epoch) {
@@ -433,6 +457,11 @@ size_t mdn_immix_release(mdn_immix_space *s, mdn_heap *heap) {
         if (state == MDN_IMMIX_EVACUATING)
             mdn_forwarding_clear(&s->fwd, b, MDN_BLOCK_SIZE); /* forwarded copies are now garbage */
         live_lines += live;
+        if (live != 0 && s->block_has_pinned[i] && !has_live_pin(s, b)) {
+            /* .immix.pin: every pinned object of the block died. */
+            mdn_side_clear_range(&s->pinned, b, MDN_BLOCK_SIZE);
+            s->block_has_pinned[i] = 0;
+        }
         if (live == 0) {
             evacuated += state == MDN_IMMIX_EVACUATING;
             s->block_free_lines[i] = 0;
@@ -441,6 +470,10 @@ size_t mdn_immix_release(mdn_immix_space *s, mdn_heap *heap) {
             if (s->block_has_pinned[i]) {
                 mdn_side_clear_range(&s->pinned, b, MDN_BLOCK_SIZE);
                 s->block_has_pinned[i] = 0;
+            }
+            if (s->block_has_aligned[i]) {
+                mdn_side_clear_range(&s->align_log, b, MDN_BLOCK_SIZE);
+                s->block_has_aligned[i] = 0;
             }
             mdn_block_pool_release(&s->pool, b, true);
             mdn_budget_give(s->vs, MDN_BLOCK_SIZE);
@@ -513,7 +546,17 @@ mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
         return obj;
     }
     size_t size = mdn_vm_object_size(obj);
-    void *to = mdn_immix_is_pinned(s, start) ? NULL : mdn_immix_alloc(copy, size, MDN_MIN_ALIGN);
+    /* .immix.pin: a candidate block has no pinned object (its flag was
+     * clear when it was chosen, and nothing pins during a collection). */
+    MDN_ASSERT(!mdn_immix_is_pinned(s, start));
+    /* .immix.aligned: keep an alignment above MDN_MIN_ALIGN. */
+    size_t align = MDN_MIN_ALIGN;
+    if (MDN_UNLIKELY(s->block_has_aligned[block_index(s, start.value)])) {
+        uint8_t log = mdn_side_byte_load(&s->align_log, start);
+        if (log)
+            align = (size_t)1 << log;
+    }
+    void *to = mdn_immix_alloc(copy, size, align);
     if (!to)
         return mark_in_place(s, t, obj, start, size);
     memcpy(to, mdn_address_to_ptr(start), size);
@@ -523,6 +566,8 @@ mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
     mdn_immix_mark_lines(s, new_start, size);
     if (size > MDN_IMMIX_SMALL_MAX)
         mdn_immix_note_medium(s, new_start);
+    if (align > MDN_MIN_ALIGN)
+        mdn_immix_note_aligned(s, new_start, align);
     mdn_forwarding_complete(&s->fwd, start, moved);
     if (mdn_vm_object_moved)
         mdn_vm_object_moved(obj, moved);

@@ -33,7 +33,12 @@
  * last collection marked in them. Their objects are copied by the GC
  * workers into fresh blocks, or marked in place when pinned or when copy
  * space runs out.
- * .immix.pin: a pinned bit per granule keeps an object from being evacuated.
+ * .immix.pin: a pinned bit per granule keeps an object from being evacuated;
+ * a block's pinned flag is recomputed from its live pinned objects by each
+ * sweep, so a dead pin stops blocking defragmentation.
+ * .immix.aligned: an object allocated with an alignment above MDN_MIN_ALIGN
+ * has the log2 of it in a byte table; evacuation copies it at that
+ * alignment.
  */
 #ifndef MDN_POLICY_IMMIX_H
 #define MDN_POLICY_IMMIX_H
@@ -68,6 +73,7 @@ typedef struct mdn_immix_space {
     mdn_side_metadata marks;      /* one bit per granule: object marked this collection */
     mdn_side_metadata pinned;     /* one bit per granule: object may never move */
     mdn_side_metadata medium;     /* one bit per granule: an object above a line starts here */
+    mdn_side_metadata align_log;  /* one byte per granule: log2 of an alignment above 8, else 0 */
     mdn_forwarding fwd;           /* forwarding states for evacuation */
     uint8_t mark_epoch;           /* epoch of the last (or current) marking, 1..255 */
 
@@ -75,6 +81,7 @@ typedef struct mdn_immix_space {
     uint8_t *block_free_lines;  /* free lines found by the last sweep (recyclable blocks) */
     uint8_t *block_holes;       /* holes found by the last sweep; 0 = not a candidate */
     uint8_t *block_has_pinned;  /* some granule's pinned bit may be set (atomic) */
+    uint8_t *block_has_aligned; /* some granule's align_log byte may be set */
     uint8_t *block_full;        /* the last sweep found every line live; unchanged since */
 
     /* .immix.alloc: the recyclable list, rebuilt by every sweep. */
@@ -144,6 +151,11 @@ static inline void mdn_immix_note_medium(mdn_immix_space *s, mdn_address start) 
     uint8_t *byte = &s->medium.base[i >> 3];
     *byte = (uint8_t)(*byte | (1u << (i & 7)));
 }
+
+/* Record that the object just allocated at `start` asked for alignment
+ * `align` (above MDN_MIN_ALIGN), so evacuation keeps it (.immix.aligned).
+ * Only the owner of the block writes these entries. */
+void mdn_immix_note_aligned(mdn_immix_space *s, mdn_address start, size_t align);
 
 /* Pin the object starting at `start` (.immix.pin). */
 void mdn_immix_pin(mdn_immix_space *s, mdn_address start);

@@ -3,6 +3,7 @@
 #include "los.h"
 
 #include "core/os.h"
+#include "core/poison.h"
 #include "core/verify.h"
 
 #include <stdlib.h>
@@ -212,6 +213,10 @@ void *mdn_los_alloc(mdn_los_space *s, size_t size) {
         mdn_budget_give(s->vs, charge);
         return NULL;
     }
+    /* .poison.los: with poisoning, trimmed pages are inaccessible; make
+     * the run usable (pages decommitted before read as zero). */
+    if (s->vs->poison && !huge && !mdn_os_commit(mdn_address_from_word(start), bytes))
+        mdn_fatal("cannot make %zu bytes of large-object pages accessible", bytes);
     /* The run is ours now: clear the pages an earlier object wrote. */
     if (ndirty) {
         for (size_t i = bits_next(dirty, first, true), end = first + pages; i < end;) {
@@ -250,6 +255,9 @@ static void free_object(mdn_los_space *s, const mdn_los_object *o) {
     mdn_los_chunk *c = chunk_of(s, o->start);
     MDN_CHECK(c != NULL);
     size_t first = (o->start - c->start) >> MDN_LOG_PAGE;
+    /* .poison.los: a stale reference to the object reads poison. */
+    if (s->vs->poison)
+        mdn_poison_range(mdn_address_to_ptr(start), bytes);
     bits_clear(c->used, first, o->pages);
     bits_set(c->dirty, first, o->pages);
     c->free_pages += o->pages;
@@ -306,7 +314,10 @@ static void trim_dirty(mdn_los_space *s) {
     for (size_t r = 0; r < nruns && s->dirty_bytes > s->dirty_limit; r++) {
         mdn_los_chunk *c = chunk_of(s, runs[r].chunk_start);
         size_t bytes = (size_t)runs[r].pages << MDN_LOG_PAGE;
-        mdn_os_decommit(mdn_address_from_word(c->start + ((size_t)runs[r].first << MDN_LOG_PAGE)), bytes);
+        mdn_address run = mdn_address_from_word(c->start + ((size_t)runs[r].first << MDN_LOG_PAGE));
+        mdn_os_decommit(run, bytes);
+        if (s->vs->poison) /* .poison.los: decommitted pages would read zero */
+            mdn_os_protect_none(run, bytes);
         bits_clear(c->dirty, runs[r].first, runs[r].pages);
         c->dirty_pages -= runs[r].pages;
         s->dirty_bytes -= bytes;

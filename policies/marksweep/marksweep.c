@@ -77,7 +77,13 @@ static inline const uint8_t *block_marks(const mdn_marksweep_space *s, mdn_addre
     return s->marks.base + (mdn_side_index(&s->marks, block) >> 3);
 }
 
-static inline bool granule_marked(const uint8_t *marks, size_t g) { return (marks[g >> 3] >> (g & 7)) & 1u; }
+/* .ms.marks: the mark table is read and written only in aligned 64-bit
+ * words (mdn_marksweep_mark sets bits in them), so bit g of a block is bit
+ * g % 64 of word g / 64 whatever the byte order. */
+static inline bool granule_marked(const uint8_t *marks, size_t g) {
+    uint64_t w = __atomic_load_n((const uint64_t *)(const void *)marks + (g >> 6), __ATOMIC_RELAXED);
+    return (w >> (g & 63)) & 1u;
+}
 
 static inline unsigned popcount64(uint64_t x) {
     /* Portable SWAR count: the baseline x86-64 target has no popcnt. */
@@ -92,8 +98,7 @@ static size_t count_marks(const mdn_marksweep_space *s, mdn_address block) {
     const uint8_t *marks = block_marks(s, block);
     size_t n = 0;
     for (size_t i = 0; i < MS_MARK_WORDS; i++) {
-        uint64_t w;
-        memcpy(&w, marks + i * sizeof w, sizeof w);
+        uint64_t w = __atomic_load_n((const uint64_t *)(const void *)marks + i, __ATOMIC_RELAXED);
         if (w)
             n += popcount64(w);
     }

@@ -171,8 +171,11 @@ static inline mdn_objref mdn_marksweep_trace_object(mdn_marksweep_space *s, mdn_
     return obj;
 }
 
+/* Read in the same 64-bit words mdn_marksweep_mark writes (.ms.marks). */
 static inline bool mdn_marksweep_is_marked(const mdn_marksweep_space *s, mdn_address start) {
-    return mdn_side_bit_test(&s->marks, start);
+    size_t i = mdn_side_index(&s->marks, start);
+    const uint64_t *word = (const uint64_t *)(const void *)s->marks.base + (i >> 6);
+    return (__atomic_load_n(word, __ATOMIC_RELAXED) >> (i & 63)) & 1u;
 }
 
 /* Is `a` (in this space) the start of a cell of a block in use? */

@@ -1,3 +1,4 @@
+/* MDN_TEST_LABELS: threads */
 /* Block pool: ownership transitions, growth, reuse, and threads racing for
  * blocks (each block owned by exactly one thread at a time). */
 #include "core/block_pool.h"

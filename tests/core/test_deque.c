@@ -1,3 +1,4 @@
+/* MDN_TEST_LABELS: threads */
 /*
  * test_deque.c: the Chase–Lev deque alone (core/deque.h): order of pop and
  * steal, growth, retired arrays, a randomised comparison with a simple

@@ -24,12 +24,14 @@
 static const char *const all_names[] = {"heap",         "gc-threads",     "verbose",         "verify",
                                         "stress",       "poison",         "defrag-headroom", "heap-policy",
                                         "heap-max",     "heap-initial",   "heap-factor",     "heap-adaptive-c",
-                                        "return-idle-gcs", "return-idle-ms"};
+                                        "return-idle-gcs", "return-idle-ms", "stats",       "heap-histogram",
+                                        "trace"};
 static const char *const all_env_names[] = {"MDN_HEAP",         "MDN_GC_THREADS",  "MDN_VERBOSE",
                                             "MDN_VERIFY",       "MDN_STRESS",      "MDN_POISON",
                                             "MDN_DEFRAG_HEADROOM", "MDN_HEAP_POLICY", "MDN_HEAP_MAX",
                                             "MDN_HEAP_INITIAL", "MDN_HEAP_FACTOR", "MDN_HEAP_ADAPTIVE_C",
-                                            "MDN_RETURN_IDLE_GCS", "MDN_RETURN_IDLE_MS"};
+                                            "MDN_RETURN_IDLE_GCS", "MDN_RETURN_IDLE_MS", "MDN_STATS",
+                                            "MDN_HEAP_HISTOGRAM", "MDN_TRACE"};
 #define NAME_COUNT (sizeof all_names / sizeof all_names[0])
 
 #define ck_assert_contains(hay, needle)                                                                      \
@@ -65,6 +67,12 @@ static uint64_t field_of(const mdn_options *o, const char *name) {
         return o->return_idle_gcs;
     if (strcmp(name, "return-idle-ms") == 0)
         return o->return_idle_ms;
+    if (strcmp(name, "stats") == 0)
+        return o->stats;
+    if (strcmp(name, "heap-histogram") == 0)
+        return o->heap_histogram;
+    if (strcmp(name, "trace") == 0) /* a string: its length */
+        return strlen(o->trace);
     ck_abort_msg("no field for option %s", name);
     return 0;
 }
@@ -84,6 +92,9 @@ static void assert_same(const mdn_options *a, const mdn_options *b) {
     ck_assert_uint_eq(a->heap_adaptive_c, b->heap_adaptive_c);
     ck_assert_uint_eq(a->return_idle_gcs, b->return_idle_gcs);
     ck_assert_uint_eq(a->return_idle_ms, b->return_idle_ms);
+    ck_assert_int_eq(a->stats, b->stats);
+    ck_assert_int_eq(a->heap_histogram, b->heap_histogram);
+    ck_assert_str_eq(a->trace, b->trace);
 }
 
 static void assert_defaults(const mdn_options *o) {
@@ -100,6 +111,9 @@ static void assert_defaults(const mdn_options *o) {
     ck_assert_uint_eq(o->stress, 0);
     ck_assert(!o->poison);
     ck_assert_uint_eq(o->defrag_headroom, 2);
+    ck_assert(!o->stats);
+    ck_assert(!o->heap_histogram);
+    ck_assert_str_eq(o->trace, "");
 }
 
 /* Options with every field away from its default, to show a failure leaves them alone. */
@@ -119,6 +133,9 @@ static void init_nondefault(mdn_options *o) {
     o->heap_adaptive_c = 77;
     o->return_idle_gcs = 9;
     o->return_idle_ms = 12;
+    o->stats = true;
+    o->heap_histogram = true;
+    strcpy(o->trace, "before.json");
 }
 
 static void clear_env(void) {
@@ -193,6 +210,66 @@ START_TEST(test_table_ranges) {
     ck_assert_int_eq(mdn_options_find("gc-threads")->type, MDN_OPTION_UNSIGNED);
     ck_assert_int_eq(mdn_options_find("verify")->type, MDN_OPTION_BOOL);
     ck_assert_int_eq(mdn_options_find("poison")->type, MDN_OPTION_BOOL);
+    ck_assert_int_eq(mdn_options_find("stats")->type, MDN_OPTION_BOOL);
+    ck_assert_int_eq(mdn_options_find("heap-histogram")->type, MDN_OPTION_BOOL);
+    ck_assert_int_eq(mdn_options_find("trace")->type, MDN_OPTION_STRING);
+    ck_assert_uint_eq(mdn_options_find("trace")->max, MDN_OPTION_STRING_SIZE - 1);
+}
+END_TEST
+
+/* The string option: any characters but whitespace and commas, up to its length limit. */
+START_TEST(test_string_option) {
+    mdn_options o;
+    mdn_error err;
+    mdn_options_init(&o);
+    ck_assert_msg(mdn_options_parse(&o, "trace=/tmp/run=1.json,verbose=1", &err), "%s", err.message);
+    ck_assert_str_eq(o.trace, "/tmp/run=1.json");
+    ck_assert(mdn_options_validate(&o, &err));
+    ck_assert(mdn_options_set(&o, "trace", "x", &err));
+    ck_assert_str_eq(o.trace, "x");
+    char longest[MDN_OPTION_STRING_SIZE];
+    memset(longest, 'a', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    ck_assert(mdn_options_set(&o, "trace", longest, &err));
+    ck_assert_str_eq(o.trace, longest);
+    ck_assert(mdn_options_validate(&o, &err));
+    char too_long[MDN_OPTION_STRING_SIZE + 1];
+    memset(too_long, 'b', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    ck_assert(!mdn_options_set(&o, "trace", too_long, &err));
+    ck_assert_contains(err.message, "too long");
+    ck_assert_str_eq(o.trace, longest);
+    ck_assert(!mdn_options_set(&o, "trace", "a b", &err));
+    ck_assert_contains(err.message, "whitespace");
+    ck_assert(!mdn_options_set(&o, "trace", "a,b", &err));
+    ck_assert_contains(err.message, "comma");
+    ck_assert(!mdn_options_parse(&o, "trace=", &err));
+    ck_assert_contains(err.message, "empty");
+    /* A field without its terminating NUL is outside the range. */
+    memset(o.trace, 'c', sizeof o.trace);
+    ck_assert(!mdn_options_validate(&o, &err));
+    ck_assert_contains(err.message, "option 'trace'");
+    clear_env();
+    setenv("MDN_TRACE", "from-env.json", 1);
+    mdn_options_init(&o);
+    ck_assert_msg(mdn_options_from_env(&o, &err), "%s", err.message);
+    ck_assert_str_eq(o.trace, "from-env.json");
+    clear_env();
+}
+END_TEST
+
+START_TEST(test_new_bool_options) {
+    mdn_options o;
+    mdn_error err;
+    mdn_options_init(&o);
+    ck_assert(mdn_options_parse(&o, "stats=1,heap-histogram=yes", &err));
+    ck_assert(o.stats && o.heap_histogram);
+    clear_env();
+    setenv("MDN_STATS", "0", 1);
+    setenv("MDN_HEAP_HISTOGRAM", "off", 1);
+    ck_assert(mdn_options_from_env(&o, &err));
+    ck_assert(!o.stats && !o.heap_histogram);
+    clear_env();
 }
 END_TEST
 
@@ -513,6 +590,14 @@ START_TEST(test_invalid_input) {
 }
 END_TEST
 
+static const char *form_of(const mdn_option_desc *d) {
+    return d->type == MDN_OPTION_SIZE       ? "e.g. 64M"
+           : d->type == MDN_OPTION_UNSIGNED ? "decimal integer"
+           : d->type == MDN_OPTION_STRING   ? "without whitespace or commas"
+           : d->type == MDN_OPTION_CHOICE   ? "one of: auto, fixed, growable, adaptive"
+                                            : BOOL_FORM;
+}
+
 /* Long values are quoted in part, so the accepted form always fits in the message. */
 START_TEST(test_long_values_keep_the_form) {
     char value[300];
@@ -529,10 +614,7 @@ START_TEST(test_long_values_keep_the_form) {
         ck_assert_contains(err.message, all_names[i]);
         ck_assert_contains(err.message, "...");
         const mdn_option_desc *d = mdn_options_find(all_names[i]);
-        ck_assert_contains(err.message, d->type == MDN_OPTION_SIZE       ? "e.g. 64M"
-                                        : d->type == MDN_OPTION_UNSIGNED ? "decimal integer"
-                                        : d->type == MDN_OPTION_CHOICE   ? "one of: auto, fixed, growable, adaptive"
-                                                                         : BOOL_FORM);
+        ck_assert_contains(err.message, form_of(d));
 
         /* And from the environment, where the message also names the variable. */
         clear_env();
@@ -540,10 +622,7 @@ START_TEST(test_long_values_keep_the_form) {
         ck_assert(!mdn_options_from_env(&o, &err));
         ck_assert_uint_lt(strlen(err.message), MDN_ERROR_MESSAGE_SIZE - 1);
         ck_assert_contains(err.message, all_env_names[i]);
-        ck_assert_contains(err.message, d->type == MDN_OPTION_SIZE       ? "e.g. 64M"
-                                        : d->type == MDN_OPTION_UNSIGNED ? "decimal integer"
-                                        : d->type == MDN_OPTION_CHOICE   ? "one of: auto, fixed, growable, adaptive"
-                                                                         : BOOL_FORM);
+        ck_assert_contains(err.message, form_of(d));
         clear_env();
         assert_defaults(&o);
     }
@@ -878,6 +957,8 @@ static Suite *options_suite(void) {
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_table_is_consistent);
     tcase_add_test(tc, test_table_ranges);
+    tcase_add_test(tc, test_string_option);
+    tcase_add_test(tc, test_new_bool_options);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("parse");

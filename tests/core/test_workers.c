@@ -1,3 +1,4 @@
+/* MDN_TEST_LABELS: threads */
 /*
  * test_workers.c: the worker pool and the parallel work queue
  * (core/workers.h): every worker called once per job, repeated jobs, thread

@@ -3,9 +3,12 @@
  * objects get chunks of their own, and the budget returns to zero. */
 #include "policies/los/los.h"
 
+#include "core/poison.h"
+
 #include "testutil.h"
 
 #include <check.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -291,6 +294,60 @@ START_TEST(random_churn_keeps_accounting_exact) {
 }
 END_TEST
 
+/* .poison.los: with poisoning, a freed object's pages read poison while
+ * they stay dirty, fault once the bound decommits them, and are zeroed and
+ * usable when handed out again; a freed huge object's chunks fault. */
+static void read_first_word(void *p) {
+    volatile const unsigned char *b = p;
+    exit(b[0] == 0 ? 3 : 4); /* reached only if the read did not fault */
+}
+
+static bool all_poison(const void *p, size_t bytes) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < bytes; i++)
+        if (b[i] != MDN_POISON_BYTE)
+            return false;
+    return true;
+}
+
+static void expect_fault(void *p) {
+    mdn_child_result r;
+    mdn_run_in_child(read_first_word, p, &r);
+    ck_assert_msg(r.signaled && (r.signal == SIGSEGV || r.signal == SIGBUS),
+                  "reading freed memory at %p did not fault (exit status %d)", p, r.exit_status);
+}
+
+START_TEST(freed_objects_read_poison_or_fault) {
+    vs.poison = true;
+    los.dirty_limit = 8 * PAGE;
+    void *keep[3];
+    keep[0] = alloc_filled(PAGE, 1);
+    unsigned char *stale = alloc_filled(5 * PAGE, 0xab);
+    keep[1] = alloc_filled(PAGE, 1);
+    unsigned char *trimmed = alloc_filled(30 * PAGE, 0xcd);
+    keep[2] = alloc_filled(PAGE, 1);
+    unsigned char *huge = mdn_los_alloc(&los, MDN_CHUNK_SIZE);
+    ck_assert_ptr_nonnull(huge);
+    memset(huge, 0xef, MDN_CHUNK_SIZE);
+    collect_keeping(keep, 3);
+    /* 35 dirty pages: the 30-page run is decommitted, 5 stay. */
+    ck_assert_uint_eq(los.decommitted_bytes, 30 * PAGE);
+    ck_assert(all_poison(stale, 5 * PAGE));
+    expect_fault(trimmed);
+    expect_fault(trimmed + 29 * PAGE);
+    expect_fault(huge);
+    /* Handed out again: zeroed and writable. */
+    unsigned char *p = mdn_los_alloc(&los, 30 * PAGE);
+    ck_assert_ptr_eq(p, trimmed);
+    ck_assert(all_zero(p, 30 * PAGE));
+    memset(p, 0x12, 30 * PAGE);
+    unsigned char *q = mdn_los_alloc(&los, 5 * PAGE);
+    ck_assert_ptr_eq(q, stale);
+    ck_assert(all_zero(q, 5 * PAGE));
+    check_consistent(0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("los");
     TCase *tc = tcase_create("los");
@@ -303,6 +360,7 @@ int main(void) {
     tcase_add_test(tc, default_bound);
     tcase_add_test(tc, huge_objects_get_their_own_chunks);
     tcase_add_test(tc, random_churn_keeps_accounting_exact);
+    tcase_add_test(tc, freed_objects_read_poison_or_fault);
     suite_add_tcase(s, tc);
     return mdn_run_suite(s);
 }

@@ -69,20 +69,7 @@ static size_t moves_from(uintptr_t from) {
 
 enum { TYPE_NODE = 30, TYPE_ARRAY = 31 };
 
-static mdn_heap *make_heap_with(size_t bytes, unsigned gc_threads, const char *extra) {
-    mdn_options o;
-    mdn_options_init(&o);
-    o.heap_size = bytes;
-    o.gc_threads = gc_threads;
-    mdn_error err;
-    if (extra)
-        ck_assert_msg(mdn_options_parse(&o, extra, &err), "%s", err.message);
-    mdn_heap *h = mdn_heap_create(&o, &err);
-    ck_assert_msg(h != NULL, "%s", err.message);
-    return h;
-}
-
-static mdn_heap *make_heap(size_t bytes, unsigned gc_threads) { return make_heap_with(bytes, gc_threads, NULL); }
+static mdn_heap *make_heap(size_t bytes, unsigned gc_threads) { return mdn_test_heap_with(bytes, gc_threads, NULL); }
 
 static uint64_t *payload(mdn_objref o) { return toyvm_payload(o); }
 
@@ -522,7 +509,7 @@ static size_t fill_with_poor_packing(toyvm_thread *t, size_t *nbig, size_t *nsma
 
 static void exhaust_copy_reserve(void *arg) {
     unsigned gc_threads = (unsigned)(uintptr_t)arg;
-    mdn_heap *h = make_heap_with((size_t)16 << 20, gc_threads, "verbose=1,verify=1");
+    mdn_heap *h = mdn_test_heap_with((size_t)16 << 20, gc_threads, "verbose=1,verify=1");
     toyvm_thread *t = toyvm_thread_attach(h);
     size_t nbig, nsmall;
     fill_with_poor_packing(t, &nbig, &nsmall);
@@ -546,7 +533,7 @@ END_TEST
 /* The same with a returning hook: the heap stays intact and usable. */
 START_TEST(over_budget_heap_stays_intact_and_recovers) {
     toyvm_set_oom_mode(TOYVM_OOM_RETURN);
-    mdn_heap *h = make_heap_with((size_t)16 << 20, 1, NULL);
+    mdn_heap *h = mdn_test_heap_with((size_t)16 << 20, 1, NULL);
     toyvm_thread *t = toyvm_thread_attach(h);
     uint64_t ooms = toyvm_oom_count();
     size_t nbig, nsmall;
@@ -678,7 +665,7 @@ END_TEST
 
 START_TEST(random_graphs_under_verifier_and_stress) {
     uint64_t seed = mdn_test_seed("random_graphs_under_verifier_and_stress");
-    mdn_heap *h = make_heap_with((size_t)24 << 20, gc_threads_for(_i), "verify=1,stress=300000,poison=1");
+    mdn_heap *h = mdn_test_heap_with((size_t)24 << 20, gc_threads_for(_i), "verify=1,stress=300000,poison=1");
     toyvm_thread *t = toyvm_thread_attach(h);
     shadow_world w;
     shadow_world_init(&w, t, seed, 3, 40, 8, 4);

@@ -14,7 +14,7 @@
  * with a command line that replays the run, and the exit status is 1.
  *
  * Usage: stress_<plan> [name=value]...
- *   seed=N           random seed (default MDN_TEST_SEED, else the clock)
+ *   seed=N           random seed (default MDN_TEST_SEED, else a fixed seed)
  *   ops=N            operations per thread (default 100000)
  *   threads=N        mutator threads, 1..64 (default 1)
  *   collect-every=N  one explicit collection per N operations on average (0 = none; default 50000;

@@ -2,7 +2,7 @@
  * testutil.h: helpers shared by the Check test suites: running a function in
  * a child process and capturing what it printed and how it ended (for tests
  * of out-of-memory and misuse paths, which exit or abort), and printed,
- * replayable random seeds.
+ * replayable random seeds (fixed by default, overridable).
  */
 #ifndef MDN_TESTUTIL_H
 #define MDN_TESTUTIL_H
@@ -23,8 +23,8 @@ typedef struct mdn_child_result {
  * is exit status 0). */
 void mdn_run_in_child(void (*fn)(void *), void *arg, mdn_child_result *out);
 
-/* A seed from MDN_TEST_SEED, or else from the clock; printed to stderr with
- * the test name so a failure can be replayed. */
+/* A seed from MDN_TEST_SEED, or else a fixed default derived from the test
+ * name; printed to stderr with the test name so a failure replays. */
 uint64_t mdn_test_seed(const char *test_name);
 
 struct Suite;
@@ -36,6 +36,9 @@ int mdn_run_suite(struct Suite *suite);
 /* A heap of `bytes` with `gc_threads` GC threads, other options default;
  * fails the current test if it cannot be created. */
 struct mdn_heap *mdn_test_heap(size_t bytes, unsigned gc_threads);
+
+/* The same, with further options parsed from `extra` (may be NULL). */
+struct mdn_heap *mdn_test_heap_with(size_t bytes, unsigned gc_threads, const char *extra);
 
 /* Checks for loops over many items: Check records every passing ck_assert
  * (a write to its log), which dominates such loops; these call into Check

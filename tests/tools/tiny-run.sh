@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$compare" quick --build "$build" --benchmarks binarytrees --multiples 2 --repeats 1 \
+"$compare" quick --build "$build" --benchmarks binarytrees --multiples 2 --repeats 1 --trace \
     --args binarytrees=6 --out "$work/out" >"$work/stdout" 2>"$work/stderr" ||
     { cat "$work/stderr" >&2; fail "midden-compare exited with $?"; }
 
@@ -28,6 +28,15 @@ for p in $plans; do
     echo "$row" | awk -F, '{ exit !(NF == 19 && $17 == "ok" && $10 > 0 && $19 > 0) }' ||
         fail "bad default-options row for plan $p: $row"
     grep -q "^binarytrees,$p,[0-9][0-9]*,2,[0-9][0-9]*,ok$" "$work/out/minheap.csv" || fail "no min heap for plan $p"
+    # --trace: the run's timeline is beside the CSV, a complete JSON object
+    # with one collection span per collection of the stats line.
+    tr="$work/out/trace-binarytrees-$p-2x-run1.json"
+    [ -s "$tr" ] || fail "no timeline $tr"
+    head -c 20 "$tr" | grep -q '^{"displayTimeUnit"' || fail "$tr does not start a trace object"
+    [ "$(tail -n 1 "$tr")" = "]}" ] || fail "$tr is not complete"
+    spans=$(grep -c '"name":"collection"' "$tr")
+    collections=$(grep "^binarytrees,$p,plan,2," "$work/out/runs.csv" | cut -d, -f11)
+    [ "$spans" -eq "$collections" ] || fail "$tr has $spans collection spans, the CSV $collections collections"
     grep -q "^$p  *[0-9.]*[KMG]  *[0-9.]* ([0-9.]*-[0-9.]*) [0-9]*M [0-9]*kf  *[0-9.]* ([0-9.]*-[0-9.]*) [0-9]*M [0-9]*kf" "$work/stdout" ||
         fail "no table row with a default column for plan $p"
     grep -q "^$p  *[0-9.]*  *[0-9.]*  *[0-9.]*  *[0-9]*/1" "$work/out/summary.txt" || fail "no summary row (2x, default, min heap) for plan $p"

@@ -10,6 +10,8 @@
  *   marksweep  a marked cell on a swept free list (.ms.eager)
  *   los        a listed object that is no recorded object start (every plan)
  *   immortal   a kept partial region outside the space (every plan)
+ * and a traced reference in no space is one fatal error naming the plan and
+ * the address, on every plan (.plan.nospace).
  */
 #include "core/plan.h"
 #include "plans/common/common.h"
@@ -35,16 +37,7 @@ typedef struct fixture {
 /* Rooted small, non-moving and large objects, a full collection, and the
  * allocators retired as the verifier sees them. */
 static void build(fixture *f) {
-    mdn_options o;
-    mdn_options_init(&o);
-    o.heap_size = (size_t)16 << 20;
-    o.gc_threads = 1;
-    mdn_error err;
-    f->heap = mdn_heap_create(&o, &err);
-    if (!f->heap) {
-        fprintf(stderr, "heap: %s\n", err.message);
-        exit(3);
-    }
+    f->heap = mdn_test_heap((size_t)16 << 20, 1);
     f->t = toyvm_thread_attach(f->heap);
     size_t base = f->t->root_count;
     toyvm_push_root(f->t, toyvm_alloc(f->t, 40, 0, 48, MDN_ALLOC_DEFAULT));
@@ -67,91 +60,83 @@ static void *own_space(mdn_heap *h, const char *name) {
     return NULL;
 }
 
-static void clean(void *arg) {
-    (void)arg;
+typedef void plant_fn(fixture *f);
+typedef struct plant_arg {
+    plant_fn *plant; /* NULL: plant nothing */
+} plant_arg;
+
+/* In the child: build, plant, verify the spaces. */
+static void plant_and_verify(void *arg) {
+    const plant_arg *a = arg;
     fixture f;
     build(&f);
+    if (a->plant)
+        a->plant(&f);
     plan_verify_metadata(f.heap);
-    fprintf(stderr, "clean\n");
+    fprintf(stderr, "verified\n");
     exit(0);
 }
 
-static void plant_immix_line(void *arg) {
-    (void)arg;
-    fixture f;
-    build(&f);
-    mdn_immix_space *s = own_space(f.heap, "immix");
-    mdn_address start = mdn_vm_object_start(f.small);
+static void plant_immix_line(fixture *f) {
+    mdn_immix_space *s = own_space(f->heap, "immix");
+    mdn_address start = mdn_vm_object_start(f->small);
     ck_assert(mdn_immix_is_marked(s, start));
     uint8_t *lines = mdn_immix_line_marks_of(s, mdn_address_align_down(start, MDN_BLOCK_SIZE));
     lines[(start.value & (MDN_BLOCK_SIZE - 1)) >> MDN_LOG_LINE] = (uint8_t)(s->mark_epoch - 1);
-    plan_verify_metadata(f.heap);
-    exit(0);
 }
 
-static void plant_copy_forwarding(void *arg) {
-    (void)arg;
-    fixture f;
-    build(&f);
-    mdn_copy_space *s = own_space(f.heap, "copy");
-    ck_assert(mdn_forwarding_try_claim(&s->fwd, mdn_vm_object_start(f.small)));
-    plan_verify_metadata(f.heap);
-    exit(0);
+static void plant_copy_forwarding(fixture *f) {
+    mdn_copy_space *s = own_space(f->heap, "copy");
+    ck_assert(mdn_forwarding_try_claim(&s->fwd, mdn_vm_object_start(f->small)));
 }
 
-static void plant_nonmoving_free_cell(void *arg) {
-    (void)arg;
-    fixture f;
-    build(&f);
-    mdn_nonmoving_space *s = own_space(f.heap, "nonmoving");
+static void plant_nonmoving_free_cell(fixture *f) {
+    mdn_nonmoving_space *s = own_space(f->heap, "nonmoving");
     void *cell = NULL;
     for (int c = 0; c < MDN_NONMOVING_CLASSES && !cell; c++)
         cell = s->free[c];
     ck_assert_ptr_nonnull(cell);
     mdn_side_bit_set_atomic(&s->valid, mdn_address_from_ptr(cell));
-    plan_verify_metadata(f.heap);
-    exit(0);
 }
 
-static void plant_marksweep_marked_free_cell(void *arg) {
-    (void)arg;
-    fixture f;
-    build(&f);
-    mdn_marksweep_space *s = own_space(f.heap, "marksweep");
-    plan_verify_metadata(f.heap); /* sweeps every block: the lists exist */
-    mdn_address start = mdn_vm_object_start(f.small);
-    mdn_address block = mdn_address_align_down(start, MDN_BLOCK_SIZE);
-    void **cell = s->blocks[mdn_vmspace_block_index(&f.heap->vm, block)].swept_head;
+static void plant_marksweep_marked_free_cell(fixture *f) {
+    mdn_marksweep_space *s = own_space(f->heap, "marksweep");
+    plan_verify_metadata(f->heap); /* sweeps every block: the lists exist */
+    mdn_address block = mdn_address_align_down(mdn_vm_object_start(f->small), MDN_BLOCK_SIZE);
+    void **cell = s->blocks[mdn_vmspace_block_index(&f->heap->vm, block)].swept_head;
     ck_assert_ptr_nonnull(cell);
     mdn_side_bit_set_atomic(&s->marks, mdn_address_from_ptr(cell));
-    plan_verify_metadata(f.heap);
-    exit(0);
 }
 
-static void plant_los_start(void *arg) {
-    (void)arg;
-    fixture f;
-    build(&f);
-    mdn_side_bit_clear_atomic(&mdn_common_of(f.heap)->large.starts, mdn_vm_object_start(f.large));
-    plan_verify_metadata(f.heap);
-    exit(0);
+static void plant_los_start(fixture *f) {
+    mdn_side_bit_clear_atomic(&mdn_common_of(f->heap)->large.starts, mdn_vm_object_start(f->large));
 }
 
-static void plant_immortal_partial(void *arg) {
-    (void)arg;
-    fixture f;
-    build(&f);
+static void plant_immortal_partial(fixture *f) {
     static _Alignas(MDN_BLOCK_SIZE) unsigned char outside[MDN_BLOCK_SIZE];
-    mdn_immortal_space *s = &mdn_common_of(f.heap)->immortal;
-    s->partial[s->npartial++] =
-        (mdn_bump_region){(uintptr_t)outside + 64, (uintptr_t)outside + MDN_BLOCK_SIZE};
-    plan_verify_metadata(f.heap);
-    exit(0);
+    mdn_immortal_space *s = &mdn_common_of(f->heap)->immortal;
+    s->partial[s->npartial++] = (mdn_bump_region){(uintptr_t)outside + 64, (uintptr_t)outside + MDN_BLOCK_SIZE};
 }
 
-static void expect_abort(void (*fn)(void *), const char *what) {
+/* .plan.nospace: a root that points outside the heap; the collection (or,
+ * on a plan that never collects, the reachability question) is fatal. */
+static uint64_t not_in_heap[4];
+
+static void plant_root_in_no_space(fixture *f) {
+    mdn_objref bad = mdn_objref_from_ptr(not_in_heap);
+    fprintf(stderr, "bad reference %p\n", (void *)bad.value);
+    plan_mutator_init(f->heap, f->t->mutator);
+    toyvm_push_root(f->t, bad);
+    if (plan_can_collect)
+        mdn_collect(f->t->mutator, MDN_GC_FULL);
+    else
+        plan_object_is_reachable(f->heap, bad);
+}
+
+static void expect_abort(plant_fn *plant, const char *what) {
     mdn_child_result r;
-    mdn_run_in_child(fn, NULL, &r);
+    plant_arg a = {plant};
+    mdn_run_in_child(plant_and_verify, &a, &r);
     ck_assert_msg(r.signaled && r.signal == SIGABRT, "no abort (exited %d, status %d):\n%s", r.exited,
                   r.exit_status, r.output);
     ck_assert_msg(strstr(r.output, what) != NULL, "the report does not say '%s':\n%s", what, r.output);
@@ -159,8 +144,9 @@ static void expect_abort(void (*fn)(void *), const char *what) {
 
 START_TEST(clean_spaces_pass) {
     mdn_child_result r;
-    mdn_run_in_child(clean, NULL, &r);
-    ck_assert_msg(r.exited && r.exit_status == 0 && strstr(r.output, "clean"), "%s", r.output);
+    plant_arg a = {NULL};
+    mdn_run_in_child(plant_and_verify, &a, &r);
+    ck_assert_msg(r.exited && r.exit_status == 0 && strstr(r.output, "verified"), "%s", r.output);
 }
 END_TEST
 
@@ -180,6 +166,14 @@ START_TEST(own_space_corruption_is_reported) {
 }
 END_TEST
 
+START_TEST(reference_in_no_space_is_fatal) {
+    char what[128];
+    snprintf(what, sizeof what, MDN_TEST_PLAN ": traced a reference %p that is in no space of the heap",
+             (void *)not_in_heap);
+    expect_abort(plant_root_in_no_space, what);
+}
+END_TEST
+
 START_TEST(common_space_corruption_is_reported) {
     expect_abort(plant_los_start, "not a recorded object start");
     expect_abort(plant_immortal_partial, "is not the tail of a block");
@@ -192,6 +186,7 @@ int main(void) {
     tcase_add_test(tc, clean_spaces_pass);
     tcase_add_loop_test(tc, own_space_corruption_is_reported, 0, (int)plan_desc.nspaces);
     tcase_add_test(tc, common_space_corruption_is_reported);
+    tcase_add_test(tc, reference_in_no_space_is_fatal);
     suite_add_tcase(s, tc);
     return mdn_run_suite(s);
 }

@@ -77,12 +77,12 @@ static void note_field_slot(graph *g) {
     snprintf(expect_holder, sizeof expect_holder, "of object %p", (void *)holder.value);
 }
 
-static void expect_report(void (*fn)(void *), const char *what, bool names_holder) {
+static void expect_report_arg(void (*fn)(void *), void *arg, const char *what, bool names_holder) {
     mdn_child_result r;
     expect_slot[0] = expect_holder[0] = '\0';
     /* The child computes the addresses; they are printed on a line that
      * the parent reads back. */
-    mdn_run_in_child(fn, NULL, &r);
+    mdn_run_in_child(fn, arg, &r);
     if (getenv("MDN_TEST_SHOW_REPORTS"))
         fprintf(stderr, "---\n%s", r.output);
     ck_assert_msg(r.signaled && r.signal == SIGABRT, "the verifier did not abort (exited %d, status %d):\n%s",
@@ -99,6 +99,10 @@ static void expect_report(void (*fn)(void *), const char *what, bool names_holde
         ck_assert_msg(strstr(r.output, holder) != NULL, "report does not name the holder '%s':\n%s", holder,
                       r.output);
     ck_assert_msg(strstr(r.output, "plan " MDN_TEST_PLAN) != NULL, "report does not name the plan:\n%s", r.output);
+}
+
+static void expect_report(void (*fn)(void *), const char *what, bool names_holder) {
+    expect_report_arg(fn, NULL, what, names_holder);
 }
 
 static void announce(void) {
@@ -223,6 +227,48 @@ static void plant_allocating_block(void *arg) {
     mdn_verify_heap(g.heap);
 }
 
+/* .verify.sizes: a corrupt header of the target, reached only through the
+ * holder's field 0. `arg` selects the size written into the header. */
+enum { BAD_SIZE_ZERO, BAD_SIZE_UNALIGNED, BAD_SIZE_HUGE, BAD_SIZE_PAST_SPACE };
+
+static void plant_bad_size(void *arg) {
+    graph g;
+    build(&g, false);
+    mdn_objref holder = root(&g, ROOT_HOLDER), target = root(&g, ROOT_TARGET);
+    toyvm_set_root(g.t, g.base + ROOT_TARGET, mdn_objref_null());
+    snprintf(expect_slot, sizeof expect_slot, "slot %p ", (void *)toyvm_ref_slot(holder, 0).value);
+    snprintf(expect_holder, sizeof expect_holder, "of object %p", (void *)holder.value);
+    size_t size = 0;
+    switch ((int)(intptr_t)arg) {
+    case BAD_SIZE_ZERO:
+        size = 0;
+        break;
+    case BAD_SIZE_UNALIGNED:
+        size = toyvm_object_bytes(0, 64) - 4;
+        break;
+    case BAD_SIZE_HUGE:
+        size = g.heap->vm.budget + 8;
+        break;
+    case BAD_SIZE_PAST_SPACE: {
+        /* Up to the first byte past the chunks of the target's space. */
+        const mdn_vmspace *vs = &g.heap->vm;
+        unsigned space = mdn_vmspace_space_of(vs, mdn_objref_to_address(target));
+        uintptr_t end = (target.value | (MDN_CHUNK_SIZE - 1)) + 1;
+        while (mdn_vmspace_space_of(vs, mdn_address_from_word(end)) == space)
+            end += MDN_CHUNK_SIZE;
+        size = end - target.value + 8;
+        if (size > vs->budget) {
+            fprintf(stderr, "space runs %zu bytes past the object, more than the budget\n", size);
+            _exit(4);
+        }
+        break;
+    }
+    }
+    announce();
+    *(uint64_t *)target.value = toyvm_make_header(21, 0, size);
+    verify_now(&g);
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 START_TEST(clean_heap_passes) {
@@ -275,6 +321,25 @@ END_TEST
 START_TEST(block_left_allocating) { expect_report(plant_allocating_block, "still ALLOCATING", false); }
 END_TEST
 
+START_TEST(object_of_size_zero) { expect_report_arg(plant_bad_size, (void *)BAD_SIZE_ZERO, "object of size 0", true); }
+END_TEST
+
+START_TEST(object_of_unaligned_size) {
+    expect_report_arg(plant_bad_size, (void *)BAD_SIZE_UNALIGNED, "object size is not a multiple of the 8-byte alignment",
+                  true);
+}
+END_TEST
+
+START_TEST(object_larger_than_the_heap) {
+    expect_report_arg(plant_bad_size, (void *)BAD_SIZE_HUGE, "object size is larger than the heap budget", true);
+}
+END_TEST
+
+START_TEST(object_past_its_space) {
+    expect_report_arg(plant_bad_size, (void *)BAD_SIZE_PAST_SPACE, "object extends past its space", true);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("verifier");
     TCase *tc = tcase_create(MDN_TEST_PLAN);
@@ -288,6 +353,10 @@ int main(void) {
     tcase_add_test(tc, pointer_to_an_old_copy);
     tcase_add_test(tc, registered_root_into_an_object);
     tcase_add_test(tc, block_left_allocating);
+    tcase_add_test(tc, object_of_size_zero);
+    tcase_add_test(tc, object_of_unaligned_size);
+    tcase_add_test(tc, object_larger_than_the_heap);
+    tcase_add_test(tc, object_past_its_space);
     suite_add_tcase(s, tc);
     return mdn_run_suite(s);
 }
