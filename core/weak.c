@@ -43,6 +43,16 @@ void mdn_weak_destroy(mdn_heap *heap) {
     heap->weak = NULL;
 }
 
+/* .weak.fork: with the world stopped no mutator is inside a critical
+ * section of the tables (none polls while holding the lock), but a thread
+ * without a mutator may be (mdn_finalizers_pending, the setters). Taking
+ * the lock waits for it, so the child's copy of the tables is whole. */
+void mdn_weak_fork_prepare(mdn_heap *heap) { pthread_mutex_lock(&heap->weak->lock); }
+
+void mdn_weak_fork_parent(mdn_heap *heap) { pthread_mutex_unlock(&heap->weak->lock); }
+
+void mdn_weak_fork_child(mdn_heap *heap) { pthread_mutex_init(&heap->weak->lock, NULL); }
+
 void mdn_weak_require_running(const mdn_mutator *m, const char *check) {
     mdn_mutator_check_api(m, check);
     if (m->state == MDN_MUTATOR_NATIVE)

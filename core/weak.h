@@ -80,6 +80,12 @@ void mdn_finalize_choose(mdn_heap *heap);
 /* finalize.c: update the registered objects' references (after the weak phase). */
 void mdn_finalize_update(mdn_heap *heap);
 
+/* fork.c (.weak.fork): prepare holds the table lock across fork() (world
+ * stopped), the parent releases it, the child makes it anew. */
+void mdn_weak_fork_prepare(mdn_heap *heap);
+void mdn_weak_fork_parent(mdn_heap *heap);
+void mdn_weak_fork_child(mdn_heap *heap);
+
 /* The calling thread's mutator must be bound and RUNNING. */
 void mdn_weak_require_running(const mdn_mutator *m, const char *check);
 
