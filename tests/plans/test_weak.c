@@ -18,16 +18,16 @@ static unsigned gc_threads_for(int i) { return i == 0 ? 1u : 2u; }
 
 static bool collects(void) { return strcmp(mdn_plan_name(), "nogc") != 0; }
 
-static mdn_heap *weak_heap(unsigned gc_threads) {
-    mdn_options o;
-    mdn_options_init(&o);
-    o.heap_size = (size_t)32 << 20;
-    o.gc_threads = gc_threads;
-    o.verify = true;
-    mdn_error err;
-    mdn_heap *h = mdn_heap_create(&o, &err);
-    ck_assert_msg(h != NULL, "%s", err.message);
-    return h;
+/* A thread bound to a new 32 MiB heap with the verifier on; loop test i
+ * uses gc_threads_for(i) GC threads. weak_done() ends both. */
+static toyvm_thread *weak_thread(int i) {
+    return toyvm_thread_attach(mdn_test_heap_with((size_t)32 << 20, gc_threads_for(i), "verify=1"));
+}
+
+static void weak_done(toyvm_thread *t) {
+    mdn_heap *h = t->heap;
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
 }
 
 /* A leaf whose 16-byte payload holds `tag` twice. */
@@ -49,8 +49,7 @@ static uint64_t tag_of(mdn_objref o) {
 /* ---- weak slots ----------------------------------------------------------- */
 
 START_TEST(weak_slot_cleared_exactly_when_unreachable) {
-    mdn_heap *h = weak_heap(gc_threads_for(_i));
-    toyvm_thread *t = toyvm_thread_attach(h);
+    toyvm_thread *t = weak_thread(_i);
     for (int s = 0; s < 2; s++) {
         mdn_weak_strength strength = s ? MDN_WEAK_LONG : MDN_WEAK_SHORT;
         size_t target = toyvm_push_root(t, leaf(t, 7));
@@ -93,16 +92,14 @@ START_TEST(weak_slot_cleared_exactly_when_unreachable) {
             ck_assert(mdn_objref_is_null(toyvm_get_ref(toyvm_root(t, box), 0)));
         toyvm_pop_roots(t, 3);
     }
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    weak_done(t);
 }
 END_TEST
 
 /* Many boxes in a dead or alive pattern, the boxes themselves partly dead;
  * a slot outside the heap too. */
 START_TEST(weak_slots_many_and_outside_the_heap) {
-    mdn_heap *h = weak_heap(gc_threads_for(_i));
-    toyvm_thread *t = toyvm_thread_attach(h);
+    toyvm_thread *t = weak_thread(_i);
     enum { N = 3000 };
     size_t boxes = toyvm_push_root(t, toyvm_alloc(t, 22, N, 0, MDN_ALLOC_DEFAULT));
     size_t targets = toyvm_push_root(t, toyvm_alloc(t, 22, N, 0, MDN_ALLOC_DEFAULT));
@@ -145,8 +142,7 @@ START_TEST(weak_slots_many_and_outside_the_heap) {
     free(outside); /* no longer registered: the next collection must not touch it */
     mdn_collect(t->mutator, MDN_GC_DEFAULT);
     toyvm_pop_roots(t, 2);
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    weak_done(t);
 }
 END_TEST
 
@@ -202,8 +198,8 @@ static mdn_objref with_child(toyvm_thread *t, uint64_t tag) {
 }
 
 START_TEST(finalizer_runs_once_outside_collections_and_may_resurrect) {
-    mdn_heap *h = weak_heap(gc_threads_for(_i));
-    toyvm_thread *t = toyvm_thread_attach(h);
+    toyvm_thread *t = weak_thread(_i);
+    mdn_heap *h = t->heap;
     static final_log log;
     memset(&log, 0, sizeof log);
     toyvm_add_global_root(&log.resurrect);
@@ -250,8 +246,7 @@ START_TEST(finalizer_runs_once_outside_collections_and_may_resurrect) {
 done:
     ck_assert_int_eq(log.outside_run, 0);
     toyvm_remove_global_root(&log.resurrect);
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    weak_done(t);
 }
 END_TEST
 
@@ -259,8 +254,7 @@ END_TEST
  * cleared before the finalizer runs, the long one when the object is gone
  * after it ran. */
 START_TEST(short_and_long_slots_around_a_finalizer) {
-    mdn_heap *h = weak_heap(gc_threads_for(_i));
-    toyvm_thread *t = toyvm_thread_attach(h);
+    toyvm_thread *t = weak_thread(_i);
     static final_log log;
     memset(&log, 0, sizeof log);
     size_t obj = toyvm_push_root(t, with_child(t, 5));
@@ -287,8 +281,7 @@ START_TEST(short_and_long_slots_around_a_finalizer) {
 done:
     ck_assert_int_eq(log.outside_run, 0);
     toyvm_pop_roots(t, 3);
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    weak_done(t);
 }
 END_TEST
 
@@ -296,8 +289,7 @@ END_TEST
  * one finalizer per collection, in chain order; unordered: all at once.
  * A two-object cycle of ordered finalizable objects is never finalized. */
 START_TEST(ordered_finalization_is_topological) {
-    mdn_heap *h = weak_heap(gc_threads_for(_i));
-    toyvm_thread *t = toyvm_thread_attach(h);
+    toyvm_thread *t = weak_thread(_i);
     static final_log log;
     for (int ordered = 0; ordered < 2; ordered++) {
         memset(&log, 0, sizeof log);
@@ -351,8 +343,7 @@ START_TEST(ordered_finalization_is_topological) {
         mdn_collect(t->mutator, MDN_GC_DEFAULT);
         ck_assert_uint_eq(run_finalizers(t, &log), 0);
     }
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    weak_done(t);
 }
 END_TEST
 
@@ -429,8 +420,7 @@ static void ephemeron_chain(toyvm_thread *t, unsigned n, bool indirect, uint64_t
 }
 
 START_TEST(ephemeron_chains_in_adversarial_order) {
-    mdn_heap *h = weak_heap(gc_threads_for(_i));
-    toyvm_thread *t = toyvm_thread_attach(h);
+    toyvm_thread *t = weak_thread(_i);
     uint64_t rng = mdn_test_seed("ephemeron_chains_in_adversarial_order");
     static const unsigned lengths[] = {1, 2, 3, 10, 100, 1000};
     for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++) {
@@ -438,16 +428,14 @@ START_TEST(ephemeron_chains_in_adversarial_order) {
         ephemeron_chain(t, lengths[l], true, NULL);
         ephemeron_chain(t, lengths[l], l % 2 == 0, &rng);
     }
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    weak_done(t);
 }
 END_TEST
 
 /* An ephemeron whose key is reachable only from a finalizable object that
  * dies: its value must be intact when the finalizer runs. */
 START_TEST(ephemeron_value_kept_for_a_finalizer) {
-    mdn_heap *h = weak_heap(gc_threads_for(_i));
-    toyvm_thread *t = toyvm_thread_attach(h);
+    toyvm_thread *t = weak_thread(_i);
     static final_log log;
     memset(&log, 0, sizeof log);
     size_t key = toyvm_push_root(t, leaf(t, 9));
@@ -470,8 +458,7 @@ START_TEST(ephemeron_value_kept_for_a_finalizer) {
         ck_assert(mdn_objref_is_null(toyvm_get_ref(eph, 1)));
     }
     toyvm_pop_roots(t, 3);
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    weak_done(t);
 }
 END_TEST
 
@@ -486,8 +473,8 @@ END_TEST
 START_TEST(targets_of_every_kind) {
     static const mdn_alloc_kind kinds[] = {MDN_ALLOC_DEFAULT, MDN_ALLOC_NONMOVING, MDN_ALLOC_IMMORTAL, MDN_ALLOC_LARGE};
     enum { NKINDS = sizeof kinds / sizeof kinds[0] };
-    mdn_heap *h = weak_heap(gc_threads_for(_i));
-    toyvm_thread *t = toyvm_thread_attach(h);
+    toyvm_thread *t = weak_thread(_i);
+    mdn_heap *h = t->heap;
     static final_log log;
     memset(&log, 0, sizeof log);
     size_t targets = toyvm_push_root(t, toyvm_alloc(t, 30, 2 * NKINDS, 0, MDN_ALLOC_DEFAULT));
@@ -547,8 +534,7 @@ START_TEST(targets_of_every_kind) {
         ck_assert_uint_eq(log.order[k] % 100, 1);
     ck_assert_int_eq(log.outside_run, 0);
     toyvm_pop_roots(t, 2);
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    weak_done(t);
 }
 END_TEST
 
@@ -598,8 +584,8 @@ static bool vm_process(mdn_heap *h, mdn_weak_context *ctx, void *data) {
 }
 
 START_TEST(binding_weak_processor) {
-    mdn_heap *h = weak_heap(gc_threads_for(_i));
-    toyvm_thread *t = toyvm_thread_attach(h);
+    toyvm_thread *t = weak_thread(_i);
+    mdn_heap *h = t->heap;
     static vm_tables vt;
     memset(&vt, 0, sizeof vt);
     mdn_set_weak_processor(h, vm_process, &vt);
@@ -643,8 +629,7 @@ START_TEST(binding_weak_processor) {
         ck_assert(mdn_objref_is_null(vt.key[i]) && mdn_objref_is_null(vt.value[i]));
     mdn_set_weak_processor(h, NULL, NULL);
     toyvm_pop_roots(t, 2);
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    weak_done(t);
 }
 END_TEST
 
