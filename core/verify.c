@@ -172,6 +172,8 @@ MDN_NORETURN static void report_overlap(const verify_record *outer, const verify
 }
 
 static void check_overlaps(mdn_verifier *v) {
+    if (v->nrecords < 2)
+        return; /* nothing reached (records NULL): qsort must not see it */
     qsort(v->records, v->nrecords, sizeof *v->records, by_start);
     for (size_t i = 1; i < v->nrecords; i++) {
         const verify_record *prev = &v->records[i - 1];
