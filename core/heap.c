@@ -69,11 +69,15 @@ bool mdn_heap_sizing_init(const mdn_options *opts, unsigned *policy, size_t *ini
 }
 
 mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
-    mdn_options defaults;
-    if (!opts) {
-        mdn_options_init(&defaults);
-        opts = &defaults;
-    }
+    mdn_options merged;
+    if (opts)
+        merged = *opts;
+    else
+        mdn_options_init(&merged);
+    /* The program's settings first, the environment last (env=0 opts out). */
+    if (merged.env && !mdn_options_from_env(&merged, err))
+        return NULL;
+    opts = &merged;
     if (!mdn_options_validate(opts, err))
         return NULL;
     unsigned policy;

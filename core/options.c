@@ -74,6 +74,8 @@ static const mdn_option_desc options_table[] = {
      "print live objects and bytes by size class and space after the last collection"},
     {"trace", MDN_OPTION_STRING, 0, MDN_OPTION_STRING_SIZE - 1, 0, OPTIONS_FIELD(trace, char *),
      "write a Chrome trace-event timeline of every collection to this file; empty means off"},
+    {"env", MDN_OPTION_BOOL, 0, 1, 1, OPTIONS_FIELD(env, bool),
+     "mdn_heap_create applies the MDN_* environment variables over these options; 0 ignores them"},
 };
 
 /* The names of each CHOICE option, in the order of their values. */

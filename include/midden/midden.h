@@ -4,9 +4,10 @@
  * options and statistics (docs/design/overview.md .overview.api, .overview.threads, .overview.stats).
  *
  * Link exactly one plan library (`midden_<plan>`, or `midden` for the default
- * plan). Its build directory provides a generated `<midden/plan.h>` that
- * selects the inline allocation fast path of that plan; without it every
- * allocation takes the out-of-line path, which is correct but slower.
+ * plan). Its include directory provides a generated `<midden/plan.h>` that
+ * selects the inline allocation fast path of that plan; a compilation that
+ * cannot find it fails, unless it defines `MDN_NO_PLAN_HEADER` to take the
+ * out-of-line path on purpose.
  */
 #ifndef MIDDEN_MIDDEN_H
 #define MIDDEN_MIDDEN_H
@@ -18,8 +19,19 @@
 
 #include <stdio.h>
 
+/* The plan's generated header selects the inline fast paths. Without it
+ * every allocation would silently take the out-of-line path, so leaving it
+ * off the include path is an error; code that wants the out-of-line path
+ * on purpose (the library's own plan-independent sources) defines
+ * MDN_NO_PLAN_HEADER. */
+#ifndef MDN_NO_PLAN_HEADER
 #if defined(__has_include)
 #if __has_include(<midden/plan.h>)
+#include <midden/plan.h>
+#else
+#error "<midden/plan.h> is not on the include path: add the plan's include directory (pkg-config --cflags midden-<plan>, or link the CMake target Midden::<plan>), or define MDN_NO_PLAN_HEADER to use the out-of-line allocation path"
+#endif
+#else
 #include <midden/plan.h>
 #endif
 #endif
@@ -114,6 +126,7 @@ typedef struct mdn_options {
     bool stats;             /**< `stats`: print a summary table when the heap is destroyed */
     bool heap_histogram;    /**< `heap-histogram`: print live objects by size class and space after the last collection */
     char trace[MDN_OPTION_STRING_SIZE]; /**< `trace`: write a Chrome trace-event timeline to this file; "" = off */
+    bool env;               /**< `env`: mdn_heap_create() applies the `MDN_*` environment over these options (default); false ignores it */
 } mdn_options;
 
 /** @brief Heap sizing policies (the `heap-policy` option). */
@@ -228,6 +241,13 @@ void mdn_options_print_help(FILE *out);
 
 /**
  * @brief Create a heap with the linked plan.
+ *
+ * Unless @p opts has `env` false, the `MDN_*` environment variables are
+ * applied over @p opts first, as by mdn_options_from_env(): the program's
+ * settings come first and the environment last, so `MDN_VERIFY=1` works
+ * on any program. A bad variable fails the creation with an error naming
+ * it. A program that must not be configured from outside sets `env=0`.
+ *
  * @param opts options, or NULL for the defaults
  * @param err  filled on failure (may be NULL)
  * @return the heap, or NULL on failure

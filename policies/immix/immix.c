@@ -4,6 +4,7 @@
 
 #include "core/os.h"
 #include "core/poison.h"
+#include "core/race.h"
 #include "core/verify.h"
 
 #include <stdlib.h>
@@ -545,6 +546,7 @@ mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
         mdn_forwarding_abandon(&s->fwd, start);
         return obj;
     }
+    MDN_RACE_POINT(mdn_race_forward_claimed, mdn_address_to_ptr(start)); /* docs/design/reliability.md .race.hooks */
     size_t size = mdn_vm_object_size(obj);
     /* .immix.pin: a candidate block has no pinned object (its flag was
      * clear when it was chosen, and nothing pins during a collection). */

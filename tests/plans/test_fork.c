@@ -97,6 +97,17 @@ static void wait_child(pid_t pid) {
     ck_assert_msg(WEXITSTATUS(status) == 0, "the child exited with status %d", WEXITSTATUS(status));
 }
 
+/* Fork through the heap's fork protocol; the child runs child_main. */
+static pid_t fork_world(mdn_heap *h, shadow_world *w) {
+    mdn_prepare_fork(h);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        child_main(h, w);
+    mdn_after_fork_parent(h);
+    return pid;
+}
+
 static void fork_single(unsigned gc_threads, const char *name) {
     uint64_t seed = mdn_test_seed(name);
     mdn_heap *h = fork_heap(gc_threads);
@@ -107,12 +118,7 @@ static void fork_single(unsigned gc_threads, const char *name) {
     ck_assert_int_eq(run_world(&w, 6000, 800), 0);
     ck_assert_msg(shadow_verify(&w), "%s", w.failure);
     for (int round = 0; round < 2; round++) {
-        mdn_prepare_fork(h);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0)
-            child_main(h, &w);
-        mdn_after_fork_parent(h);
+        pid_t pid = fork_world(h, &w);
         ck_assert_int_eq(run_world(&w, 3000, 500), 0);
         mdn_collect(t->mutator, MDN_GC_FULL);
         ck_assert_msg(shadow_verify(&w), "%s", w.failure);
@@ -203,12 +209,7 @@ START_TEST(test_fork_multi_thread) {
             mdn_safepoint(t->mutator);
     for (int round = 0; round < 3; round++) {
         ck_assert_int_eq(run_world(&w, 2000, 600), 0);
-        mdn_prepare_fork(h);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0)
-            child_main(h, &w);
-        mdn_after_fork_parent(h);
+        pid_t pid = fork_world(h, &w);
         ck_assert_int_eq(run_world(&w, 2000, 600), 0);
         ck_assert_msg(shadow_verify(&w), "%s", w.failure);
         mdn_enter_native(t->mutator); /* waiting for the child must not hold up the other threads */

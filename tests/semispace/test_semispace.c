@@ -380,13 +380,7 @@ START_TEST(two_workers_race_on_shared_objects) {
         all[i] = node(t, NREFS, i);
     for (size_t i = 0; i < g.n; i++) {
         for (unsigned f = 0; f < NREFS; f++) {
-            size_t target;
-            if (i < HUBS) /* hubs point to hubs and mid objects */
-                target = f == 0 ? (i + 1) % HUBS : HUBS + mdn_test_rand_below(&seed, MID);
-            else if (i < HUBS + MID) /* mid objects point to hubs */
-                target = mdn_test_rand_below(&seed, HUBS);
-            else /* leaves point to hubs and mid objects */
-                target = f < 2 ? mdn_test_rand_below(&seed, HUBS) : HUBS + mdn_test_rand_below(&seed, MID);
+            size_t target = mdn_test_sharing_target(&seed, i, f, HUBS, MID);
             g.edges[i * NREFS + f] = (uint32_t)target;
             toyvm_set_ref(all[i], f, all[target]);
         }

@@ -136,8 +136,9 @@ static int run_demo(const char *option_text) {
     mdn_options options;
     mdn_error err;
     mdn_options_init(&options);
-    /* Program defaults first, then the MDN_* environment overrides them. */
-    if (!mdn_options_parse(&options, option_text, &err) || !mdn_options_from_env(&options, &err)) {
+    /* The program's settings; mdn_heap_create applies the MDN_* environment
+     * over them (unless env=0). */
+    if (!mdn_options_parse(&options, option_text, &err)) {
         fprintf(stderr, "tinyvm: %s\n", err.message);
         return 2;
     }
