@@ -8,13 +8,14 @@
  * for the parallel phases.
  * .gc.phases: retire every thread-local allocator; prepare; roots (global,
  * registered, each mutator's); transitive closure on the work-stealing
- * queues; weak processing (nothing yet); release. Then resume the world.
+ * queues; weak processing (core/weak.c); release. Then resume the world.
  */
 #include "core/heap.h"
 
 #include "core/plan.h"
 #include "core/trace.h"
 #include "core/verify.h"
+#include "core/weak.h"
 
 #include <string.h>
 
@@ -76,6 +77,13 @@ static void scan_roots(mdn_heap *heap) {
     }
     pthread_mutex_unlock(&heap->roots_lock);
     MDN_FOR_EACH_MUTATOR(heap, m) { mdn_vm_scan_mutator_roots(m, m->vm_thread, t); }
+    mdn_weak_scan_roots(heap, t);
+}
+
+void mdn_gc_reclose(mdn_heap *heap) {
+    mdn_tracer_share(&heap->tracers[0], true);
+    mdn_gc_parallel(heap, closure_job, NULL);
+    mdn_workqueue_reclaim(heap->queue);
 }
 
 static uint64_t lap(uint64_t *clock) {
@@ -116,6 +124,7 @@ static void collect(mdn_heap *heap, bool requested_full) {
     mdn_workqueue_reclaim(heap->queue);
     phase[MDN_PHASE_CLOSURE] = lap(&clock);
     mdn_obs_phase(heap, MDN_GC_PHASE_WEAK);
+    mdn_weak_process(heap);
     phase[MDN_PHASE_WEAK] = lap(&clock);
     mdn_obs_phase(heap, MDN_GC_PHASE_RELEASE);
     size_t live = plan_release(heap);

@@ -132,6 +132,8 @@ struct mdn_heap {
     mdn_stats_state stats;
     mdn_obs_state obs; /* core/obs.h */
 
+    struct mdn_weak_state *weak; /* weak slots, ephemerons, finalizers (core/weak.h) */
+
     /* Heap sizing (docs/design/sizing.md), written with the world stopped. */
     struct {
         unsigned policy;         /* mdn_heap_policy, never AUTO */

@@ -69,8 +69,9 @@ void plan_object_log(mdn_heap *heap, mdn_mutator *m, mdn_objref obj);
 bool plan_is_live_object(mdn_heap *heap, mdn_objref obj);
 
 /* World stopped, after the closure (weak-reference processing): was `obj`
- * marked, forwarded or otherwise reached by this collection? True for
- * objects of spaces that are not collected. */
+ * marked, forwarded or otherwise reached by this collection? An object of
+ * a space that never reclaims (immortal) is reached only if the closure
+ * visited it (docs/design/policies.md .policy.reached). */
 bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj);
 /* The reference of `obj` after this collection: its copy if it moved, else
  * `obj`. World stopped, after the closure. */

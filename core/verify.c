@@ -25,6 +25,7 @@
 #include "core/heap.h"
 #include "core/plan.h"
 #include "core/poison.h"
+#include "core/weak.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -181,6 +182,8 @@ MDN_NORETURN static void report_overlap(const verify_record *outer, const verify
 }
 
 static void check_overlaps(mdn_verifier *v) {
+    if (v->nrecords < 2)
+        return; /* nothing reached (records NULL): qsort must not see it */
     qsort(v->records, v->nrecords, sizeof *v->records, by_start);
     for (size_t i = 1; i < v->nrecords; i++) {
         const verify_record *prev = &v->records[i - 1];
@@ -234,6 +237,8 @@ static size_t walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data, bool (*is
     pthread_mutex_unlock(&heap->roots_lock);
     v.root_kind = "mutator";
     MDN_FOR_EACH_MUTATOR(heap, m) { mdn_vm_scan_mutator_roots(m, m->vm_thread, &t); }
+    v.root_kind = "weak slot, ephemeron or finalizer";
+    mdn_weak_verify(heap, &t);
     while (v.stack_count) {
         v.current = v.records[v.stack[--v.stack_count]].obj;
         if (is_old) {

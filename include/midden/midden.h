@@ -15,6 +15,7 @@
 #include <midden/types.h>
 #include <midden/version.h>
 #include <midden/vm.h>
+#include <midden/weak.h>
 
 #include <stdio.h>
 

@@ -265,11 +265,12 @@ bool plan_is_live_object(mdn_heap *heap, mdn_objref obj) {
     return r.policy && r.policy->is_live(r.space, obj);
 }
 
+/* .policy.reached: reached by the collection in progress (the weak phase). */
 bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj) {
     space_ref r = space_of_object(heap, obj);
     if (!r.policy)
         mdn_common_no_space(heap, obj);
-    return r.policy->is_live(r.space, obj);
+    return r.policy->is_reached(r.space, obj);
 }
 
 mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj) {

@@ -145,4 +145,4 @@ void mdn_immortal_check(const mdn_immortal_space *s) {
     }
 }
 
-MDN_POLICY_DEFINE(immortal, mdn_immortal_space);
+MDN_POLICY_DEFINE_REACHED(immortal, mdn_immortal_space);

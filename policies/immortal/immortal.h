@@ -88,6 +88,15 @@ static inline bool mdn_immortal_is_live(const mdn_immortal_space *s, mdn_objref 
     return mdn_immortal_contains(s, start) && mdn_address_is_aligned(start, MDN_MIN_ALIGN);
 }
 
+/* .policy.reached: live is not reached here. Marked by the collection in
+ * progress (between its closure and the next prepare): an unreached
+ * immortal object stays valid itself, but the objects it points at may be
+ * reclaimed, so the weak phase treats it as dead (docs/design/weak.md
+ * .weak.queries). */
+static inline bool mdn_immortal_is_reached(const mdn_immortal_space *s, mdn_objref obj) {
+    return mdn_immortal_is_live(s, obj) && mdn_immortal_is_marked(s, obj);
+}
+
 /* Immortal objects never move. */
 static inline mdn_objref mdn_immortal_forwarded(const mdn_immortal_space *s, mdn_objref obj) {
     (void)s;

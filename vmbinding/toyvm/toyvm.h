@@ -225,6 +225,49 @@ static inline mdn_objref toyvm_alloc_node(toyvm_thread *t, mdn_objref left, mdn_
     return n;
 }
 
+/** @brief Type id of a weak box: reference field 0 is a registered weak slot, the others are strong. */
+#define TOYVM_TYPE_WEAK 0xfeu
+/** @brief Type id of an ephemeron: field 0 is the key, field 1 the value (neither traced), the others strong. */
+#define TOYVM_TYPE_EPHEMERON 0xffu
+
+/**
+ * @brief Leading reference fields of @p o that toyvm does not report to the
+ * collector (registered weak slots and ephemeron fields).
+ * @param o an object
+ * @return 1 for a weak box, 2 for an ephemeron, else 0
+ */
+static inline unsigned toyvm_unscanned_refs(mdn_objref o) {
+    unsigned type = toyvm_type(o);
+    return type == TOYVM_TYPE_WEAK ? 1u : type == TOYVM_TYPE_EPHEMERON ? 2u : 0u;
+}
+
+/**
+ * @brief Allocate a weak box: @p nrefs reference fields (at least 1), of
+ * which field 0 is weak (registered with mdn_weak_register()), holding
+ * @p target. @p target is rooted across the allocation.
+ * @param t        the thread
+ * @param target   the weak field's first value (may be null)
+ * @param nrefs    reference fields, at least 1
+ * @param payload  payload bytes
+ * @param strength short or long
+ * @return the box, or null when out of memory in TOYVM_OOM_RETURN mode
+ */
+mdn_objref toyvm_alloc_weak(toyvm_thread *t, mdn_objref target, unsigned nrefs, size_t payload,
+                            mdn_weak_strength strength);
+
+/**
+ * @brief Allocate an ephemeron: @p nrefs reference fields (at least 2), of
+ * which field 0 is the key and field 1 the value (registered with
+ * mdn_ephemeron_register()). @p key and @p value are rooted across the allocation.
+ * @param t       the thread
+ * @param key     the key (may be null)
+ * @param value   the value (may be null)
+ * @param nrefs   reference fields, at least 2
+ * @param payload payload bytes
+ * @return the ephemeron, or null when out of memory in TOYVM_OOM_RETURN mode
+ */
+mdn_objref toyvm_alloc_ephemeron(toyvm_thread *t, mdn_objref key, mdn_objref value, unsigned nrefs, size_t payload);
+
 #ifdef __cplusplus
 }
 #endif
