@@ -354,10 +354,15 @@ bool shadow_step(shadow_world *w, unsigned collect_every) {
     mdn_objref *sa = shadow_root_slot(w, a);
     if (collect_every && below(w, collect_every) == 0) {
         uint64_t scans = toyvm_root_scans(w->thread);
-        mdn_collect(w->thread->mutator, below(w, 4) == 0 ? MDN_GC_FULL : MDN_GC_DEFAULT);
+        mdn_gc_kind kind = below(w, 4) == 0 ? MDN_GC_FULL : MDN_GC_DEFAULT;
+        mdn_collect(w->thread->mutator, kind);
         if (w->weak_every) {
             run_finalizers(w);
-            w->strict = toyvm_root_scans(w->thread) != scans; /* a collection ran: .shadow.weak */
+            /* A collection ran (.shadow.weak) that finds every unreachable
+             * object: on a generational plan only a full one does, a minor
+             * one leaves the old garbage for later. */
+            w->strict = toyvm_root_scans(w->thread) != scans &&
+                        (kind == MDN_GC_FULL || MDN_PLAN_BARRIER != MDN_BARRIER_OBJECT);
         }
         return true;
     }
