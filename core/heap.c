@@ -2,6 +2,7 @@
 #include "core/heap.h"
 
 #include "core/plan.h"
+#include "core/weak.h"
 
 #include "core/block_pool.h"
 
@@ -114,6 +115,11 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
     pthread_mutex_init(&heap->roots_lock, NULL);
     mdn_stats_init(&heap->stats);
     heap->magic = MDN_HEAP_MAGIC;
+    if (!mdn_weak_create(heap)) {
+        mdn_error_set(err, MDN_ERR_MEMORY, "cannot allocate the weak reference tables");
+        mdn_heap_destroy(heap);
+        return NULL;
+    }
 
     heap->nworkers = heap->options.gc_threads;
     if (plan_can_collect) {
@@ -175,6 +181,7 @@ void mdn_heap_destroy(mdn_heap *heap) {
         free(heap->tracers[i].local);
     free(heap->tracers);
     free(heap->roots);
+    mdn_weak_destroy(heap);
     mdn_stats_destroy(&heap->stats);
     pthread_mutex_destroy(&heap->roots_lock);
     pthread_cond_destroy(&heap->resume_cond);

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MDN_PLAN_MUTATOR_AREA 1024
+#define MDN_PLAN_MUTATOR_AREA 2048
 #define MDN_PLAN_TRACER_AREA 1024
 
 typedef enum mdn_mutator_state {
@@ -131,6 +131,8 @@ struct mdn_heap {
 
     mdn_stats_state stats;
     mdn_obs_state obs; /* core/obs.h */
+
+    struct mdn_weak_state *weak; /* weak slots, ephemerons, finalizers (core/weak.h) */
 
     /* Heap sizing (docs/design/sizing.md), written with the world stopped. */
     struct {

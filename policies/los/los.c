@@ -217,8 +217,10 @@ void *mdn_los_alloc(mdn_los_space *s, size_t size) {
         push_object(s, start, pages);
         mdn_side_bit_set_atomic(&s->starts, mdn_address_from_word(start));
         /* .los.black: born marked, so is_live holds between collections;
-         * prepare clears every mark before the closure. */
-        mdn_side_bit_set_atomic(&s->marks, mdn_address_from_word(start));
+         * prepare clears every mark before the closure. With sticky marks
+         * an object is born unmarked: young (.gen.sticky). */
+        if (!s->unlogged)
+            mdn_side_bit_set_atomic(&s->marks, mdn_address_from_word(start));
         s->live_bytes += bytes;
     }
     pthread_mutex_unlock(&s->lock);
@@ -249,6 +251,8 @@ void *mdn_los_alloc(mdn_los_space *s, size_t size) {
 
 void mdn_los_prepare(mdn_los_space *s, mdn_heap *heap, bool full) {
     (void)heap, (void)full;
+    if (s->minor)
+        return; /* .gen.sticky: old objects stay marked; young ones are not */
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->nobjects; i++)
         mdn_side_bit_clear_atomic(&s->marks, mdn_address_from_word(s->objects[i].start));
@@ -261,6 +265,8 @@ static void free_object(mdn_los_space *s, const mdn_los_object *o) {
     mdn_address start = mdn_address_from_word(o->start);
     size_t bytes = o->pages << MDN_LOG_PAGE;
     mdn_side_bit_clear_atomic(&s->starts, start);
+    if (s->unlogged) /* .gen.unlog: an object born here later starts young */
+        mdn_side_clear_range(s->unlogged, start, bytes);
     s->live_bytes -= bytes;
     if (o->pages >= LOS_PAGES) {
         size_t charge = mdn_align_up(bytes, MDN_CHUNK_SIZE);

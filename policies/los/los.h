@@ -63,6 +63,12 @@ typedef struct mdn_los_space {
     mdn_side_metadata marks;   /* one bit per page */
     mdn_side_metadata starts;  /* one bit per page: an object starts here */
     mdn_stats_state *stats;
+    /* Generational plans (docs/design/generational.md .gen.sticky): objects
+     * are born unmarked (young), marks survive minor collections, and
+     * marking sets the object's unlogged bit (.gen.unlog). NULL and false
+     * otherwise. */
+    mdn_side_metadata *unlogged;
+    bool minor; /* the collection in progress is minor */
 } mdn_los_space;
 
 /* The verbs of core/policy.h (.policy.verbs). */
@@ -89,8 +95,11 @@ static inline bool mdn_los_contains(const mdn_los_space *s, mdn_address a) {
 }
 
 static inline mdn_objref mdn_los_trace_object(mdn_los_space *s, mdn_tracer *t, mdn_objref obj) {
-    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj)))
+    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj))) {
+        if (s->unlogged)
+            mdn_side_bit_set_atomic(s->unlogged, mdn_objref_to_address(obj)); /* .gen.unlog */
         mdn_tracer_enqueue(t, obj);
+    }
     return obj;
 }
 

@@ -22,13 +22,15 @@
 
 /* The option names as the documentation promises them, independent of the table. */
 static const char *const all_names[] = {"heap",         "gc-threads",     "verbose",         "verify",
-                                        "stress",       "poison",         "defrag-headroom", "heap-policy",
+                                        "stress",       "poison",         "defrag-headroom", "gen-full-threshold",
+                                        "gen-full-alloc", "gen-min-yield", "heap-policy",
                                         "heap-max",     "heap-initial",   "heap-factor",     "heap-adaptive-c",
                                         "return-idle-gcs", "return-idle-ms", "stats",       "heap-histogram",
                                         "trace",        "env"};
 static const char *const all_env_names[] = {"MDN_HEAP",         "MDN_GC_THREADS",  "MDN_VERBOSE",
                                             "MDN_VERIFY",       "MDN_STRESS",      "MDN_POISON",
-                                            "MDN_DEFRAG_HEADROOM", "MDN_HEAP_POLICY", "MDN_HEAP_MAX",
+                                            "MDN_DEFRAG_HEADROOM", "MDN_GEN_FULL_THRESHOLD",
+                                            "MDN_GEN_FULL_ALLOC", "MDN_GEN_MIN_YIELD", "MDN_HEAP_POLICY", "MDN_HEAP_MAX",
                                             "MDN_HEAP_INITIAL", "MDN_HEAP_FACTOR", "MDN_HEAP_ADAPTIVE_C",
                                             "MDN_RETURN_IDLE_GCS", "MDN_RETURN_IDLE_MS", "MDN_STATS",
                                             "MDN_HEAP_HISTOGRAM", "MDN_TRACE", "MDN_ENV"};
@@ -53,6 +55,12 @@ static uint64_t field_of(const mdn_options *o, const char *name) {
         return o->poison;
     if (strcmp(name, "defrag-headroom") == 0)
         return o->defrag_headroom;
+    if (strcmp(name, "gen-full-threshold") == 0)
+        return o->gen_full_threshold;
+    if (strcmp(name, "gen-full-alloc") == 0)
+        return o->gen_full_alloc;
+    if (strcmp(name, "gen-min-yield") == 0)
+        return o->gen_min_yield;
     if (strcmp(name, "heap-policy") == 0)
         return o->heap_policy;
     if (strcmp(name, "heap-max") == 0)

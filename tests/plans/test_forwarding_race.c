@@ -110,7 +110,7 @@ START_TEST(losers_of_a_forwarding_race_use_the_winners_copy) {
             for (unsigned f = 0; f < NREFS; f++) {
                 size_t target = mdn_test_sharing_target(&seed, i, f, HUBS, MID);
                 edges[i * NREFS + f] = (uint32_t)target;
-                toyvm_set_ref(all[i], f, all[target]);
+                toyvm_set_ref(t, all[i], f, all[target]);
             }
         }
         /* Only the leaves hold the graph now, from large-object arrays that
@@ -118,7 +118,7 @@ START_TEST(losers_of_a_forwarding_race_use_the_winners_copy) {
         for (size_t a = 0; a < narrays; a++) {
             arrays[a] = toyvm_alloc(t, TYPE_ARRAY, PER_ARRAY, 0, MDN_ALLOC_LARGE);
             for (size_t k = 0; k < PER_ARRAY && a * PER_ARRAY + k < LEAVES; k++)
-                toyvm_set_ref(arrays[a], (unsigned)k, all[HUBS + MID + a * PER_ARRAY + k]);
+                toyvm_set_ref(t, arrays[a], (unsigned)k, all[HUBS + MID + a * PER_ARRAY + k]);
         }
         memset(all, 0, N * sizeof *all);
         /* The first collection sweeps the hubs' blocks, so Immix knows them
@@ -135,6 +135,11 @@ START_TEST(losers_of_a_forwarding_race_use_the_winners_copy) {
          * in the full one on Immix (each hub is copied once). */
         if (!strcmp(MDN_TEST_PLAN, "semispace"))
             ck_assert_uint_eq(first, HUBS);
+        /* StickyImmix: its first collection is minor, after which a hub's
+         * block is a candidate of the full one only sometimes, so how many
+         * hubs move varies; the graph check above is what holds. */
+        if (!strcmp(MDN_TEST_PLAN, "stickyimmix"))
+            continue;
         if (moving_plan())
             ck_assert_uint_eq(hub_claims, HUBS);
         else
