@@ -143,6 +143,26 @@ foreach(plan IN LISTS MIDDEN_PLANS)
     install(FILES "${PROJECT_BINARY_DIR}/pkgconfig/midden-${plan}-shared.pc"
             DESTINATION "${MIDDEN_INSTALL_PKGCONFIGDIR}" COMPONENT Development)
   endif()
+
+  # Build-tree pkg-config files: pkg-config prefers midden-<plan>-uninstalled.pc
+  # over midden-<plan>.pc in the same directory, so with
+  # PKG_CONFIG_PATH=<build>/pkgconfig a program builds against this build
+  # tree (its sources' headers, the generated plan header, the libraries
+  # where they were built) with no install step.
+  set(_uninst_cflags "-I${PROJECT_SOURCE_DIR}/include -I${PROJECT_BINARY_DIR}/include -I${gen} -pthread")
+  string(CONCAT _uninst
+         "Name: midden-${plan}\nDescription: Midden memory manager, ${plan} plan (static library, build tree)\n"
+         "Version: ${PROJECT_VERSION}\nCflags: ${_uninst_cflags}\n"
+         "Libs: $<TARGET_FILE:midden_${plan}> -pthread -lm ${MIDDEN_CONSUMER_LINK_FLAGS}\n")
+  file(GENERATE OUTPUT "${PROJECT_BINARY_DIR}/pkgconfig/midden-${plan}-uninstalled.pc" CONTENT "${_uninst}")
+  if(MIDDEN_BUILD_SHARED)
+    string(CONCAT _uninst
+           "Name: midden-${plan}-shared\nDescription: Midden memory manager, ${plan} plan (shared library, build tree)\n"
+           "Version: ${PROJECT_VERSION}\nCflags: ${_uninst_cflags}\n"
+           "Libs: -L$<TARGET_FILE_DIR:midden_${plan}_shared> -Wl,-rpath,$<TARGET_FILE_DIR:midden_${plan}_shared> "
+           "-lmidden_${plan} -pthread -lm ${MIDDEN_CONSUMER_LINK_FLAGS}\n")
+    file(GENERATE OUTPUT "${PROJECT_BINARY_DIR}/pkgconfig/midden-${plan}-shared-uninstalled.pc" CONTENT "${_uninst}")
+  endif()
 endforeach()
 add_library(Midden::midden ALIAS midden_${MIDDEN_PLAN})
 
@@ -160,6 +180,11 @@ foreach(_kind "" "-shared")
                  "${PROJECT_BINARY_DIR}/pkgconfig/midden${_kind}.pc" COPYONLY)
   install(FILES "${PROJECT_BINARY_DIR}/pkgconfig/midden${_kind}.pc" DESTINATION "${MIDDEN_INSTALL_PKGCONFIGDIR}"
           COMPONENT Development)
+  file(WRITE "${PROJECT_BINARY_DIR}/pkgconfig/midden${_kind}-uninstalled.pc"
+       "Name: midden${_kind}\n"
+       "Description: Midden memory manager, the default plan (${MIDDEN_PLAN}, build tree)\n"
+       "Version: ${PROJECT_VERSION}\n"
+       "Requires: midden-${MIDDEN_PLAN}${_kind} = ${PROJECT_VERSION}\n")
 endforeach()
 
 install(TARGETS ${_mdn_export_targets} EXPORT MiddenTargets

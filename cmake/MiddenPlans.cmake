@@ -3,6 +3,7 @@
 #   midden_add_plan(NAME immix
 #                   FASTPATH BUMP|FREELIST|NONE
 #                   MAX_FAST_SIZE <bytes>
+#                   [BARRIER NONE|OBJECT]   (default NONE)
 #                   SOURCES plan.c ...
 #                   POLICIES immix los immortal)
 #
@@ -17,11 +18,11 @@ set(MIDDEN_PLAN "immix" CACHE STRING "The plan the 'midden' target is")
 set(MIDDEN_PLAN_ORDER nogc marksweep semispace immix genimmix gencopy stickyimmix markcompact)
 
 function(midden_add_plan)
-  cmake_parse_arguments(P "" "NAME;FASTPATH;MAX_FAST_SIZE" "SOURCES;POLICIES" ${ARGN})
+  cmake_parse_arguments(P "" "NAME;FASTPATH;MAX_FAST_SIZE;BARRIER" "SOURCES;POLICIES" ${ARGN})
   if(NOT P_NAME OR NOT P_FASTPATH OR NOT DEFINED P_MAX_FAST_SIZE)
     message(FATAL_ERROR "midden_add_plan needs NAME, FASTPATH and MAX_FAST_SIZE")
   endif()
-  set(policy_sources "${PROJECT_SOURCE_DIR}/plans/common/common.c")
+  set(policy_sources "${PROJECT_SOURCE_DIR}/plans/common/common.c" "${PROJECT_SOURCE_DIR}/plans/common/gen.c")
   set(_policies los immortal ${P_POLICIES})
   list(REMOVE_DUPLICATES _policies)
   foreach(pol IN LISTS _policies)
@@ -36,6 +37,13 @@ function(midden_add_plan)
   string(TOUPPER ${P_NAME} MDN_PLAN_NAME_UPPER)
   set(MDN_PLAN_FASTPATH_KIND ${P_FASTPATH})
   set(MDN_PLAN_MAX_FAST_SIZE ${P_MAX_FAST_SIZE})
+  if(NOT P_BARRIER)
+    set(P_BARRIER NONE)
+  endif()
+  if(NOT P_BARRIER MATCHES "^(NONE|OBJECT)$")
+    message(FATAL_ERROR "plan ${P_NAME}: BARRIER must be NONE or OBJECT, not '${P_BARRIER}'")
+  endif()
+  set(MDN_PLAN_BARRIER_KIND ${P_BARRIER})
   set(gen "${PROJECT_BINARY_DIR}/plans/${P_NAME}/include")
   configure_file("${PROJECT_SOURCE_DIR}/cmake/plan.h.in" "${gen}/midden/plan.h" @ONLY)
 

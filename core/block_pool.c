@@ -2,9 +2,13 @@
 #include "core/block_pool.h"
 
 #include "core/poison.h"
+#include "core/race.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+mdn_race_hook mdn_race_block_pop;
+mdn_race_hook mdn_race_forward_claimed;
 
 void mdn_block_pool_init(mdn_block_pool *pool, mdn_vmspace *vs, unsigned space) {
     memset(pool, 0, sizeof *pool);
@@ -44,6 +48,7 @@ static bool pop_free(mdn_block_pool *pool, size_t *index) {
         /* The link may be stale if another thread popped `top` meanwhile;
          * the tag makes the CAS below fail in that case (.block.stack). */
         uint32_t link = __atomic_load_n(&pool->vs->block_next[top - 1], __ATOMIC_RELAXED);
+        MDN_RACE_POINT(mdn_race_block_pop, pool); /* .race.hooks */
         uint64_t next = (((head >> 32) + 1) << 32) | link;
         if (__atomic_compare_exchange_n(&pool->free_head, &head, next, true, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
             *index = top - 1;

@@ -8,7 +8,7 @@
  * for the parallel phases.
  * .gc.phases: retire every thread-local allocator; prepare; roots (global,
  * registered, each mutator's); transitive closure on the work-stealing
- * queues; weak processing (nothing yet); release. Then resume the world.
+ * queues; weak processing (core/weak.c); release. Then resume the world.
  */
 #include "core/heap.h"
 
@@ -16,6 +16,7 @@
 #include "core/plan.h"
 #include "core/trace.h"
 #include "core/verify.h"
+#include "core/weak.h"
 
 #include <string.h>
 
@@ -95,6 +96,13 @@ static void scan_roots(mdn_heap *heap) {
     if (heap->cons)
         mdn_conservative_scan_roots(heap, t);
     MDN_FOR_EACH_MUTATOR(heap, m) { mdn_vm_scan_mutator_roots(m, m->vm_thread, t); }
+    mdn_weak_scan_roots(heap, t);
+}
+
+void mdn_gc_reclose(mdn_heap *heap) {
+    mdn_tracer_share(&heap->tracers[0], true);
+    mdn_gc_parallel(heap, closure_job, NULL);
+    mdn_workqueue_reclaim(heap->queue);
 }
 
 static uint64_t lap(uint64_t *clock) {
@@ -105,9 +113,11 @@ static uint64_t lap(uint64_t *clock) {
 }
 
 /* The collection proper; world stopped, heap->lock not held. */
-static void collect(mdn_heap *heap, bool full) {
+static void collect(mdn_heap *heap, bool requested_full) {
     uint64_t start = mdn_now_ns(), clock = start;
     uint64_t phase[MDN_PHASE_COUNT] = {0};
+    /* A generational plan may make a default request full, or minor. */
+    bool full = plan_collection_full(heap, requested_full);
     heap->current_full = full;
     mdn_obs_gc_start(heap);
     MDN_FOR_EACH_MUTATOR(heap, m) {
@@ -118,13 +128,14 @@ static void collect(mdn_heap *heap, bool full) {
         heap->tracers[i].objects_traced = 0;
         heap->tracers[i].bytes_copied = 0;
     }
-    plan_prepare(heap, full);
+    plan_prepare(heap, requested_full);
     /* Worker 0's copy allocator must exist before roots are traced: roots
      * are forwarded by worker 0 (.plan.phases). */
     plan_worker_prepare(heap, &heap->tracers[0]);
     phase[MDN_PHASE_PREPARE] = lap(&clock);
     mdn_obs_phase(heap, MDN_GC_PHASE_ROOTS);
     scan_roots(heap);
+    plan_scan_roots(heap, &heap->tracers[0]);
     mdn_tracer_share(&heap->tracers[0], true);
     phase[MDN_PHASE_ROOTS] = lap(&clock);
     mdn_obs_phase(heap, MDN_GC_PHASE_CLOSURE);
@@ -132,6 +143,8 @@ static void collect(mdn_heap *heap, bool full) {
     mdn_workqueue_reclaim(heap->queue);
     phase[MDN_PHASE_CLOSURE] = lap(&clock);
     mdn_obs_phase(heap, MDN_GC_PHASE_WEAK);
+    mdn_weak_process(heap);
+    /* After the weak phase, which may keep objects for finalization. */
     if (heap->cons)
         mdn_conservative_sweep(heap);
     phase[MDN_PHASE_WEAK] = lap(&clock);

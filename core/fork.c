@@ -13,6 +13,7 @@
 #include "core/heap.h"
 #include "core/obs.h"
 #include "core/plan.h"
+#include "core/weak.h"
 
 #include <string.h>
 
@@ -78,6 +79,7 @@ void mdn_prepare_fork(mdn_heap *heap) {
         mdn_workers_destroy(heap->workers);
         heap->workers = NULL;
     }
+    mdn_weak_fork_prepare(heap);
     if (heap->obs.timeline)
         mdn_timeline_flush(heap->obs.timeline);
     fflush(stderr);
@@ -92,6 +94,7 @@ static void require_forking(mdn_heap *heap, const char *check) {
 
 void mdn_after_fork_parent(mdn_heap *heap) {
     require_forking(heap, "after_fork_parent");
+    mdn_weak_fork_parent(heap);
     restart_workers(heap, "after_fork_parent");
     if (heap->cons)
         mdn_conservative_resume_world(heap, heap->fork_owner);
@@ -106,6 +109,7 @@ void mdn_after_fork_child(mdn_heap *heap) {
     pthread_cond_init(&heap->stopped_cond, NULL);
     pthread_cond_init(&heap->resume_cond, NULL);
     pthread_mutex_init(&heap->roots_lock, NULL);
+    mdn_weak_fork_child(heap);
     mdn_mutator *self = heap->fork_owner;
     for (mdn_mutator *m = heap->mutators, *next; m; m = next) {
         next = m->next;

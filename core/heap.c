@@ -3,6 +3,7 @@
 
 #include "core/conservative.h"
 #include "core/plan.h"
+#include "core/weak.h"
 
 #include "core/block_pool.h"
 
@@ -69,11 +70,15 @@ bool mdn_heap_sizing_init(const mdn_options *opts, unsigned *policy, size_t *ini
 }
 
 mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
-    mdn_options defaults;
-    if (!opts) {
-        mdn_options_init(&defaults);
-        opts = &defaults;
-    }
+    mdn_options merged;
+    if (opts)
+        merged = *opts;
+    else
+        mdn_options_init(&merged);
+    /* The program's settings first, the environment last (env=0 opts out). */
+    if (merged.env && !mdn_options_from_env(&merged, err))
+        return NULL;
+    opts = &merged;
     if (!mdn_options_validate(opts, err))
         return NULL;
     unsigned policy;
@@ -111,6 +116,11 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
     pthread_mutex_init(&heap->roots_lock, NULL);
     mdn_stats_init(&heap->stats);
     heap->magic = MDN_HEAP_MAGIC;
+    if (!mdn_weak_create(heap)) {
+        mdn_error_set(err, MDN_ERR_MEMORY, "cannot allocate the weak reference tables");
+        mdn_heap_destroy(heap);
+        return NULL;
+    }
 
     heap->nworkers = heap->options.gc_threads;
     if (plan_can_collect) {
@@ -177,6 +187,7 @@ void mdn_heap_destroy(mdn_heap *heap) {
     free(heap->tracers);
     free(heap->roots);
     mdn_conservative_destroy(heap);
+    mdn_weak_destroy(heap);
     mdn_stats_destroy(&heap->stats);
     pthread_mutex_destroy(&heap->roots_lock);
     pthread_cond_destroy(&heap->resume_cond);

@@ -26,7 +26,7 @@
 #include <stdint.h>
 #include <ucontext.h>
 
-#define MDN_PLAN_MUTATOR_AREA 1024
+#define MDN_PLAN_MUTATOR_AREA 2048
 #define MDN_PLAN_TRACER_AREA 1024
 
 typedef enum mdn_mutator_state {
@@ -145,6 +145,8 @@ struct mdn_heap {
     mdn_obs_state obs; /* core/obs.h */
 
     struct mdn_conservative *cons; /* non-NULL with the `conservative` option */
+    struct mdn_weak_state *weak;   /* weak slots, ephemerons, finalizers (core/weak.h) */
+
     /* Heap sizing (docs/design/sizing.md), written with the world stopped. */
     struct {
         unsigned policy;         /* mdn_heap_policy, never AUTO */

@@ -124,8 +124,12 @@ void mdn_mutator_remove(mdn_mutator *m) {
     mdn_mutator_unhide_buffers(m);
     plan_mutator_retire(heap, m);
     /* An unbound mutator's fast paths must fail, so that any use reaches a
-     * slow path and its check (the struct stays on heap->free_mutators). */
+     * slow path and its check (the struct stays on heap->free_mutators).
+     * The barrier's table stays: a barrier on an unbound mutator reads it
+     * and, when it takes the slow path, fails there by name. */
+    uintptr_t barrier_bias = m->fast.barrier_bias;
     memset(&m->fast, 0, sizeof m->fast);
+    m->fast.barrier_bias = barrier_bias;
     if (m->prev)
         m->prev->next = m->next;
     else
@@ -212,6 +216,13 @@ void mdn_collect(mdn_mutator *m, mdn_gc_kind kind) {
     mdn_critical_enter(m);
     mdn_gc_request_for(m, kind, MDN_TRIGGER_EXPLICIT);
     mdn_critical_leave(m);
+}
+
+void mdn_write_barrier_slow(mdn_mutator *m, mdn_objref obj) {
+    require_running(m, "write_barrier");
+    if (mdn_objref_is_null(obj))
+        mdn_misuse("write_barrier", "the object written is the null reference");
+    plan_object_log(m->heap, m, obj);
 }
 
 bool mdn_pin_object(mdn_mutator *m, mdn_objref obj) {

@@ -56,6 +56,12 @@ static const mdn_option_desc options_table[] = {
      "percent of blocks kept free for evacuation"},
     {"conservative", MDN_OPTION_BOOL, 0, 1, 0, OPTIONS_FIELD(conservative, bool),
      "ambiguous roots: thread stacks, registers, static data; threads stopped by signals"},
+    {"gen-full-threshold", MDN_OPTION_UNSIGNED, 1, 100, 80, OPTIONS_FIELD(gen_full_threshold, unsigned),
+     "generational plans: a full collection follows a minor one that leaves more than this percent of the heap limit in use"},
+    {"gen-full-alloc", MDN_OPTION_UNSIGNED, 10, 100000, 100, OPTIONS_FIELD(gen_full_alloc, unsigned),
+     "generational plans on a growable or adaptive heap: a full collection follows once the bytes allocated since the last full one exceed this percent of the bytes in use after it"},
+    {"gen-min-yield", MDN_OPTION_UNSIGNED, 0, 100, 10, OPTIONS_FIELD(gen_min_yield, unsigned),
+     "generational plans: a full collection follows a minor one that reclaims less than this percent of the bytes allocated since the last collection"},
     {"heap-policy", MDN_OPTION_CHOICE, 0, 3, 0, OPTIONS_FIELD(heap_policy, unsigned),
      "heap sizing: auto (fixed if heap is set, else growable), fixed, growable or adaptive"},
     {"heap-max", MDN_OPTION_SIZE, 4 * OPTIONS_MIB, 1 * OPTIONS_TIB, 0, OPTIONS_FIELD(heap_max, size_t),
@@ -76,6 +82,8 @@ static const mdn_option_desc options_table[] = {
      "print live objects and bytes by size class and space after the last collection"},
     {"trace", MDN_OPTION_STRING, 0, MDN_OPTION_STRING_SIZE - 1, 0, OPTIONS_FIELD(trace, char *),
      "write a Chrome trace-event timeline of every collection to this file; empty means off"},
+    {"env", MDN_OPTION_BOOL, 0, 1, 1, OPTIONS_FIELD(env, bool),
+     "mdn_heap_create applies the MDN_* environment variables over these options; 0 ignores them"},
 };
 
 /* The names of each CHOICE option, in the order of their values. */

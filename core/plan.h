@@ -39,8 +39,19 @@ void plan_mutator_retire(mdn_heap *heap, mdn_mutator *m);
  * Returns zeroed memory, or NULL when a collection is needed. */
 void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_kind kind);
 
-/* A collection (world stopped). `full` asks for a full-heap collection. */
+/* At the start of a collection (world stopped, before the mutators are
+ * retired): is it a full-heap collection? `requested` is true for
+ * MDN_GC_FULL. A plan without generations answers `requested`; a
+ * generational one decides between a minor and a full collection
+ * (docs/design/generational.md .gen.policy). */
+bool plan_collection_full(mdn_heap *heap, bool requested);
+/* A collection (world stopped). `full` asks for a full-heap collection (as
+ * requested: MDN_GC_FULL). */
 void plan_prepare(mdn_heap *heap, bool full);
+/* The plan's own roots, traced by worker 0 after the VM's and the
+ * registered roots: a generational plan's remembered set in a minor
+ * collection (.gen.remset). */
+void plan_scan_roots(mdn_heap *heap, mdn_tracer *t);
 void plan_worker_prepare(mdn_heap *heap, mdn_tracer *t);
 void plan_worker_release(mdn_heap *heap, mdn_tracer *t);
 /* Reclaim; returns the bytes live after the collection (an estimate). */
@@ -48,13 +59,19 @@ size_t plan_release(mdn_heap *heap);
 
 bool plan_pin_object(mdn_heap *heap, mdn_objref obj);
 
+/* The write barrier's slow path (mdn_write_barrier_slow): log `obj`, whose
+ * unlogged bit the fast path found set, in m's modified-object buffer
+ * (.gen.log). A plan without a barrier never gets the call; it fails. */
+void plan_object_log(mdn_heap *heap, mdn_mutator *m, mdn_objref obj);
+
 /* Does `obj` look like a valid object start in a live space? For the heap
  * verifier; may be conservative. */
 bool plan_is_live_object(mdn_heap *heap, mdn_objref obj);
 
 /* World stopped, after the closure (weak-reference processing): was `obj`
- * marked, forwarded or otherwise reached by this collection? True for
- * objects of spaces that are not collected. */
+ * marked, forwarded or otherwise reached by this collection? An object of
+ * a space that never reclaims (immortal) is reached only if the closure
+ * visited it (docs/design/policies.md .policy.reached). */
 bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj);
 /* .policy.marks: the granule mark bitmap of space `space` if its policy
  * keeps one that answers plan_object_is_reachable for object starts, else

@@ -56,6 +56,19 @@ static inline bool mdn_side_bit_set_atomic(const mdn_side_metadata *md, mdn_addr
         return false;
     return (__atomic_fetch_or(byte, mask, __ATOMIC_RELAXED) & mask) == 0;
 }
+/* Set the bit, testing it first; `atomic` when other threads may set bits
+ * of the same byte at once (.side.atomic), else a plain store. */
+static inline void mdn_side_bit_set(const mdn_side_metadata *md, mdn_address a, bool atomic) {
+    if (atomic) {
+        mdn_side_bit_set_atomic(md, a);
+        return;
+    }
+    size_t i = mdn_side_index(md, a);
+    uint8_t mask = (uint8_t)(1u << (i & 7));
+    uint8_t *byte = &md->base[i >> 3];
+    if (!(*byte & mask))
+        *byte = (uint8_t)(*byte | mask);
+}
 static inline void mdn_side_bit_clear_atomic(const mdn_side_metadata *md, mdn_address a) {
     size_t i = mdn_side_index(md, a);
     __atomic_fetch_and(&md->base[i >> 3], (uint8_t) ~(1u << (i & 7)), __ATOMIC_RELAXED);

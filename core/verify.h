@@ -25,6 +25,16 @@ size_t mdn_verify_heap(mdn_heap *heap);
  * Returns the number of objects reached; aborts on the first violation. */
 size_t mdn_verify_walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data);
 
+/* .gen.verify (docs/design/generational.md): before a minor collection
+ * (world stopped, buffers flushed), walk everything reachable and abort,
+ * naming the object, the slot and the target, at the first reference from
+ * an old object that is not remembered to a young one: a store that
+ * skipped the write barrier. References are checked as by the walk above,
+ * except for liveness (young objects are not marked yet). Returns the
+ * number of objects reached. */
+size_t mdn_verify_barriers(mdn_heap *heap, bool (*is_old)(mdn_heap *heap, mdn_objref obj),
+                           bool (*is_remembered)(mdn_heap *heap, mdn_objref obj));
+
 /* Called by mdn_trace_slot() while a verifier runs. */
 void mdn_verify_slot(mdn_tracer *t, mdn_slot slot);
 

@@ -4,9 +4,10 @@
  * options and statistics (docs/design/overview.md .overview.api, .overview.threads, .overview.stats).
  *
  * Link exactly one plan library (`midden_<plan>`, or `midden` for the default
- * plan). Its build directory provides a generated `<midden/plan.h>` that
- * selects the inline allocation fast path of that plan; without it every
- * allocation takes the out-of-line path, which is correct but slower.
+ * plan). Its include directory provides a generated `<midden/plan.h>` that
+ * selects the inline allocation fast path of that plan; a compilation that
+ * cannot find it fails, unless it defines `MDN_NO_PLAN_HEADER` to take the
+ * out-of-line path on purpose.
  */
 #ifndef MIDDEN_MIDDEN_H
 #define MIDDEN_MIDDEN_H
@@ -14,11 +15,23 @@
 #include <midden/types.h>
 #include <midden/version.h>
 #include <midden/vm.h>
+#include <midden/weak.h>
 
 #include <stdio.h>
 
+/* The plan's generated header selects the inline fast paths. Without it
+ * every allocation would silently take the out-of-line path, so leaving it
+ * off the include path is an error; code that wants the out-of-line path
+ * on purpose (the library's own plan-independent sources) defines
+ * MDN_NO_PLAN_HEADER. */
+#ifndef MDN_NO_PLAN_HEADER
 #if defined(__has_include)
 #if __has_include(<midden/plan.h>)
+#include <midden/plan.h>
+#else
+#error "<midden/plan.h> is not on the include path: add the plan's include directory (pkg-config --cflags midden-<plan>, or link the CMake target Midden::<plan>), or define MDN_NO_PLAN_HEADER to use the out-of-line allocation path"
+#endif
+#else
 #include <midden/plan.h>
 #endif
 #endif
@@ -44,6 +57,16 @@ extern "C" {
 #ifndef MDN_PLAN_FASTPATH
 /** @brief The fast path of the linked plan (set by `<midden/plan.h>`). */
 #define MDN_PLAN_FASTPATH MDN_FASTPATH_NONE
+#endif
+
+/** @brief Write-barrier kinds a plan's `<midden/plan.h>` may select (mdn_write_barrier()). */
+#define MDN_BARRIER_UNKNOWN 0 /**< no `<midden/plan.h>`: test at run time whether the plan has a barrier */
+#define MDN_BARRIER_NONE 1    /**< no barrier: mdn_write_barrier() is a plain store */
+#define MDN_BARRIER_OBJECT 2  /**< object remembering: log an old object the first time it is written */
+
+#ifndef MDN_PLAN_BARRIER
+/** @brief The write barrier of the linked plan (set by `<midden/plan.h>`). */
+#define MDN_PLAN_BARRIER MDN_BARRIER_UNKNOWN
 #endif
 
 #ifndef MDN_PLAN_MAX_FAST_SIZE
@@ -104,6 +127,9 @@ typedef struct mdn_options {
     bool poison;            /**< `poison`: fill reclaimed memory with a pattern */
     unsigned defrag_headroom; /**< `defrag-headroom`: percent of blocks kept free for evacuation */
     bool conservative;      /**< `conservative`: ambiguous roots, valid-object bitmap, signal stop (docs/design/conservative.md) */
+    unsigned gen_full_threshold; /**< `gen-full-threshold`: generational plans collect the whole heap next when a minor collection leaves more than this percent of the heap limit in use */
+    unsigned gen_full_alloc;  /**< `gen-full-alloc`: generational plans collect the whole heap next once the bytes allocated since the last full collection exceed this percent of the bytes in use after it */
+    unsigned gen_min_yield;   /**< `gen-min-yield`: generational plans collect the whole heap next when a minor collection reclaims less than this percent of what was allocated since the last collection */
     unsigned heap_policy;   /**< `heap-policy`: an ::mdn_heap_policy */
     size_t heap_max;        /**< `heap-max`: the most a growing heap may take; 0 = a quarter of physical memory */
     size_t heap_initial;    /**< `heap-initial`: a growing heap's limit before its first collection */
@@ -114,6 +140,7 @@ typedef struct mdn_options {
     bool stats;             /**< `stats`: print a summary table when the heap is destroyed */
     bool heap_histogram;    /**< `heap-histogram`: print live objects by size class and space after the last collection */
     char trace[MDN_OPTION_STRING_SIZE]; /**< `trace`: write a Chrome trace-event timeline to this file; "" = off */
+    bool env;               /**< `env`: mdn_heap_create() applies the `MDN_*` environment over these options (default); false ignores it */
 } mdn_options;
 
 /** @brief Heap sizing policies (the `heap-policy` option). */
@@ -159,6 +186,10 @@ typedef struct mdn_mutator_fast {
     uintptr_t bump_limit;  /**< end of the current bump region */
     uint32_t gc_pending;   /**< nonzero while a collection waits for this thread */
     uint32_t conservative; /**< nonzero: mdn_alloc_conservative() may use the held buffers */
+    /** Write barrier: the heap's unlogged-bit table, biased so that the
+     * byte holding the bit of reference `r` is at `barrier_bias + (r >> 6)`;
+     * 0 on a plan without a barrier (docs/design/generational.md .gen.barrier). */
+    uintptr_t barrier_bias;
     void *free_lists[MDN_FREELIST_FAST_CLASSES]; /**< per size class free cells */
     /* While the buffers are hidden from mdn_alloc() (a conservative heap,
      * stress, verify, native state), the real ones are held here. */
@@ -235,6 +266,13 @@ void mdn_options_print_help(FILE *out);
 
 /**
  * @brief Create a heap with the linked plan.
+ *
+ * Unless @p opts has `env` false, the `MDN_*` environment variables are
+ * applied over @p opts first, as by mdn_options_from_env(): the program's
+ * settings come first and the environment last, so `MDN_VERIFY=1` works
+ * on any program. A bad variable fails the creation with an error naming
+ * it. A program that must not be configured from outside sets `env=0`.
+ *
  * @param opts options, or NULL for the defaults
  * @param err  filled on failure (may be NULL)
  * @return the heap, or NULL on failure
@@ -409,6 +447,102 @@ static inline void *mdn_alloc_conservative(mdn_mutator *m, size_t bytes, uintptr
 #endif
     return mdn_alloc_conservative_slow(m, bytes, MDN_MIN_ALIGN, MDN_ALLOC_DEFAULT, first_word);
 }
+
+/* ---- the write barrier -------------------------------------------------- */
+
+/**
+ * @brief Out-of-line part of the write barrier: log @p obj in the calling
+ * thread's modified-object buffer, unless another store logged it first.
+ * Called by mdn_write_barrier(), mdn_write_barrier_range() and
+ * mdn_object_modified() when the object's unlogged bit is set; a VM need
+ * not call it itself.
+ * @param m   the calling thread's mutator (RUNNING)
+ * @param obj the object written
+ */
+void mdn_write_barrier_slow(mdn_mutator *m, mdn_objref obj);
+
+/** @cond MDN_INTERNAL */
+/* .gen.barrier (docs/design/generational.md): the unlogged bit of `obj` in
+ * the table whose bias is `bias`. One load, a shift and a test. */
+static inline int mdn_barrier_unlogged_(uintptr_t bias, mdn_objref obj) {
+    uint8_t byte = __atomic_load_n((const uint8_t *)(bias + (obj.value >> 6)), __ATOMIC_RELAXED);
+    return (byte >> ((obj.value >> 3) & 7u)) & 1u;
+}
+
+/* Log `obj` if the plan has a barrier and the object is unlogged. */
+static inline void mdn_barrier_note_(mdn_mutator *m, mdn_objref obj) {
+#if MDN_PLAN_BARRIER == MDN_BARRIER_NONE
+    (void)m;
+    (void)obj;
+#else
+    uintptr_t bias = ((const mdn_mutator_fast *)m)->barrier_bias;
+#if MDN_PLAN_BARRIER == MDN_BARRIER_UNKNOWN
+    if (bias == 0)
+        return;
+#endif
+    if (__builtin_expect(mdn_barrier_unlogged_(bias, obj), 0))
+        mdn_write_barrier_slow(m, obj);
+#endif
+}
+/** @endcond */
+
+/**
+ * @brief Store the reference @p value into the field @p slot of the heap
+ * object @p obj, with the plan's write barrier.
+ *
+ * The VM calls it for every store of a reference into a field of an object
+ * in the heap (docs/porting.md, "The write barrier"), except initialising
+ * stores: a store into an object the thread allocated after its last call
+ * that may collect (mdn_alloc(), mdn_alloc_slow(), mdn_safepoint(),
+ * mdn_collect(), mdn_leave_native()) needs no barrier and may be a plain
+ * mdn_slot_store(). On a plan without a barrier this is exactly a plain
+ * store (the generated `<midden/plan.h>` says so at compile time); on a
+ * generational plan the fast path is one load, a test and a branch, and
+ * the first store into an old object since the last collection logs it.
+ * Never collects; takes no lock on the fast path.
+ *
+ * @param m     the calling thread's mutator (RUNNING)
+ * @param obj   the object that holds @p slot
+ * @param slot  the field, inside @p obj
+ * @param value the new reference (may be null)
+ */
+static inline void mdn_write_barrier(mdn_mutator *m, mdn_objref obj, mdn_slot slot, mdn_objref value) {
+    mdn_slot_store(slot, value);
+    mdn_barrier_note_(m, obj);
+}
+
+/**
+ * @brief The bulk form of mdn_write_barrier(): the VM has just stored
+ * references into the @p count consecutive slots from @p first of @p obj
+ * (an array copy or fill, by memmove(), memcpy() or a loop of plain
+ * stores).
+ *
+ * Call it after the stores and before the thread's next call that may
+ * collect. @p count may be 0 (nothing happens). Never collects.
+ *
+ * @param m     the calling thread's mutator (RUNNING)
+ * @param obj   the object that holds the slots
+ * @param first the first slot written, inside @p obj
+ * @param count how many consecutive slots were written
+ */
+static inline void mdn_write_barrier_range(mdn_mutator *m, mdn_objref obj, mdn_slot first, size_t count) {
+    (void)first;
+    if (count != 0)
+        mdn_barrier_note_(m, obj);
+}
+
+/**
+ * @brief Say that any reference field of @p obj may have been written
+ * without the barrier (by native code, a bulk copy of the whole object, or
+ * a deserialiser).
+ *
+ * Call it after the stores and before the thread's next call that may
+ * collect. Never collects.
+ *
+ * @param m   the calling thread's mutator (RUNNING)
+ * @param obj the modified object
+ */
+static inline void mdn_object_modified(mdn_mutator *m, mdn_objref obj) { mdn_barrier_note_(m, obj); }
 
 /* ---- the thread protocol ------------------------------------------------ */
 

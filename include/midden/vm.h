@@ -21,8 +21,22 @@
  *   functions read) before its next call that may collect: mdn_alloc(),
  *   mdn_safepoint(), mdn_collect() or mdn_leave_native().
  * - Moving plans copy the object's bytes and then overwrite the first word of
- *   the old copy with the forwarding pointer; the binding never sees an old
- *   copy once its object has moved.
+ *   the old copy with the forwarding pointer.
+ *
+ * What each function may read (a collection calls them on objects in every
+ * state, so this is exact):
+ * - mdn_vm_object_start() and mdn_vm_objref_from_start() read no memory:
+ *   they are arithmetic on the reference or address. The collector calls
+ *   mdn_vm_object_start() on every reference it finds in a slot, and a slot
+ *   may still hold the reference of an object another GC thread has already
+ *   moved, whose first word is now the forwarding pointer.
+ * - mdn_vm_object_size() reads the object's own header. It is called only
+ *   on an intact object: before the object is copied (by the thread that
+ *   copies it), on the new copy, or on an object that does not move.
+ * - mdn_vm_scan_object() reads the header and the fields, and is called
+ *   only on the copy that stays (the new copy of a moved object).
+ * - mdn_vm_object_moved() may read all of `to`; of `from` it may use the
+ *   address only (its first word is the forwarding pointer).
  */
 #ifndef MIDDEN_VM_H
 #define MIDDEN_VM_H
@@ -173,7 +187,8 @@ void mdn_vm_scan_mutator_roots(mdn_mutator *mutator, void *vm_thread, mdn_tracer
  * Define it to update VM state keyed by address (identity hashes, handles).
  * Called during a collection, possibly from several GC threads at once.
  *
- * @param from the old reference (its memory now holds a forwarding word)
+ * @param from the old reference: use its address only, do not read it (its
+ *             first word now holds the forwarding pointer)
  * @param to   the new reference
  */
 void mdn_vm_object_moved(mdn_objref from, mdn_objref to) __attribute__((weak));

@@ -10,7 +10,15 @@
 
 unsigned mdn_plan_create_fault;
 
-_Static_assert(sizeof(mdn_bump_region) <= MDN_COMMON_MUTATOR_AREA, "the common mutator area holds a region");
+/* The common part of a mutator's plan area: the immortal region, then the
+ * modified-object buffer of a generational plan. */
+typedef struct common_mutator {
+    mdn_bump_region immortal;
+    mdn_gen_buffer buffer;
+} common_mutator;
+_Static_assert(sizeof(common_mutator) <= MDN_COMMON_MUTATOR_AREA, "the common mutator area holds a region and a buffer");
+
+static common_mutator *common_mutator_of(mdn_mutator *m) { return (common_mutator *)(void *)m->plan; }
 
 /* A space of the heap: its policy and its state. */
 typedef struct space_ref {
@@ -68,17 +76,38 @@ bool plan_create(mdn_heap *heap, mdn_error *err) {
             return false;
         }
     }
+    if (plan_desc.generational) {
+        mdn_common_plan *c = mdn_common_of(heap);
+        if (!mdn_gen_init(&c->gen, heap)) {
+            mdn_error_set(err, MDN_ERR_MEMORY, "%s: cannot set up the unlogged bits of the write barrier",
+                          mdn_plan_name_string);
+            destroy_spaces(heap, nspaces());
+            return false;
+        }
+        /* .gen.sticky: the common spaces keep their marks across minor
+         * collections and set the unlogged bits of what they mark. */
+        c->large.unlogged = &c->gen.unlogged;
+        c->immortal.unlogged = &c->gen.unlogged;
+    }
+    if (plan_desc.created)
+        plan_desc.created(heap);
     return true;
 }
 
-void plan_destroy(mdn_heap *heap) { destroy_spaces(heap, nspaces()); }
+void plan_destroy(mdn_heap *heap) {
+    if (plan_desc.generational)
+        mdn_gen_destroy(&mdn_common_of(heap)->gen);
+    destroy_spaces(heap, nspaces());
+}
 
 static mdn_bump_region *immortal_region(mdn_mutator *m) {
-    return plan_desc.immortal_inline ? mdn_mutator_bump(&m->fast) : (mdn_bump_region *)(void *)m->plan;
+    return plan_desc.immortal_inline ? mdn_mutator_bump(&m->fast) : &common_mutator_of(m)->immortal;
 }
 
 void plan_mutator_init(mdn_heap *heap, mdn_mutator *m) {
     *immortal_region(m) = (mdn_bump_region){0, 0};
+    if (plan_desc.generational)
+        mdn_gen_mutator_init(&mdn_common_of(heap)->gen, m, &common_mutator_of(m)->buffer);
     if (plan_desc.mutator_init)
         plan_desc.mutator_init(heap, m);
 }
@@ -87,6 +116,10 @@ void plan_mutator_retire(mdn_heap *heap, mdn_mutator *m) {
     if (plan_desc.mutator_retire)
         plan_desc.mutator_retire(heap, m);
     mdn_immortal_retire(&mdn_common_of(heap)->immortal, immortal_region(m));
+    /* .gen.remset: the buffer goes to the remembered set before the
+     * collection looks at it. */
+    if (plan_desc.generational)
+        mdn_gen_flush(&mdn_common_of(heap)->gen, &common_mutator_of(m)->buffer);
 }
 
 void *mdn_common_alloc(mdn_heap *heap, mdn_mutator *m, unsigned space, size_t bytes, size_t align,
@@ -130,8 +163,52 @@ static space_ref space_in_phase_order(const mdn_heap *heap, unsigned k) {
     return space_by_index(heap, k < own ? k + (MDN_SPACE_PLAN - 1) : k - own);
 }
 
+/* .gen.policy */
+bool plan_collection_full(mdn_heap *heap, bool requested) {
+    if (!plan_desc.generational)
+        return requested;
+    mdn_common_plan *c = mdn_common_of(heap);
+    bool full = mdn_gen_collection_full(&c->gen, heap, requested);
+    c->large.minor = !full;
+    c->immortal.minor = !full;
+    return full;
+}
+
+void plan_scan_roots(mdn_heap *heap, mdn_tracer *t) {
+    if (plan_desc.generational)
+        mdn_gen_scan_remembered(&mdn_common_of(heap)->gen, heap, t);
+}
+
+void plan_object_log(mdn_heap *heap, mdn_mutator *m, mdn_objref obj) {
+    if (!plan_desc.generational)
+        mdn_fatal("write_barrier: plan %s has no write barrier, but its slow path was called for object %p "
+                  "(a program compiled with another plan's <midden/plan.h>?)",
+                  mdn_plan_name_string, (void *)obj.value);
+    mdn_gen_log(&mdn_common_of(heap)->gen, &common_mutator_of(m)->buffer, obj);
+}
+
+/* .gen.verify: old means marked by an earlier collection (the marks are
+ * sticky until the next full collection prepares). */
+static bool object_is_old(mdn_heap *heap, mdn_objref obj) {
+    mdn_common_plan *c = mdn_common_of(heap);
+    unsigned space = mdn_vmspace_space_of(&heap->vm, mdn_vm_object_start(obj));
+    if (space == MDN_SPACE_LARGE)
+        return mdn_los_is_marked(&c->large, obj);
+    if (space == MDN_SPACE_IMMORTAL)
+        return mdn_immortal_is_marked(&c->immortal, obj);
+    return mdn_common_is_own(space, plan_desc.nspaces) && plan_desc.is_old(heap, obj, space);
+}
+
+static bool object_is_remembered(mdn_heap *heap, mdn_objref obj) {
+    return !mdn_gen_is_unlogged(mdn_common_unlogged(heap), obj);
+}
+
 void plan_prepare(mdn_heap *heap, bool full) {
     check_spaces(heap);
+    if (plan_desc.generational && mdn_common_of(heap)->gen.minor && heap->options.verify)
+        mdn_verify_barriers(heap, object_is_old, object_is_remembered);
+    if (plan_desc.prepare)
+        plan_desc.prepare(heap, full);
     for (unsigned k = 0; k < nspaces(); k++) {
         space_ref r = space_in_phase_order(heap, k);
         r.policy->prepare(r.space, heap, full);
@@ -154,6 +231,8 @@ size_t plan_release(mdn_heap *heap) {
         space_ref r = space_in_phase_order(heap, k);
         live += r.policy->release(r.space, heap);
     }
+    if (plan_desc.generational)
+        mdn_gen_released(&mdn_common_of(heap)->gen, heap);
     if (plan_desc.released)
         plan_desc.released(heap);
     check_spaces(heap);
@@ -191,11 +270,12 @@ bool plan_is_live_object(mdn_heap *heap, mdn_objref obj) {
     return r.policy && r.policy->is_live(r.space, obj);
 }
 
+/* .policy.reached: reached by the collection in progress (the weak phase). */
 bool plan_object_is_reachable(mdn_heap *heap, mdn_objref obj) {
     space_ref r = space_of_object(heap, obj);
     if (!r.policy)
         mdn_common_no_space(heap, obj);
-    return r.policy->is_live(r.space, obj);
+    return r.policy->is_reached(r.space, obj);
 }
 
 mdn_objref plan_object_forwarded(mdn_heap *heap, mdn_objref obj) {

@@ -23,6 +23,7 @@
 #include "core/policy.h"
 #include "core/trace.h"
 #include "policies/immortal/immortal.h"
+#include "plans/common/gen.h"
 #include "policies/los/los.h"
 
 #include <stddef.h>
@@ -37,6 +38,7 @@ enum { MDN_SPACE_LARGE = 1, MDN_SPACE_IMMORTAL = 2, MDN_SPACE_PLAN = 3 };
 typedef struct mdn_common_plan {
     mdn_los_space large;
     mdn_immortal_space immortal;
+    mdn_gen gen; /* used when plan_desc.generational */
 } mdn_common_plan;
 
 /* A space of the plan's own: its policy and where it lives in the plan's
@@ -70,18 +72,35 @@ typedef struct mdn_plan_desc {
     void (*released)(mdn_heap *heap);
     /* Pin an object of an own space; NULL: nothing of the plan moves. */
     bool (*pin)(mdn_heap *heap, mdn_objref obj, unsigned space);
+    /* Generational plans (docs/design/generational.md): the layer keeps the
+     * unlogged bits, the buffers and the remembered set, decides minor or
+     * full (.gen.policy) and gives the common spaces sticky marks
+     * (.gen.sticky); the plan's own spaces must keep sticky marks too and
+     * set the unlogged bit of every object they mark (.gen.unlog). */
+    bool generational;
+    /* After every space was created (the plan wires its own spaces). */
+    void (*created)(mdn_heap *heap);
+    /* At the start of plan_prepare, before the spaces' prepare. */
+    void (*prepare)(mdn_heap *heap, bool full);
+    /* Generational: is `obj` of own space `space` old (marked by an earlier
+     * collection)? For the barrier verifier (.gen.verify). */
+    bool (*is_old)(mdn_heap *heap, mdn_objref obj, unsigned space);
 } mdn_plan_desc;
 
 extern const mdn_plan_desc plan_desc;
 
 /* .heap.plan-area: the common layer's part of a mutator's plan area (the
- * immortal region) comes first; the plan's own part follows. */
-#define MDN_COMMON_MUTATOR_AREA 64
+ * immortal region, then a generational plan's modified-object buffer)
+ * comes first; the plan's own part follows. */
+#define MDN_COMMON_MUTATOR_AREA 576
 #define MDN_PLAN_OWN_MUTATOR_AREA (MDN_PLAN_MUTATOR_AREA - MDN_COMMON_MUTATOR_AREA)
 static inline void *mdn_plan_mutator(mdn_mutator *m) { return m->plan + MDN_COMMON_MUTATOR_AREA; }
 static inline void *mdn_plan_worker(mdn_tracer *t) { return t->plan; }
 
 static inline mdn_common_plan *mdn_common_of(const mdn_heap *heap) { return (mdn_common_plan *)heap->plan; }
+
+/* A generational plan's unlogged bits (.gen.barrier). */
+static inline mdn_side_metadata *mdn_common_unlogged(const mdn_heap *heap) { return &mdn_common_of(heap)->gen.unlogged; }
 
 /* Serve a request from space `space` (any space of the plan). */
 void *mdn_common_alloc(mdn_heap *heap, mdn_mutator *m, unsigned space, size_t bytes, size_t align,

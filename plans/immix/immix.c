@@ -24,10 +24,22 @@
 
 #include <stdio.h>
 
+/* plans/stickyimmix compiles this file again with IMMIX_PLAN_STICKY set:
+ * the same plan with sticky mark bits and the write barrier
+ * (docs/design/generational.md .gen.sticky). */
+#ifndef IMMIX_PLAN_STICKY
+#define IMMIX_PLAN_STICKY 0
+#endif
+
+#if IMMIX_PLAN_STICKY
+const char mdn_plan_name_string[] = "stickyimmix";
+const int mdn_plan_stickyimmix_linked = 1;
+#else
 const char mdn_plan_name_string[] = "immix";
+const int mdn_plan_immix_linked = 1;
+#endif
 const bool plan_can_collect = true;
 const bool plan_breadth_first = false;
-const int mdn_plan_immix_linked = 1;
 
 enum { SPACE_IMMIX = MDN_SPACE_PLAN };
 
@@ -96,6 +108,23 @@ static bool ix_pin(mdn_heap *heap, mdn_objref obj, unsigned space) {
     return true;
 }
 
+#if IMMIX_PLAN_STICKY
+/* .gen.sticky: the immix space keeps its marks across minor collections
+ * and sets the unlogged bits of what it marks. */
+static void sticky_created(mdn_heap *heap) { plan_of(heap)->immix.unlogged = mdn_common_unlogged(heap); }
+
+static void sticky_prepare(mdn_heap *heap, bool full) {
+    (void)full;
+    plan_of(heap)->immix.minor = plan_of(heap)->common.gen.minor;
+}
+
+/* .gen.verify: marked by an earlier collection. */
+static bool sticky_is_old(mdn_heap *heap, mdn_objref obj, unsigned space) {
+    (void)space;
+    return mdn_immix_is_marked(&plan_of(heap)->immix, mdn_vm_object_start(obj));
+}
+#endif
+
 static const mdn_plan_space spaces[] = {{&mdn_immix_policy, offsetof(immix_plan, immix)}};
 
 const mdn_plan_desc plan_desc = {
@@ -113,11 +142,21 @@ const mdn_plan_desc plan_desc = {
     .worker_release = ix_worker_release,
     .released = ix_released,
     .pin = ix_pin,
+#if IMMIX_PLAN_STICKY
+    .generational = true,
+    .created = sticky_created,
+    .prepare = sticky_prepare,
+    .is_old = sticky_is_old,
+#endif
 };
 
 static inline mdn_objref immix_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
     (void)space;
+#if IMMIX_PLAN_STICKY
+    return mdn_immix_sticky_trace_object(&plan_of(t->heap)->immix, t, obj, worker_of(t));
+#else
     return mdn_immix_trace_object(&plan_of(t->heap)->immix, t, obj, worker_of(t));
+#endif
 }
 
 MDN_COMMON_TRACE(immix_trace_own, 1)

@@ -44,6 +44,7 @@
 #include "core/bump.h"
 #include "core/forwarding.h"
 #include "core/policy.h"
+#include "core/race.h"
 #include "core/stats.h"
 #include "core/trace.h"
 
@@ -155,6 +156,7 @@ static inline mdn_objref mdn_copy_trace_object(mdn_copy_space *s, mdn_copy_alloc
         MDN_CHECK(!mdn_objref_is_null(to)); /* claims are never abandoned */
         return to;
     }
+    MDN_RACE_POINT(mdn_race_forward_claimed, mdn_address_to_ptr(start)); /* docs/design/reliability.md .race.hooks */
     size_t size = mdn_vm_object_size(obj);
     void *copy = mdn_bump_alloc(&a->main, size, MDN_GRANULE_SIZE);
     if (MDN_UNLIKELY(copy == NULL))

@@ -4,6 +4,7 @@
 
 #include "core/os.h"
 #include "core/poison.h"
+#include "core/race.h"
 #include "core/verify.h"
 
 #include <stdlib.h>
@@ -347,8 +348,14 @@ static size_t marked_bytes(const mdn_immix_space *s, mdn_address block) {
 void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
     unsigned workers = heap->nworkers;
     s->parallel = workers > 1;
-    /* .immix.lines: a new epoch; on wrap-around, clear the table once. */
-    if (s->mark_epoch == UINT8_MAX) {
+    /* docs/design/generational.md .gen.sticky: a minor collection keeps the
+     * epoch and the object marks, so what earlier collections marked stays
+     * live and is not traced again; it never defragments. */
+    bool minor = s->minor;
+    if (minor) {
+        /* the epoch stays */
+    } else if (s->mark_epoch == UINT8_MAX) {
+        /* .immix.lines: a new epoch; on wrap-around, clear the table once. */
         for (size_t c = 0, n = mdn_block_pool_chunk_count(&s->pool); c < n; c++)
             mdn_side_clear_range(&s->line_marks, mdn_block_pool_chunk(&s->pool, c), MDN_CHUNK_SIZE);
         s->mark_epoch = 1;
@@ -375,7 +382,7 @@ void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
      * object may still be mostly dead bytes that only evacuation frees.
      * Those full blocks are estimated by the sizes of their marked objects,
      * read before the marks are cleared, only in the last two cases. */
-    bool defrag = full || stranded >= MDN_LINES_PER_BLOCK || s->tight;
+    bool defrag = !minor && (full || stranded >= MDN_LINES_PER_BLOCK || s->tight);
     /* docs/design/conservative.md .cons.fast: a conservative heap never
      * evacuates (objects from the inline fast path are not pinned one by one). */
     if (heap->options.conservative)
@@ -406,7 +413,8 @@ void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
                 }
             }
         }
-        mdn_side_clear_range(&s->marks, b, MDN_BLOCK_SIZE);
+        if (!minor)
+            mdn_side_clear_range(&s->marks, b, MDN_BLOCK_SIZE);
     }
 
     s->defrag = false;
@@ -434,15 +442,22 @@ static bool has_live_pin(const mdn_immix_space *s, mdn_address block) {
     return false;
 }
 
-/* .poison.dirty: fill the holes of a recyclable block; start_hole zeroes a
- * hole before the allocator uses it. */
-static void poison_holes(const mdn_immix_space *s, mdn_address block, uint8_t epoch) {
+/* After the sweep, for each hole of a recyclable block: .poison.dirty fills
+ * it (start_hole zeroes a hole before the allocator uses it), and with
+ * sticky marks the unlogged bits of the dead objects in it are cleared, so
+ * objects allocated there start young (docs/design/generational.md
+ * .gen.unlog). */
+static void sweep_holes(const mdn_immix_space *s, mdn_address block, uint8_t epoch) {
     const uint8_t *marks = mdn_immix_line_marks_of(s, block);
     unsigned end;
     for (unsigned line = mdn_immix_find_hole(marks, 0, epoch, &end); line < MDN_LINES_PER_BLOCK;
-         line = mdn_immix_find_hole(marks, end, epoch, &end))
-        mdn_poison_range(mdn_address_to_ptr(mdn_address_add(block, line * MDN_LINE_SIZE)),
-                         (end - line) * MDN_LINE_SIZE);
+         line = mdn_immix_find_hole(marks, end, epoch, &end)) {
+        mdn_address hole = mdn_address_add(block, line * MDN_LINE_SIZE);
+        if (s->vs->poison)
+            mdn_poison_range(mdn_address_to_ptr(hole), (end - line) * MDN_LINE_SIZE);
+        if (s->unlogged)
+            mdn_side_clear_range(s->unlogged, hole, (end - line) * MDN_LINE_SIZE);
+    }
 }
 
 size_t mdn_immix_release(mdn_immix_space *s, mdn_heap *heap) {
@@ -479,14 +494,16 @@ size_t mdn_immix_release(mdn_immix_space *s, mdn_heap *heap) {
                 mdn_side_clear_range(&s->align_log, b, MDN_BLOCK_SIZE);
                 s->block_has_aligned[i] = 0;
             }
+            if (s->unlogged) /* .gen.unlog */
+                mdn_side_clear_range(s->unlogged, b, MDN_BLOCK_SIZE);
             mdn_block_pool_release(&s->pool, b, true);
             mdn_budget_give(s->vs, MDN_BLOCK_SIZE);
             nfree++;
         } else if (free_lines > 0) {
             s->block_free_lines[i] = (uint8_t)free_lines;
             s->block_holes[i] = (uint8_t)holes;
-            if (s->vs->poison)
-                poison_holes(s, b, epoch);
+            if (s->vs->poison || s->unlogged)
+                sweep_holes(s, b, epoch);
             s->block_full[i] = 0;
             reclaimed_lines += free_lines;
             mdn_block_state_set(s->vs, b, MDN_IMMIX_RECYCLABLE);
@@ -528,6 +545,8 @@ size_t mdn_immix_used_blocks(const mdn_immix_space *s) {
 static mdn_objref mark_in_place(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj, mdn_address start, size_t size) {
     mdn_immix_mark_object(s, start);
     mdn_immix_mark_lines(s, start, size);
+    if (s->unlogged) /* docs/design/generational.md .gen.unlog */
+        mdn_side_bit_set(s->unlogged, mdn_objref_to_address(obj), s->parallel);
     mdn_forwarding_abandon(&s->fwd, start);
     mdn_tracer_enqueue(t, obj);
     return obj;
@@ -549,6 +568,7 @@ mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
         mdn_forwarding_abandon(&s->fwd, start);
         return obj;
     }
+    MDN_RACE_POINT(mdn_race_forward_claimed, mdn_address_to_ptr(start)); /* docs/design/reliability.md .race.hooks */
     size_t size = mdn_vm_object_size(obj);
     /* .immix.pin: a candidate block has no pinned object (its flag was
      * clear when it was chosen, and nothing pins during a collection). */
@@ -568,6 +588,8 @@ mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
     mdn_objref moved = mdn_vm_objref_from_start(new_start);
     mdn_immix_mark_object(s, new_start);
     mdn_immix_mark_lines(s, new_start, size);
+    if (s->unlogged) /* docs/design/generational.md .gen.unlog */
+        mdn_side_bit_set(s->unlogged, mdn_objref_to_address(moved), s->parallel);
     if (size > MDN_IMMIX_SMALL_MAX)
         mdn_immix_note_medium(s, new_start);
     if (align > MDN_MIN_ALIGN)

@@ -109,6 +109,12 @@ typedef struct mdn_immix_space {
     size_t full_blocks;
     size_t candidate_blocks;
     size_t evacuated_blocks;   /* candidates that ended free */
+
+    /* Sticky mark bits (docs/design/generational.md .gen.sticky), set by a
+     * generational plan: the unlogged bits its marking sets (.gen.unlog)
+     * and the sweep clears in what it frees; NULL otherwise. */
+    mdn_side_metadata *unlogged;
+    bool minor;                /* the collection in progress is minor: no new epoch, marks kept */
 } mdn_immix_space;
 
 /* A thread-local allocator: a mutator's (holes in recyclable blocks, then
@@ -282,9 +288,12 @@ static inline bool mdn_immix_mark_object(const mdn_immix_space *s, mdn_address s
 }
 
 /* Mark (or evacuate) an object of the space; returns its reference after
- * the collection. `copy` is the calling worker's copy allocator. */
-static inline mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
-                                                mdn_immix_allocator *copy) {
+ * the collection. `copy` is the calling worker's copy allocator. `sticky`
+ * (a constant): set the unlogged bit of an object marked now
+ * (docs/design/generational.md .gen.unlog); an object marked by an earlier
+ * collection is old and is not traced again (.gen.sticky). */
+static MDN_ALWAYS_INLINE mdn_objref mdn_immix_trace_object_(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
+                                                            mdn_immix_allocator *copy, bool sticky) {
     mdn_address start = mdn_vm_object_start(obj);
     if (MDN_UNLIKELY(s->defrag) && mdn_immix_is_candidate(s, start))
         return mdn_immix_evacuate(s, t, obj, start, copy);
@@ -296,10 +305,23 @@ static inline mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *
             mdn_immix_mark_lines(s, start, mdn_vm_object_size(obj));
         else
             mdn_immix_mark_lines(s, start, MDN_GRANULE_SIZE);
+        if (sticky)
+            mdn_side_bit_set(s->unlogged, mdn_objref_to_address(obj), s->parallel);
         mdn_tracer_enqueue(t, obj);
         __builtin_prefetch(mdn_address_to_ptr(start));
     }
     return obj;
+}
+
+static inline mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
+                                                mdn_immix_allocator *copy) {
+    return mdn_immix_trace_object_(s, t, obj, copy, false);
+}
+
+/* The same with sticky mark bits (a generational plan). */
+static inline mdn_objref mdn_immix_sticky_trace_object(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
+                                                       mdn_immix_allocator *copy) {
+    return mdn_immix_trace_object_(s, t, obj, copy, true);
 }
 
 /* .policy.marks: the object mark bitmap; with no evacuation (a conservative

@@ -96,6 +96,8 @@ void mdn_immortal_retire(mdn_immortal_space *s, mdn_bump_region *r) {
 
 void mdn_immortal_prepare(mdn_immortal_space *s, mdn_heap *heap, bool full) {
     (void)heap, (void)full;
+    if (s->minor)
+        return; /* .gen.sticky */
     size_t n = mdn_block_pool_chunk_count(&s->pool);
     for (size_t i = 0; i < n; i++)
         mdn_side_clear_range(&s->marks, mdn_block_pool_chunk(&s->pool, i), MDN_CHUNK_SIZE);
@@ -143,4 +145,4 @@ void mdn_immortal_check(const mdn_immortal_space *s) {
     }
 }
 
-MDN_POLICY_DEFINE(immortal, mdn_immortal_space);
+MDN_POLICY_DEFINE_REACHED(immortal, mdn_immortal_space);

@@ -36,6 +36,10 @@ typedef struct mdn_immortal_space {
     mdn_side_metadata marks; /* one bit per granule */
     unsigned id;
     mdn_stats_state *stats;  /* bytes allocated are counted per retired region */
+    /* Generational plans (docs/design/generational.md .gen.sticky): marks
+     * survive minor collections and marking sets the unlogged bit. */
+    mdn_side_metadata *unlogged;
+    bool minor;
 } mdn_immortal_space;
 
 /* The verbs of core/policy.h (.policy.verbs). */
@@ -59,8 +63,11 @@ static inline bool mdn_immortal_contains(const mdn_immortal_space *s, mdn_addres
 }
 
 static inline mdn_objref mdn_immortal_trace_object(mdn_immortal_space *s, mdn_tracer *t, mdn_objref obj) {
-    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj)))
+    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj))) {
+        if (s->unlogged)
+            mdn_side_bit_set_atomic(s->unlogged, mdn_objref_to_address(obj)); /* .gen.unlog */
         mdn_tracer_enqueue(t, obj);
+    }
     return obj;
 }
 
@@ -79,6 +86,15 @@ extern const mdn_policy mdn_immortal_policy;
 static inline bool mdn_immortal_is_live(const mdn_immortal_space *s, mdn_objref obj) {
     mdn_address start = mdn_vm_object_start(obj);
     return mdn_immortal_contains(s, start) && mdn_address_is_aligned(start, MDN_MIN_ALIGN);
+}
+
+/* .policy.reached: live is not reached here. Marked by the collection in
+ * progress (between its closure and the next prepare): an unreached
+ * immortal object stays valid itself, but the objects it points at may be
+ * reclaimed, so the weak phase treats it as dead (docs/design/weak.md
+ * .weak.queries). */
+static inline bool mdn_immortal_is_reached(const mdn_immortal_space *s, mdn_objref obj) {
+    return mdn_immortal_is_live(s, obj) && mdn_immortal_is_marked(s, obj);
 }
 
 /* Immortal objects never move. */

@@ -12,9 +12,14 @@
 #define LOS_PAGES MDN_LOS_PAGES_PER_CHUNK
 #define LOS_WORDS (LOS_PAGES / 64)
 
-size_t mdn_los_default_dirty_limit(size_t budget) {
-    size_t floor = (size_t)4 << 20;
-    return budget / 8 > floor ? budget / 8 : floor;
+size_t mdn_los_dirty_bound(const mdn_los_space *s) {
+    if (s->dirty_limit)
+        return s->dirty_limit;
+    /* .los.dirty: the policy's current limit, so a steady state whose free
+     * pages fit under it never decommits (docs/design/sizing.md
+     * .sizing.warm). */
+    size_t floor = (size_t)4 << 20, limit = mdn_budget_limit(s->vs);
+    return limit > floor ? limit : floor;
 }
 
 bool mdn_los_init(mdn_los_space *s, mdn_heap *heap, unsigned id) {
@@ -24,7 +29,6 @@ bool mdn_los_init(mdn_los_space *s, mdn_heap *heap, unsigned id) {
     s->vs = vs;
     s->stats = stats;
     s->id = id;
-    s->dirty_limit = mdn_los_default_dirty_limit(vs->budget);
     pthread_mutex_init(&s->lock, NULL);
     return mdn_side_metadata_init(&s->marks, vs, MDN_LOG_PAGE, 0, "los-mark") &&
            mdn_side_metadata_init(&s->starts, vs, MDN_LOG_PAGE, 0, "los-start");
@@ -140,9 +144,12 @@ static mdn_los_chunk *chunk_of(mdn_los_space *s, uintptr_t addr) {
     return i < s->nchunks && s->chunks[i].start == start ? &s->chunks[i] : NULL;
 }
 
-/* Take a fresh chunk from the vmspace and insert it in address order. */
+/* Take a chunk from the vmspace (warm first) and insert it in address
+ * order. A warm chunk is not cleared here: all its pages start dirty, and
+ * each allocation clears only the pages of its own run (.los.dirty). */
 static mdn_los_chunk *add_chunk(mdn_los_space *s) {
-    mdn_address chunk = mdn_vmspace_acquire_chunks(s->vs, 1, s->id);
+    bool zeroed;
+    mdn_address chunk = mdn_vmspace_acquire_chunks_dirty(s->vs, 1, s->id, &zeroed);
     if (mdn_address_is_zero(chunk))
         return NULL;
     s->chunks = mdn_array_reserve(s->chunks, s->nchunks, &s->chunks_capacity, sizeof *s->chunks, 8,
@@ -155,6 +162,11 @@ static mdn_los_chunk *add_chunk(mdn_los_space *s) {
     c->start = chunk.value;
     c->free_pages = LOS_PAGES;
     c->max_run = LOS_PAGES;
+    if (!zeroed) {
+        bits_set(c->dirty, 0, LOS_PAGES);
+        c->dirty_pages = LOS_PAGES;
+        s->dirty_bytes += MDN_CHUNK_SIZE;
+    }
     return c;
 }
 
@@ -169,9 +181,10 @@ void *mdn_los_alloc(mdn_los_space *s, size_t size) {
     uint64_t dirty[LOS_WORDS];
     size_t first = 0, ndirty = 0;
     uintptr_t chunk_start = 0, start = 0;
+    bool huge_zeroed = true;
     pthread_mutex_lock(&s->lock);
     if (huge) {
-        mdn_address run = mdn_vmspace_acquire_chunks(s->vs, charge >> MDN_LOG_CHUNK, s->id);
+        mdn_address run = mdn_vmspace_acquire_chunks_dirty(s->vs, charge >> MDN_LOG_CHUNK, s->id, &huge_zeroed);
         start = run.value;
     } else {
         mdn_los_chunk *c = NULL;
@@ -204,8 +217,10 @@ void *mdn_los_alloc(mdn_los_space *s, size_t size) {
         push_object(s, start, pages);
         mdn_side_bit_set_atomic(&s->starts, mdn_address_from_word(start));
         /* .los.black: born marked, so is_live holds between collections;
-         * prepare clears every mark before the closure. */
-        mdn_side_bit_set_atomic(&s->marks, mdn_address_from_word(start));
+         * prepare clears every mark before the closure. With sticky marks
+         * an object is born unmarked: young (.gen.sticky). */
+        if (!s->unlogged)
+            mdn_side_bit_set_atomic(&s->marks, mdn_address_from_word(start));
         s->live_bytes += bytes;
     }
     pthread_mutex_unlock(&s->lock);
@@ -217,7 +232,10 @@ void *mdn_los_alloc(mdn_los_space *s, size_t size) {
      * the run usable (pages decommitted before read as zero). */
     if (s->vs->poison && !huge && !mdn_os_commit(mdn_address_from_word(start), bytes))
         mdn_fatal("cannot make %zu bytes of large-object pages accessible", bytes);
-    /* The run is ours now: clear the pages an earlier object wrote. */
+    /* The run is ours now: clear the pages an earlier object wrote (of a
+     * warm run of chunks, just the object's pages). */
+    if (!huge_zeroed)
+        memset((void *)start, 0, bytes);
     if (ndirty) {
         for (size_t i = bits_next(dirty, first, true), end = first + pages; i < end;) {
             size_t stop = bits_next(dirty, i, false);
@@ -233,6 +251,8 @@ void *mdn_los_alloc(mdn_los_space *s, size_t size) {
 
 void mdn_los_prepare(mdn_los_space *s, mdn_heap *heap, bool full) {
     (void)heap, (void)full;
+    if (s->minor)
+        return; /* .gen.sticky: old objects stay marked; young ones are not */
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->nobjects; i++)
         mdn_side_bit_clear_atomic(&s->marks, mdn_address_from_word(s->objects[i].start));
@@ -245,6 +265,8 @@ static void free_object(mdn_los_space *s, const mdn_los_object *o) {
     mdn_address start = mdn_address_from_word(o->start);
     size_t bytes = o->pages << MDN_LOG_PAGE;
     mdn_side_bit_clear_atomic(&s->starts, start);
+    if (s->unlogged) /* .gen.unlog: an object born here later starts young */
+        mdn_side_clear_range(s->unlogged, start, bytes);
     s->live_bytes -= bytes;
     if (o->pages >= LOS_PAGES) {
         size_t charge = mdn_align_up(bytes, MDN_CHUNK_SIZE);
@@ -296,7 +318,8 @@ static int by_pages_descending(const void *a, const void *b) {
 /* Decommit the largest dirty runs until the dirty bytes are within the
  * limit. */
 static void trim_dirty(mdn_los_space *s) {
-    if (s->dirty_bytes <= s->dirty_limit)
+    size_t bound = mdn_los_dirty_bound(s);
+    if (s->dirty_bytes <= bound)
         return;
     size_t nruns = 0;
     for (size_t ci = 0; ci < s->nchunks; ci++) {
@@ -311,7 +334,7 @@ static void trim_dirty(mdn_los_space *s) {
     }
     dirty_run *runs = s->runs;
     qsort(runs, nruns, sizeof *runs, by_pages_descending);
-    for (size_t r = 0; r < nruns && s->dirty_bytes > s->dirty_limit; r++) {
+    for (size_t r = 0; r < nruns && s->dirty_bytes > bound; r++) {
         mdn_los_chunk *c = chunk_of(s, runs[r].chunk_start);
         size_t bytes = (size_t)runs[r].pages << MDN_LOG_PAGE;
         mdn_address run = mdn_address_from_word(c->start + ((size_t)runs[r].first << MDN_LOG_PAGE));

@@ -55,7 +55,7 @@ typedef struct mdn_los_space {
     size_t nobjects, objects_capacity;
     size_t live_bytes;         /* page bytes of objects in the space */
     size_t dirty_bytes;        /* free, committed, possibly non-zero page bytes */
-    size_t dirty_limit;        /* a sweep decommits dirty pages beyond this */
+    size_t dirty_limit;        /* a sweep decommits dirty pages beyond this; 0: the policy's limit */
     size_t decommitted_bytes;  /* dirty page bytes returned to the OS so far */
     size_t released_chunks;    /* empty chunks given back to the vmspace so far */
     void *runs;                /* scratch array for the sweep's trimming */
@@ -63,6 +63,12 @@ typedef struct mdn_los_space {
     mdn_side_metadata marks;   /* one bit per page */
     mdn_side_metadata starts;  /* one bit per page: an object starts here */
     mdn_stats_state *stats;
+    /* Generational plans (docs/design/generational.md .gen.sticky): objects
+     * are born unmarked (young), marks survive minor collections, and
+     * marking sets the object's unlogged bit (.gen.unlog). NULL and false
+     * otherwise. */
+    mdn_side_metadata *unlogged;
+    bool minor; /* the collection in progress is minor */
 } mdn_los_space;
 
 /* The verbs of core/policy.h (.policy.verbs). */
@@ -80,17 +86,20 @@ void mdn_los_prepare(mdn_los_space *s, mdn_heap *heap, bool full);
  * still live. */
 size_t mdn_los_release(mdn_los_space *s, mdn_heap *heap);
 
-/* The default bound on dirty free pages for a heap of `budget` bytes:
- * max(4 MiB, budget / 8). */
-size_t mdn_los_default_dirty_limit(size_t budget);
+/* The bound on dirty free pages a sweep keeps: `dirty_limit` when set,
+ * else the heap policy's current limit (at least 4 MiB). */
+size_t mdn_los_dirty_bound(const mdn_los_space *s);
 
 static inline bool mdn_los_contains(const mdn_los_space *s, mdn_address a) {
     return mdn_vmspace_space_of(s->vs, a) == s->id;
 }
 
 static inline mdn_objref mdn_los_trace_object(mdn_los_space *s, mdn_tracer *t, mdn_objref obj) {
-    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj)))
+    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj))) {
+        if (s->unlogged)
+            mdn_side_bit_set_atomic(s->unlogged, mdn_objref_to_address(obj)); /* .gen.unlog */
         mdn_tracer_enqueue(t, obj);
+    }
     return obj;
 }
 

@@ -1,12 +1,16 @@
 /* MDN_TEST_LABELS: threads */
 /* Block pool: ownership transitions, growth, reuse, and threads racing for
- * blocks (each block owned by exactly one thread at a time). */
+ * blocks (each block owned by exactly one thread at a time), with the ABA
+ * interleaving of the free stack played out deterministically through the
+ * pool's race point (docs/design/reliability.md .race.hooks). */
 #include "core/block_pool.h"
+#include "core/race.h"
 
 #include "testutil.h"
 
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,23 +130,20 @@ static void *racer(void *p) {
     return NULL;
 }
 
-START_TEST(threads_racing_each_block_has_one_owner) {
+/* `threads` racers of `rounds` rounds each; every block has one owner. */
+static void race(unsigned threads, size_t rounds) {
     mdn_block_pool pool;
     mdn_block_pool_init(&pool, &vs, 3);
     uint8_t *owner = calloc(vs.nblocks, 1);
-    enum { THREADS = 4 };
-#ifdef MDN_TSAN
-    size_t rounds = 2000;
-#else
-    size_t rounds = 50000;
-#endif
-    pthread_t th[THREADS];
-    racer_arg args[THREADS];
-    for (unsigned i = 0; i < THREADS; i++) {
+    enum { MAX_THREADS = 8 };
+    ck_assert_uint_le(threads, MAX_THREADS);
+    pthread_t th[MAX_THREADS];
+    racer_arg args[MAX_THREADS];
+    for (unsigned i = 0; i < threads; i++) {
         args[i] = (racer_arg){&pool, owner, i + 1, rounds, 0};
         pthread_create(&th[i], NULL, racer, &args[i]);
     }
-    for (unsigned i = 0; i < THREADS; i++) {
+    for (unsigned i = 0; i < threads; i++) {
         pthread_join(th[i], NULL);
         ck_assert_uint_eq(args[i].conflicts, 0);
     }
@@ -150,6 +151,81 @@ START_TEST(threads_racing_each_block_has_one_owner) {
     /* All blocks are back: the pool never needed more than a chunk or two. */
     ck_assert_uint_eq(mdn_block_pool_free_count(&pool), mdn_block_pool_chunk_count(&pool) * MDN_BLOCKS_PER_CHUNK);
     free(owner);
+    mdn_block_pool_destroy(&pool);
+}
+
+START_TEST(threads_racing_each_block_has_one_owner) {
+#ifdef MDN_TSAN
+    race(4, 2000);
+#else
+    race(4, 50000);
+#endif
+}
+END_TEST
+
+/* More racers than cores, each yielding between reading the top's link and
+ * the compare-and-swap, so pops interleave with other threads' pops and
+ * pushes of the same blocks (.block.stack). */
+static void yield_hook(void *where) {
+    (void)where;
+    sched_yield();
+}
+
+START_TEST(yielding_racers_each_block_has_one_owner) {
+    mdn_race_set(&mdn_race_block_pop, yield_hook);
+#ifdef MDN_TSAN
+    race(8, 500);
+#else
+    race(8, 1000);
+#endif
+    mdn_race_set(&mdn_race_block_pop, NULL);
+}
+END_TEST
+
+/* The ABA case itself, on one thread: while a pop has read top A and its
+ * link B, another pop takes A and B and A comes back. The top is A again but
+ * its link is stale; only the head's tag makes the first pop's CAS fail, so
+ * B (still owned) is not handed out a second time. */
+static mdn_block_pool *aba_pool;
+static mdn_address aba_taken;
+static unsigned aba_calls;
+
+static void aba_hook(void *where) {
+    ck_assert_ptr_eq(where, aba_pool);
+    if (aba_calls++)
+        return;
+    mdn_address a = mdn_block_pool_acquire(aba_pool, NULL);
+    aba_taken = mdn_block_pool_acquire(aba_pool, NULL);
+    mdn_block_pool_release(aba_pool, a, false);
+}
+
+START_TEST(aba_pop_does_not_hand_out_an_owned_block) {
+    mdn_block_pool pool;
+    mdn_block_pool_init(&pool, &vs, 3);
+    mdn_address first = mdn_block_pool_acquire(&pool, NULL); /* grows the pool */
+    ck_assert(!mdn_address_is_zero(first));
+    aba_pool = &pool;
+    aba_calls = 0;
+    mdn_race_set(&mdn_race_block_pop, aba_hook);
+    mdn_address got = mdn_block_pool_acquire(&pool, NULL);
+    mdn_race_set(&mdn_race_block_pop, NULL);
+    ck_assert_uint_ge(aba_calls, 2); /* the interleaving happened, and the pop retried */
+    ck_assert(!mdn_address_is_zero(got) && !mdn_address_is_zero(aba_taken));
+    ck_assert_msg(got.value != aba_taken.value, "block %p handed out twice", (void *)aba_taken.value);
+    ck_assert_uint_eq(mdn_block_state_get(&vs, aba_taken), MDN_BLOCK_ALLOCATING);
+    /* No later pop returns the owned block either. */
+    mdn_address more[16];
+    for (int i = 0; i < 16; i++) {
+        more[i] = mdn_block_pool_acquire(&pool, NULL);
+        ck_assert_msg(more[i].value != aba_taken.value, "block %p handed out twice", (void *)aba_taken.value);
+    }
+    mdn_block_pool_check(&pool);
+    for (int i = 0; i < 16; i++)
+        mdn_block_pool_release(&pool, more[i], true);
+    mdn_block_pool_release(&pool, got, true);
+    mdn_block_pool_release(&pool, aba_taken, true);
+    mdn_block_pool_release(&pool, first, true);
+    mdn_block_pool_check(&pool);
     mdn_block_pool_destroy(&pool);
 }
 END_TEST
@@ -164,6 +240,8 @@ int main(void) {
     tcase_add_test(tc, exhausted_reservation_returns_zero);
     tcase_add_test(tc, budget_take_and_give);
     tcase_add_test(tc, threads_racing_each_block_has_one_owner);
+    tcase_add_test(tc, yielding_racers_each_block_has_one_owner);
+    tcase_add_test(tc, aba_pop_does_not_hand_out_an_owned_block);
     suite_add_tcase(s, tc);
     return mdn_run_suite(s);
 }

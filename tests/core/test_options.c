@@ -22,16 +22,18 @@
 
 /* The option names as the documentation promises them, independent of the table. */
 static const char *const all_names[] = {"heap",         "gc-threads",     "verbose",         "verify",
-                                        "stress",       "poison",         "defrag-headroom", "conservative",
-                                        "heap-policy",  "heap-max",       "heap-initial",    "heap-factor",
-                                        "heap-adaptive-c", "return-idle-gcs", "return-idle-ms", "stats",
-                                        "heap-histogram", "trace"};
+                                        "stress",       "poison",         "defrag-headroom", "conservative", "gen-full-threshold",
+                                        "gen-full-alloc", "gen-min-yield", "heap-policy",
+                                        "heap-max",     "heap-initial",   "heap-factor",     "heap-adaptive-c",
+                                        "return-idle-gcs", "return-idle-ms", "stats",       "heap-histogram",
+                                        "trace",        "env"};
 static const char *const all_env_names[] = {"MDN_HEAP",         "MDN_GC_THREADS",  "MDN_VERBOSE",
                                             "MDN_VERIFY",       "MDN_STRESS",      "MDN_POISON",
-                                            "MDN_DEFRAG_HEADROOM", "MDN_CONSERVATIVE", "MDN_HEAP_POLICY",
-                                            "MDN_HEAP_MAX",     "MDN_HEAP_INITIAL", "MDN_HEAP_FACTOR",
-                                            "MDN_HEAP_ADAPTIVE_C", "MDN_RETURN_IDLE_GCS", "MDN_RETURN_IDLE_MS",
-                                            "MDN_STATS",        "MDN_HEAP_HISTOGRAM", "MDN_TRACE"};
+                                            "MDN_DEFRAG_HEADROOM", "MDN_CONSERVATIVE", "MDN_GEN_FULL_THRESHOLD",
+                                            "MDN_GEN_FULL_ALLOC", "MDN_GEN_MIN_YIELD", "MDN_HEAP_POLICY", "MDN_HEAP_MAX",
+                                            "MDN_HEAP_INITIAL", "MDN_HEAP_FACTOR", "MDN_HEAP_ADAPTIVE_C",
+                                            "MDN_RETURN_IDLE_GCS", "MDN_RETURN_IDLE_MS", "MDN_STATS",
+                                            "MDN_HEAP_HISTOGRAM", "MDN_TRACE", "MDN_ENV"};
 #define NAME_COUNT (sizeof all_names / sizeof all_names[0])
 
 #define ck_assert_contains(hay, needle)                                                                      \
@@ -55,6 +57,12 @@ static uint64_t field_of(const mdn_options *o, const char *name) {
         return o->defrag_headroom;
     if (strcmp(name, "conservative") == 0)
         return o->conservative;
+    if (strcmp(name, "gen-full-threshold") == 0)
+        return o->gen_full_threshold;
+    if (strcmp(name, "gen-full-alloc") == 0)
+        return o->gen_full_alloc;
+    if (strcmp(name, "gen-min-yield") == 0)
+        return o->gen_min_yield;
     if (strcmp(name, "heap-policy") == 0)
         return o->heap_policy;
     if (strcmp(name, "heap-max") == 0)
@@ -117,6 +125,7 @@ static void assert_defaults(const mdn_options *o) {
     ck_assert(!o->stats);
     ck_assert(!o->heap_histogram);
     ck_assert_str_eq(o->trace, "");
+    ck_assert(o->env);
 }
 
 /* Options with every field away from its default, to show a failure leaves them alone. */
@@ -139,6 +148,7 @@ static void init_nondefault(mdn_options *o) {
     o->stats = true;
     o->heap_histogram = true;
     strcpy(o->trace, "before.json");
+    o->env = false;
 }
 
 static void clear_env(void) {
@@ -272,6 +282,62 @@ START_TEST(test_new_bool_options) {
     setenv("MDN_HEAP_HISTOGRAM", "off", 1);
     ck_assert(mdn_options_from_env(&o, &err));
     ck_assert(!o.stats && !o.heap_histogram);
+    clear_env();
+}
+END_TEST
+
+/* ---- the environment at heap creation --------------------------------------- */
+
+static size_t created_heap_size(const mdn_options *o, mdn_error *err) {
+    mdn_heap *h = mdn_heap_create(o, err);
+    if (!h)
+        return 0;
+    size_t bytes = mdn_heap_options(h)->heap_size;
+    mdn_heap_destroy(h);
+    return bytes;
+}
+
+/* mdn_heap_create applies MDN_* over the program's options unless env=0. */
+START_TEST(test_heap_create_applies_the_environment) {
+    mdn_error err;
+    mdn_options o;
+    mdn_options_init(&o);
+    ck_assert(mdn_options_parse(&o, "heap=8M", &err));
+    clear_env();
+    ck_assert_uint_eq(created_heap_size(&o, &err), 8 * MIB);
+    setenv("MDN_HEAP", "3M", 1);
+    ck_assert_uint_eq(created_heap_size(&o, &err), 3 * MIB); /* the environment last */
+    ck_assert_uint_eq(created_heap_size(NULL, &err), 3 * MIB); /* defaults too */
+    setenv("MDN_OPTIONS", "heap=5M,verify=1", 1);
+    unsetenv("MDN_HEAP");
+    mdn_heap *h = mdn_heap_create(&o, &err);
+    ck_assert_msg(h != NULL, "%s", err.message);
+    ck_assert_uint_eq(mdn_heap_options(h)->heap_size, 5 * MIB);
+    ck_assert(mdn_heap_options(h)->verify);
+    mdn_heap_destroy(h);
+    /* The opt-out, from the program. */
+    setenv("MDN_HEAP", "3M", 1);
+    ck_assert(mdn_options_parse(&o, "env=0", &err));
+    ck_assert_uint_eq(created_heap_size(&o, &err), 8 * MIB);
+    ck_assert_uint_eq(o.heap_size, 8 * MIB); /* the caller's options are not changed */
+    clear_env();
+}
+END_TEST
+
+/* A bad variable fails the creation and names the variable. */
+START_TEST(test_heap_create_rejects_a_bad_variable) {
+    mdn_error err;
+    clear_env();
+    setenv("MDN_HEAP", "lots", 1);
+    ck_assert_ptr_null(mdn_heap_create(NULL, &err));
+    ck_assert_int_ne(err.code, MDN_OK);
+    ck_assert_contains(err.message, "MDN_HEAP");
+    mdn_options o;
+    mdn_options_init(&o);
+    o.env = false;
+    mdn_heap *h = mdn_heap_create(&o, &err);
+    ck_assert_msg(h != NULL, "%s", err.message);
+    mdn_heap_destroy(h);
     clear_env();
 }
 END_TEST
@@ -984,6 +1050,8 @@ static Suite *options_suite(void) {
     tcase_add_test(tc, test_env_options_then_variables);
     tcase_add_test(tc, test_env_empty_variable);
     tcase_add_test(tc, test_env_bad_values);
+    tcase_add_test(tc, test_heap_create_applies_the_environment);
+    tcase_add_test(tc, test_heap_create_rejects_a_bad_variable);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("validate");

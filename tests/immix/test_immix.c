@@ -322,7 +322,7 @@ static void fragment_aligned(toyvm_thread *t, frag_heap *f, size_t n, size_t ali
             f->ids[i] = 0;
             continue;
         }
-        toyvm_set_ref(f->objs[i], 0, last);
+        toyvm_set_ref(t, f->objs[i], 0, last);
         last = f->objs[i];
     }
 }
@@ -622,12 +622,12 @@ START_TEST(only_defragmentation_makes_room_for_a_large_request) {
 END_TEST
 
 /* Chain the kept objects again after some were dropped. */
-static void frag_relink(frag_heap *f) {
+static void frag_relink(toyvm_thread *t, frag_heap *f) {
     mdn_objref last = mdn_objref_null();
     for (size_t i = f->n; i-- > 0;) {
         if (!f->ids[i])
             continue;
-        toyvm_set_ref(f->objs[i], 0, last);
+        toyvm_set_ref(t, f->objs[i], 0, last);
         last = f->objs[i];
     }
 }
@@ -669,7 +669,7 @@ START_TEST(dead_pins_stop_blocking_defragmentation) {
         }
         kept += f.ids[i] != 0;
     }
-    frag_relink(&f);
+    frag_relink(t, &f);
     ck_assert_uint_gt(pinned, 50);
     mdn_collect(t->mutator, MDN_GC_DEFAULT);
     for (size_t i = 0; i < f.n; i++)

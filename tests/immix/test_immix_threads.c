@@ -68,7 +68,7 @@ static void *churn(void *p) {
         pl[0] = id;
         pl[1] = check_of(id);
         if (ids[j]) {
-            toyvm_set_ref(o, 0, slots[j]);
+            toyvm_set_ref(t, o, 0, slots[j]);
             pl[2] = ids[j];
         }
         if (pinned[i] && slots[i].value != pinned[i]) {

@@ -202,10 +202,37 @@ START_TEST(dirty_pages_beyond_the_bound_are_decommitted) {
 }
 END_TEST
 
-START_TEST(default_bound) {
-    ck_assert_uint_eq(mdn_los_default_dirty_limit(24u << 20), 4u << 20);
-    ck_assert_uint_eq(mdn_los_default_dirty_limit(256u << 20), 32u << 20);
-    ck_assert_uint_eq(los.dirty_limit, mdn_los_default_dirty_limit(32 * MDN_CHUNK_SIZE));
+/* With no explicit bound the sweep keeps dirty pages up to the policy's
+ * current limit (at least 4 MiB), and follows the limit as it moves. */
+START_TEST(default_bound_follows_the_limit) {
+    ck_assert_uint_eq(los.dirty_limit, 0);
+    ck_assert_uint_eq(mdn_los_dirty_bound(&los), 32 * MDN_CHUNK_SIZE);
+    vs.budget = 256u << 20;
+    ck_assert_uint_eq(mdn_los_dirty_bound(&los), 256u << 20);
+    vs.budget = 1u << 20;
+    ck_assert_uint_eq(mdn_los_dirty_bound(&los), 4u << 20);
+    los.dirty_limit = 8 * PAGE;
+    ck_assert_uint_eq(mdn_los_dirty_bound(&los), 8 * PAGE);
+}
+END_TEST
+
+/* A warm chunk (released by another space) is taken without clearing it:
+ * its pages count as dirty and each allocation clears only its own run. */
+START_TEST(warm_chunk_is_cleared_per_run) {
+    mdn_address other = mdn_vmspace_acquire_chunks(&vs, 1, 2);
+    ck_assert(!mdn_address_is_zero(other));
+    memset(mdn_address_to_ptr(other), 0x99, MDN_CHUNK_SIZE);
+    mdn_vmspace_release_chunks(&vs, other, 1);
+    unsigned char *p = mdn_los_alloc(&los, 3 * PAGE);
+    ck_assert_ptr_eq(p, mdn_address_to_ptr(other));
+    ck_assert(all_zero(p, 3 * PAGE));
+    /* The rest of the chunk was not touched: still the old bytes, dirty. */
+    ck_assert_uint_eq(p[3 * PAGE], 0x99);
+    ck_assert_uint_eq(los.dirty_bytes, MDN_CHUNK_SIZE - 3 * PAGE);
+    unsigned char *q = mdn_los_alloc(&los, 2 * PAGE);
+    ck_assert_ptr_eq(q, p + 3 * PAGE);
+    ck_assert(all_zero(q, 2 * PAGE));
+    check_consistent(0);
 }
 END_TEST
 
@@ -357,7 +384,8 @@ int main(void) {
     tcase_add_test(tc, run_mixing_dirty_and_clean_pages_is_zero);
     tcase_add_test(tc, empty_chunk_goes_back_to_the_vmspace);
     tcase_add_test(tc, dirty_pages_beyond_the_bound_are_decommitted);
-    tcase_add_test(tc, default_bound);
+    tcase_add_test(tc, default_bound_follows_the_limit);
+    tcase_add_test(tc, warm_chunk_is_cleared_per_run);
     tcase_add_test(tc, huge_objects_get_their_own_chunks);
     tcase_add_test(tc, random_churn_keeps_accounting_exact);
     tcase_add_test(tc, freed_objects_read_poison_or_fault);

@@ -277,7 +277,7 @@ START_TEST(dead_cells_are_reused_in_a_small_heap) {
         mdn_objref o = toyvm_alloc(t, 3, 1, 32, MDN_ALLOC_DEFAULT);
         seen[i] = o.value;
         if (i % 100 == 0) { /* a few survive, chained from a root */
-            toyvm_set_ref(o, 0, toyvm_root(t, keep));
+            toyvm_set_ref(t, o, 0, toyvm_root(t, keep));
             toyvm_set_root(t, keep, o);
         }
     }
@@ -328,7 +328,7 @@ START_TEST(parallel_mark_bits_are_exact) {
         mdn_objref o = toyvm_alloc(t, 30, nrefs, payload, MDN_ALLOC_DEFAULT);
         objs[i] = o;
         for (unsigned f = 0; f < nrefs && i > 0; f++)
-            toyvm_set_ref(o, f, objs[mdn_test_rand_below(&seed, (uint64_t)i)]);
+            toyvm_set_ref(t, o, f, objs[mdn_test_rand_below(&seed, (uint64_t)i)]);
         /* Root some objects for a while; what they reach survives only if
          * still reachable at the end. */
         toyvm_set_root(t, base + mdn_test_rand_below(&seed, ROOTS), o);

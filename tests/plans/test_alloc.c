@@ -99,7 +99,7 @@ START_TEST(contents_preserved_across_allocations) {
         pay[0] = (uint64_t)i * 2654435761u;
         pay[1] = ~(uint64_t)i;
         if (i > 0)
-            toyvm_set_ref(o, 0, toyvm_root(t, base + (size_t)i - 1));
+            toyvm_set_ref(t, o, 0, toyvm_root(t, base + (size_t)i - 1));
         toyvm_push_root(t, o);
     }
     for (int i = 0; i < N; i++) {

@@ -147,8 +147,8 @@ START_TEST(immortal_and_nonmoving_objects_keep_referents) {
             mdn_objref n = toyvm_alloc(t, 11, 1, 16, MDN_ALLOC_DEFAULT);
             ((uint64_t *)toyvm_payload(n))[0] = (uint64_t)(k * 1000 + i);
             holder = toyvm_root(t, base + (size_t)k);
-            toyvm_set_ref(n, 0, toyvm_get_ref(holder, 0));
-            toyvm_set_ref(holder, 0, n);
+            toyvm_set_ref(t, n, 0, toyvm_get_ref(holder, 0));
+            toyvm_set_ref(t, holder, 0, n);
         }
     }
     uintptr_t nonmoving_at = toyvm_root(t, base + 1).value;
@@ -219,14 +219,14 @@ START_TEST(deep_list_and_wide_object) {
     for (int i = 0; i < DEPTH; i++) {
         mdn_objref n = toyvm_alloc(t, 15, 1, 8, MDN_ALLOC_DEFAULT);
         ((uint64_t *)toyvm_payload(n))[0] = (uint64_t)i;
-        toyvm_set_ref(n, 0, toyvm_root(t, r));
+        toyvm_set_ref(t, n, 0, toyvm_root(t, r));
         toyvm_set_root(t, r, n);
     }
     size_t wr = toyvm_push_root(t, toyvm_alloc(t, 16, WIDTH, 8, MDN_ALLOC_DEFAULT));
     for (int i = 0; i < WIDTH; i++) {
         mdn_objref leaf = toyvm_alloc(t, 17, 0, 8, MDN_ALLOC_DEFAULT);
         ((uint64_t *)toyvm_payload(leaf))[0] = (uint64_t)i;
-        toyvm_set_ref(toyvm_root(t, wr), (unsigned)i, leaf);
+        toyvm_set_ref(t, toyvm_root(t, wr), (unsigned)i, leaf);
     }
     mdn_collect(t->mutator, MDN_GC_FULL);
     mdn_collect(t->mutator, MDN_GC_DEFAULT);

@@ -2,7 +2,12 @@
  * fork() on every plan: a parent with a populated heap forks; the child
  * allocates, collects, verifies its heap and exits 0; the parent keeps
  * going and verifies its heap. With one mutator and with several, where
- * the child keeps only the forking thread's mutator.
+ * the child keeps only the forking thread's mutator. The worlds make weak
+ * boxes, ephemerons and finalizable objects (testutil/shadow.h
+ * .shadow.weak), so the child's collections process registrations made
+ * before the fork, and in the multi-threaded case a thread with no mutator
+ * keeps taking the weak tables' lock while the parent forks
+ * (docs/design/weak.md .weak.fork).
  * MDN_TEST_LABELS: threads
  */
 #include "shadow.h"
@@ -51,6 +56,7 @@ static void *collect_once(void *heap) {
 }
 
 static __attribute__((noreturn)) void child_main(mdn_heap *h, shadow_world *w) {
+    alarm(60); /* a lock copied in a locked state would hang the child: fail instead */
     mdn_after_fork_child(h);
     int bad = 0;
     if (!shadow_verify(w)) {
@@ -91,21 +97,28 @@ static void wait_child(pid_t pid) {
     ck_assert_msg(WEXITSTATUS(status) == 0, "the child exited with status %d", WEXITSTATUS(status));
 }
 
+/* Fork through the heap's fork protocol; the child runs child_main. */
+static pid_t fork_world(mdn_heap *h, shadow_world *w) {
+    mdn_prepare_fork(h);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        child_main(h, w);
+    mdn_after_fork_parent(h);
+    return pid;
+}
+
 static void fork_single(unsigned gc_threads, const char *name) {
     uint64_t seed = mdn_test_seed(name);
     mdn_heap *h = fork_heap(gc_threads);
     toyvm_thread *t = toyvm_thread_attach(h);
     shadow_world w;
     shadow_world_init(&w, t, seed, 1, 48, 8, 8);
+    shadow_world_enable_weak(&w, 40);
     ck_assert_int_eq(run_world(&w, 6000, 800), 0);
     ck_assert_msg(shadow_verify(&w), "%s", w.failure);
     for (int round = 0; round < 2; round++) {
-        mdn_prepare_fork(h);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0)
-            child_main(h, &w);
-        mdn_after_fork_parent(h);
+        pid_t pid = fork_world(h, &w);
         ck_assert_int_eq(run_world(&w, 3000, 500), 0);
         mdn_collect(t->mutator, MDN_GC_FULL);
         ck_assert_msg(shadow_verify(&w), "%s", w.failure);
@@ -137,6 +150,7 @@ static void *other_main(void *p) {
     toyvm_thread *t = toyvm_thread_attach(a->heap);
     shadow_world w;
     shadow_world_init(&w, t, a->seed, a->tag, 32, 4, 4);
+    shadow_world_enable_weak(&w, 40);
     __atomic_store_n(&a->ready, 1, __ATOMIC_RELEASE);
     /* A fixed amount of work, so the heap the test needs does not depend on
      * timing (NoGC never reclaims), then safepoints until told to stop. */
@@ -157,12 +171,33 @@ static void *other_main(void *p) {
     return NULL;
 }
 
+/* A thread without a mutator that keeps asking for the number of pending
+ * finalizers, which takes the weak tables' lock. */
+typedef struct poller_arg {
+    mdn_heap *heap;
+    int stop;
+    uint64_t polls;
+} poller_arg;
+
+static void *poller_main(void *p) {
+    poller_arg *a = p;
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+        (void)mdn_finalizers_pending(a->heap);
+        a->polls++;
+    }
+    return NULL;
+}
+
 START_TEST(test_fork_multi_thread) {
     uint64_t seed = mdn_test_seed("fork_multi_thread");
     mdn_heap *h = fork_heap(2);
     toyvm_thread *t = toyvm_thread_attach(h);
     shadow_world w;
     shadow_world_init(&w, t, seed, 1, 48, 8, 8);
+    shadow_world_enable_weak(&w, 40);
+    poller_arg poller = {.heap = h};
+    pthread_t poller_thread;
+    ck_assert_int_eq(pthread_create(&poller_thread, NULL, poller_main, &poller), 0);
     other_arg others[OTHERS];
     pthread_t threads[OTHERS];
     for (unsigned i = 0; i < OTHERS; i++) {
@@ -174,12 +209,7 @@ START_TEST(test_fork_multi_thread) {
             mdn_safepoint(t->mutator);
     for (int round = 0; round < 3; round++) {
         ck_assert_int_eq(run_world(&w, 2000, 600), 0);
-        mdn_prepare_fork(h);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0)
-            child_main(h, &w);
-        mdn_after_fork_parent(h);
+        pid_t pid = fork_world(h, &w);
         ck_assert_int_eq(run_world(&w, 2000, 600), 0);
         ck_assert_msg(shadow_verify(&w), "%s", w.failure);
         mdn_enter_native(t->mutator); /* waiting for the child must not hold up the other threads */
@@ -188,9 +218,11 @@ START_TEST(test_fork_multi_thread) {
     }
     for (unsigned i = 0; i < OTHERS; i++)
         __atomic_store_n(&others[i].stop, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&poller.stop, 1, __ATOMIC_RELEASE);
     mdn_enter_native(t->mutator);
     for (unsigned i = 0; i < OTHERS; i++)
         pthread_join(threads[i], NULL);
+    pthread_join(poller_thread, NULL);
     mdn_leave_native(t->mutator);
     for (unsigned i = 0; i < OTHERS; i++)
         ck_assert_msg(!others[i].failed, "thread %u: %s", i, others[i].failure);

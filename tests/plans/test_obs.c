@@ -412,7 +412,7 @@ START_TEST(test_out_of_memory_event) {
         mdn_objref o = toyvm_alloc(t, 1, 1, 4000, MDN_ALLOC_DEFAULT);
         if (mdn_objref_is_null(o))
             break;
-        toyvm_set_ref(o, 0, toyvm_root(t, slot));
+        toyvm_set_ref(t, o, 0, toyvm_root(t, slot));
         toyvm_set_root(t, slot, o);
     }
     ck_assert_uint_eq(toyvm_oom_count(), ooms + 1);

@@ -66,7 +66,7 @@ static void *allocating_worker(void *p) {
         mdn_objref n = toyvm_alloc(t, 20, 1, 16, MDN_ALLOC_DEFAULT);
         __atomic_store_n(&s->in_window[a->id], 1, __ATOMIC_RELEASE);
         ((uint64_t *)toyvm_payload(n))[0] = (uint64_t)it;
-        toyvm_set_ref(n, 0, (it % 64) ? toyvm_root(t, r) : mdn_objref_null());
+        toyvm_set_ref(t, n, 0, (it % 64) ? toyvm_root(t, r) : mdn_objref_null());
         toyvm_set_root(t, r, n);
         /* Walk the list: it must be intact (nothing moved under us). */
         uint64_t expect = (uint64_t)it;
@@ -178,7 +178,7 @@ static void *binder(void *p) {
         size_t r = toyvm_push_root(t, mdn_objref_null());
         for (int k = 0; k < 200; k++) {
             mdn_objref n = toyvm_alloc(t, 25, 1, 8, MDN_ALLOC_DEFAULT);
-            toyvm_set_ref(n, 0, toyvm_root(t, r));
+            toyvm_set_ref(t, n, 0, toyvm_root(t, r));
             toyvm_set_root(t, r, n);
         }
         int len = 0;

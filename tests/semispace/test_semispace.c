@@ -111,12 +111,12 @@ START_TEST(shared_object_copied_once_all_slots_updated) {
     size_t holders = t->root_count;
     for (int i = 0; i < HOLDERS; i++) {
         mdn_objref hd = node(t, 2, (uint64_t)i);
-        toyvm_set_ref(hd, 0, toyvm_root(t, shared_root));
-        toyvm_set_ref(hd, 1, toyvm_root(t, shared_root));
+        toyvm_set_ref(t, hd, 0, toyvm_root(t, shared_root));
+        toyvm_set_ref(t, hd, 1, toyvm_root(t, shared_root));
         toyvm_push_root(t, hd);
     }
     /* The object refers to itself too. */
-    toyvm_set_ref(toyvm_root(t, shared_root), 0, toyvm_root(t, shared_root));
+    toyvm_set_ref(t, toyvm_root(t, shared_root), 0, toyvm_root(t, shared_root));
     mdn_objref *range = calloc(RANGE, sizeof *range);
     for (int i = 0; i < RANGE; i++)
         range[i] = toyvm_root(t, shared_root);
@@ -173,24 +173,24 @@ START_TEST(cycles_and_self_references_survive) {
     size_t prev = toyvm_push_root(t, toyvm_root(t, first));
     for (int i = 1; i < RING; i++) {
         mdn_objref n = node(t, 2, (uint64_t)i);
-        toyvm_set_ref(toyvm_root(t, prev), 0, n);
+        toyvm_set_ref(t, toyvm_root(t, prev), 0, n);
         toyvm_set_root(t, prev, n);
     }
-    toyvm_set_ref(toyvm_root(t, prev), 0, toyvm_root(t, first));
+    toyvm_set_ref(t, toyvm_root(t, prev), 0, toyvm_root(t, first));
     mdn_objref n = toyvm_root(t, first);
     for (int i = 0; i < RING; i++, n = toyvm_get_ref(n, 0))
-        toyvm_set_ref(n, 1, toyvm_get_ref(toyvm_get_ref(n, 0), 0));
+        toyvm_set_ref(t, n, 1, toyvm_get_ref(toyvm_get_ref(n, 0), 0));
     size_t a = toyvm_push_root(t, node(t, 1, 5000));
     mdn_objref b = node(t, 1, 5001);
-    toyvm_set_ref(b, 0, toyvm_root(t, a));
-    toyvm_set_ref(toyvm_root(t, a), 0, b);
+    toyvm_set_ref(t, b, 0, toyvm_root(t, a));
+    toyvm_set_ref(t, toyvm_root(t, a), 0, b);
     size_t self = toyvm_push_root(t, node(t, 3, 6000));
     for (unsigned f = 0; f < 3; f++)
-        toyvm_set_ref(toyvm_root(t, self), f, toyvm_root(t, self));
+        toyvm_set_ref(t, toyvm_root(t, self), f, toyvm_root(t, self));
     /* Garbage cycles: must be reclaimed, not copied. */
     for (int i = 0; i < 1000; i++) {
         mdn_objref g = node(t, 1, 9);
-        toyvm_set_ref(g, 0, g);
+        toyvm_set_ref(t, g, 0, g);
     }
     for (int round = 0; round < 3; round++) {
         moves_reset();
@@ -239,7 +239,7 @@ START_TEST(objects_fill_blocks_exactly) {
             mdn_objref o = toyvm_alloc(t, TYPE_ARRAY, 1, payload_bytes, MDN_ALLOC_DEFAULT);
             ck_assert_uint_eq(toyvm_size(o), size);
             memset(toyvm_payload(o), (int)(i & 0xff), payload_bytes);
-            toyvm_set_ref(o, 0, toyvm_root(t, head));
+            toyvm_set_ref(t, o, 0, toyvm_root(t, head));
             toyvm_set_root(t, head, o);
             addrs[i] = o.value;
         }
@@ -316,8 +316,8 @@ START_TEST(one_gc_thread_copies_breadth_first) {
     for (int k = N - 1; k >= 0; k--) {
         mdn_objref n = node(t, 2, (uint64_t)k);
         if (2 * k + 2 < N) {
-            toyvm_set_ref(n, 0, toyvm_root(t, base + 2 * (size_t)k + 1));
-            toyvm_set_ref(n, 1, toyvm_root(t, base + 2 * (size_t)k + 2));
+            toyvm_set_ref(t, n, 0, toyvm_root(t, base + 2 * (size_t)k + 1));
+            toyvm_set_ref(t, n, 1, toyvm_root(t, base + 2 * (size_t)k + 2));
         }
         toyvm_set_root(t, base + (size_t)k, n);
     }
@@ -380,15 +380,9 @@ START_TEST(two_workers_race_on_shared_objects) {
         all[i] = node(t, NREFS, i);
     for (size_t i = 0; i < g.n; i++) {
         for (unsigned f = 0; f < NREFS; f++) {
-            size_t target;
-            if (i < HUBS) /* hubs point to hubs and mid objects */
-                target = f == 0 ? (i + 1) % HUBS : HUBS + mdn_test_rand_below(&seed, MID);
-            else if (i < HUBS + MID) /* mid objects point to hubs */
-                target = mdn_test_rand_below(&seed, HUBS);
-            else /* leaves point to hubs and mid objects */
-                target = f < 2 ? mdn_test_rand_below(&seed, HUBS) : HUBS + mdn_test_rand_below(&seed, MID);
+            size_t target = mdn_test_sharing_target(&seed, i, f, HUBS, MID);
             g.edges[i * NREFS + f] = (uint32_t)target;
-            toyvm_set_ref(all[i], f, all[target]);
+            toyvm_set_ref(t, all[i], f, all[target]);
         }
     }
     /* From now on only the leaves hold the graph: they sit in large-object
@@ -401,7 +395,7 @@ START_TEST(two_workers_race_on_shared_objects) {
     for (size_t a = 0; a < narrays; a++) {
         roots[a] = toyvm_alloc(t, TYPE_ARRAY, (unsigned)per_array, 0, MDN_ALLOC_LARGE);
         for (size_t k = 0; k < per_array && a * per_array + k < LEAVES; k++)
-            toyvm_set_ref(roots[a], (unsigned)k, all[HUBS + MID + a * per_array + k]);
+            toyvm_set_ref(t, roots[a], (unsigned)k, all[HUBS + MID + a * per_array + k]);
     }
     mdn_remove_roots(h, all);
     free(all);
@@ -498,7 +492,7 @@ static size_t fill_with_poor_packing(toyvm_thread *t, size_t *nbig, size_t *nsma
         ((uint64_t *)((char *)o.value + toyvm_size(o)))[-1] = ~tag;
         arr_big = toyvm_root(t, rb);
         arr_small = toyvm_root(t, rs);
-        toyvm_set_ref(big ? arr_big : arr_small, (unsigned)(*fill)++, o);
+        toyvm_set_ref(t, big ? arr_big : arr_small, (unsigned)(*fill)++, o);
         if (big)
             (*nbig)++;
         else
@@ -638,7 +632,7 @@ START_TEST(nonmoving_space_reclaims) {
         mdn_objref d = node(t, 0, i);
         o = toyvm_root(t, held);
         toyvm_pop_roots(t, 1);
-        toyvm_set_ref(o, 0, d);
+        toyvm_set_ref(t, o, 0, d);
         size_t slot = (size_t)(i % LIVE);
         if (addr[slot] && toyvm_root(t, base + slot).value != addr[slot])
             ck_abort_msg("a non-moving object moved");

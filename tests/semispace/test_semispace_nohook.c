@@ -25,15 +25,15 @@ START_TEST(moves_without_the_hook) {
     for (int i = 0; i < HUBS; i++) {
         mdn_objref hub = toyvm_alloc(t, 40, 1, 8, MDN_ALLOC_DEFAULT);
         ((uint64_t *)toyvm_payload(hub))[0] = 1000000u + (uint64_t)i;
-        toyvm_set_ref(hub, 0, hub);
+        toyvm_set_ref(t, hub, 0, hub);
         toyvm_push_root(t, hub);
     }
     size_t head = toyvm_push_root(t, mdn_objref_null());
     for (int i = 0; i < N; i++) {
         mdn_objref n = toyvm_alloc(t, 41, 2, 8, MDN_ALLOC_DEFAULT);
         ((uint64_t *)toyvm_payload(n))[0] = (uint64_t)i;
-        toyvm_set_ref(n, 0, toyvm_root(t, head));
-        toyvm_set_ref(n, 1, toyvm_root(t, hubs + (size_t)(i % HUBS)));
+        toyvm_set_ref(t, n, 0, toyvm_root(t, head));
+        toyvm_set_ref(t, n, 1, toyvm_root(t, hubs + (size_t)(i % HUBS)));
         toyvm_set_root(t, head, n);
     }
     for (int round = 0; round < 4; round++) {

@@ -6,7 +6,8 @@
  * world (testutil/shadow.h): random allocation of objects of random shapes
  * and kinds, linking and unlinking, roots on the shadow stack, in fixed and
  * in coming-and-going registered ranges and in globals, pinning, trips into
- * native state and explicit collections. After every collection the thread
+ * native state, explicit collections, weak boxes, ephemerons and
+ * finalizable objects (testutil/shadow.h .shadow.weak). After every collection the thread
  * sees (its roots were scanned) and at random points, the graph reachable
  * from its roots is compared with the model. The first difference ends the
  * run: seed, plan, thread, operation number and the difference are printed
@@ -225,6 +226,7 @@ static void *stress_main(void *arg) {
     shadow_world_init(&w, t, seed, st->index + 1, 48, 8, 4);
     shadow_world_enable_ranges(&w, 4, 6, 400);
     w.native_every = cfg->threads > 1 ? 250 : 1000;
+    shadow_world_enable_weak(&w, 40);
     uint64_t scans = toyvm_root_scans(t);
     for (uint64_t k = 0; k < cfg->ops; k++) {
         if (!shadow_step(&w, cfg->collect_every)) {

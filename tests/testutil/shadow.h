@@ -16,6 +16,18 @@
  * (shadow_world_enable_ranges) and trips into native state
  * (shadow_world::native_every). Objects allocated NONMOVING or IMMORTAL, and
  * pinned ones, are checked never to move.
+ *
+ * .shadow.weak: with shadow_world_enable_weak, the world also makes weak
+ * boxes (short and long), ephemerons and finalizable objects. The walk
+ * does not follow weak fields and computes the ephemeron fixpoint itself;
+ * then a weak field whose target is reachable must hold exactly that
+ * object, one whose target is not must hold null or that (still intact)
+ * object, and right after an explicit collection it must be null. A
+ * finalizer may run only for an unreachable object, once; right after an
+ * explicit collection (and mdn_run_finalizers) every unreachable
+ * finalizable object has been finalized. Finalizable objects have no
+ * fields and are never weak targets or ephemeron keys, so the rules need
+ * no model of resurrection.
  */
 #ifndef MDN_TEST_SHADOW_H
 #define MDN_TEST_SHADOW_H
@@ -32,10 +44,18 @@ typedef struct shadow_obj {
     uint32_t nrefs;
     uint32_t payload; /* bytes, >= 16 */
     uint8_t kind;     /* mdn_alloc_kind it was allocated with */
+    uint8_t weak;     /* .shadow.weak: SHADOW_PLAIN, SHADOW_WEAK_SHORT, SHADOW_WEAK_LONG, SHADOW_EPHEMERON */
+    bool finalizable;
+    bool eph_done;    /* during a walk: the ephemeron's value was followed */
     bool visited;
+    uint64_t address; /* during a walk: where the object was found */
     uint64_t pinned_address; /* nonzero: the object was pinned (or allocated non-moving) here */
     uint64_t edges[];  /* ids, 0 = null */
 } shadow_obj;
+
+enum { SHADOW_PLAIN = 0, SHADOW_WEAK_SHORT = 1, SHADOW_WEAK_LONG = 2, SHADOW_EPHEMERON = 3 };
+
+struct shadow_final;
 
 enum { SHADOW_ROOT_STACK = 0, SHADOW_ROOT_REGISTERED = 1, SHADOW_ROOT_GLOBAL = 2 };
 
@@ -60,6 +80,11 @@ typedef struct shadow_world {
     unsigned native_every;  /* on average one trip to native state per that many operations (0 = never) */
     uint64_t range_toggles; /* ranges added or removed */
     uint64_t native_trips;
+    unsigned weak_every;    /* on average one weak operation per that many operations (0 = never) */
+    bool strict;            /* the last operation was an explicit collection (.shadow.weak) */
+    uint64_t weak_made, ephemerons_made, finalizers_made, weak_cleared, finalizers_ran;
+    struct shadow_final **finals; /* this world's finalizers not yet seen to run */
+    size_t nfinals, finals_capacity;
     uint64_t *root_ids;     /* model: id held by each root, 0 = null */
     size_t nroots;
     uint64_t rng;
@@ -79,6 +104,10 @@ void shadow_world_destroy(shadow_world *w);
  * registers and unregisters at random (one toggle per `every` operations
  * on average). Call right after shadow_world_init; half start registered. */
 void shadow_world_enable_ranges(shadow_world *w, size_t nranges, size_t slots, unsigned every);
+
+/* Make weak boxes, ephemerons and finalizable objects, one such operation
+ * per `every` operations on average (.shadow.weak). */
+void shadow_world_enable_weak(shadow_world *w, unsigned every);
 
 /* The heap slot of root i; NULL for a slot of an unregistered range. */
 mdn_objref *shadow_root_slot(shadow_world *w, size_t i);

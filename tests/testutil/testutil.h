@@ -68,4 +68,17 @@ static inline uint64_t mdn_test_rand(uint64_t *state) {
 /* Uniform in [0, n). */
 static inline uint64_t mdn_test_rand_below(uint64_t *state, uint64_t n) { return mdn_test_rand(state) % n; }
 
+/* A graph whose objects are shared by many slots, for parallel forwarding
+ * tests: ids [0, hubs) are hubs, [hubs, hubs + mid) mid objects, the rest
+ * leaves. The target id of field f of object i: hubs point to the next hub
+ * and to mid objects, mid objects to hubs, leaves to hubs (fields 0 and 1)
+ * and to mid objects. */
+static inline size_t mdn_test_sharing_target(uint64_t *seed, size_t i, unsigned f, size_t hubs, size_t mid) {
+    if (i < hubs)
+        return f == 0 ? (i + 1) % hubs : hubs + mdn_test_rand_below(seed, mid);
+    if (i < hubs + mid)
+        return mdn_test_rand_below(seed, hubs);
+    return f < 2 ? mdn_test_rand_below(seed, hubs) : hubs + mdn_test_rand_below(seed, mid);
+}
+
 #endif

@@ -52,7 +52,7 @@ static void build(graph *g, bool poison) {
     toyvm_set_root(g->t, g->base + ROOT_HOLDER, toyvm_alloc(g->t, 20, 2, 16, MDN_ALLOC_DEFAULT));
     toyvm_set_root(g->t, g->base + ROOT_TARGET, toyvm_alloc(g->t, 21, 0, 64, MDN_ALLOC_DEFAULT));
     toyvm_set_root(g->t, g->base + ROOT_LARGE, toyvm_alloc(g->t, 22, 0, 20000, MDN_ALLOC_DEFAULT));
-    toyvm_set_ref(toyvm_root(g->t, g->base + ROOT_HOLDER), 0, toyvm_root(g->t, g->base + ROOT_TARGET));
+    toyvm_set_ref(g->t, toyvm_root(g->t, g->base + ROOT_HOLDER), 0, toyvm_root(g->t, g->base + ROOT_TARGET));
     g->registered = calloc(1, sizeof *g->registered);
     mdn_add_roots(g->heap, g->registered, 1);
     mdn_collect(g->t->mutator, MDN_GC_FULL);
@@ -121,7 +121,7 @@ static void plant_interior_zero_word(void *arg) {
     mdn_objref target = root(&g, ROOT_TARGET);
     /* A reference to the middle of the target: its payload is zero, so the
      * "header" there claims a zero size. */
-    toyvm_set_ref(root(&g, ROOT_HOLDER), 1, (mdn_objref){target.value + 24});
+    toyvm_set_ref(g.t, root(&g, ROOT_HOLDER), 1, (mdn_objref){target.value + 24});
     verify_now(&g);
 }
 
@@ -136,7 +136,7 @@ static void plant_interior_fake_header(void *arg) {
      * test or the overlap check can tell. */
     uint64_t *payload = toyvm_payload(target);
     payload[2] = toyvm_make_header(23, 0, 16);
-    toyvm_set_ref(root(&g, ROOT_HOLDER), 1, (mdn_objref){(uintptr_t)&payload[2]});
+    toyvm_set_ref(g.t, root(&g, ROOT_HOLDER), 1, (mdn_objref){(uintptr_t)&payload[2]});
     verify_now(&g);
 }
 
@@ -147,7 +147,7 @@ static void plant_outside_heap(void *arg) {
     note_field_slot(&g);
     announce();
     static uint64_t not_in_heap[4] = {0};
-    toyvm_set_ref(root(&g, ROOT_HOLDER), 1, mdn_objref_from_ptr(not_in_heap));
+    toyvm_set_ref(g.t, root(&g, ROOT_HOLDER), 1, mdn_objref_from_ptr(not_in_heap));
     verify_now(&g);
 }
 
@@ -160,7 +160,7 @@ static void plant_freed_large_object(void *arg) {
     mdn_objref large = root(&g, ROOT_LARGE);
     toyvm_set_root(g.t, g.base + ROOT_LARGE, mdn_objref_null());
     mdn_collect(g.t->mutator, MDN_GC_FULL); /* frees it */
-    toyvm_set_ref(root(&g, ROOT_HOLDER), 1, large); /* a dangling reference */
+    toyvm_set_ref(g.t, root(&g, ROOT_HOLDER), 1, large); /* a dangling reference */
     verify_now(&g);
 }
 
@@ -174,9 +174,9 @@ static void plant_poisoned_target(void *arg) {
      * holder still referred to it. */
     mdn_objref target = root(&g, ROOT_TARGET);
     toyvm_set_root(g.t, g.base + ROOT_TARGET, mdn_objref_null());
-    toyvm_set_ref(root(&g, ROOT_HOLDER), 0, mdn_objref_null());
+    toyvm_set_ref(g.t, root(&g, ROOT_HOLDER), 0, mdn_objref_null());
     mdn_poison_range((void *)target.value, toyvm_object_bytes(0, 64));
-    toyvm_set_ref(root(&g, ROOT_HOLDER), 1, target);
+    toyvm_set_ref(g.t, root(&g, ROOT_HOLDER), 1, target);
     verify_now(&g);
 }
 
@@ -197,7 +197,7 @@ static void plant_stale_moved_reference(void *arg) {
     note_field_slot(&g);
     announce();
     /* The old copy's address: from-space, or a block freed by evacuation. */
-    toyvm_set_ref(root(&g, ROOT_HOLDER), 1, before);
+    toyvm_set_ref(g.t, root(&g, ROOT_HOLDER), 1, before);
     verify_now(&g);
 }
 
@@ -276,7 +276,7 @@ START_TEST(clean_heap_passes) {
     build(&g, false);
     g.registered[0] = root(&g, ROOT_LARGE);
     ck_assert_uint_eq(verify_now(&g), 3);
-    toyvm_set_ref(root(&g, ROOT_HOLDER), 1, root(&g, ROOT_HOLDER)); /* a cycle is fine */
+    toyvm_set_ref(g.t, root(&g, ROOT_HOLDER), 1, root(&g, ROOT_HOLDER)); /* a cycle is fine */
     ck_assert_uint_eq(verify_now(&g), 3);
     mdn_remove_roots(g.heap, g.registered);
     free(g.registered);

@@ -81,9 +81,9 @@ static inline bench_ref bench_node_left(bench_ref n) { return toyvm_get_ref(n, 0
 /** @brief Right child. @param n a node @return the child */
 static inline bench_ref bench_node_right(bench_ref n) { return toyvm_get_ref(n, 1); }
 /** @brief Set the left child. @param t thread @param n node @param v child */
-static inline void bench_node_set_left(bench_thread *t, bench_ref n, bench_ref v) { (void)t; toyvm_set_ref(n, 0, v); }
+static inline void bench_node_set_left(bench_thread *t, bench_ref n, bench_ref v) { toyvm_set_ref(t, n, 0, v); }
 /** @brief Set the right child. @param t thread @param n node @param v child */
-static inline void bench_node_set_right(bench_thread *t, bench_ref n, bench_ref v) { (void)t; toyvm_set_ref(n, 1, v); }
+static inline void bench_node_set_right(bench_thread *t, bench_ref n, bench_ref v) { toyvm_set_ref(t, n, 1, v); }
 /** @brief The node's two integers. @param n a node @return pointer to them */
 static inline int32_t *bench_node_ints(bench_ref n) { return (int32_t *)toyvm_payload(n); }
 
@@ -104,8 +104,7 @@ static inline bench_ref bench_new_object(bench_thread *t, unsigned nrefs, size_t
 static inline bench_ref bench_obj_ref(bench_ref o, unsigned i) { return toyvm_get_ref(o, i); }
 /** @brief Set reference field @p i. @param t thread @param o object @param i index @param v value */
 static inline void bench_obj_set_ref(bench_thread *t, bench_ref o, unsigned i, bench_ref v) {
-    (void)t;
-    toyvm_set_ref(o, i, v);
+    toyvm_set_ref(t, o, i, v);
 }
 /** @brief The payload. @param o object @return its first payload byte */
 static inline void *bench_obj_payload(bench_ref o) { return toyvm_payload(o); }

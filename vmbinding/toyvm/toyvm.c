@@ -94,6 +94,43 @@ void toyvm_remove_global_root(mdn_objref *slot) {
     pthread_mutex_unlock(&globals_lock);
 }
 
+/* ---- weak boxes and ephemerons (docs/design/weak.md .weak.toyvm) ------ */
+
+/* [snippet:weak-box] */
+mdn_objref toyvm_alloc_weak(toyvm_thread *t, mdn_objref target, unsigned nrefs, size_t payload,
+                            mdn_weak_strength strength) {
+    if (nrefs < 1) {
+        fprintf(stderr, "toyvm: a weak box needs at least one reference field\n");
+        abort();
+    }
+    size_t base = toyvm_push_root(t, target);
+    mdn_objref box = toyvm_alloc(t, TOYVM_TYPE_WEAK, nrefs, payload, MDN_ALLOC_DEFAULT);
+    if (!mdn_objref_is_null(box)) {
+        toyvm_set_ref(t, box, 0, toyvm_root(t, base));
+        mdn_weak_register(t->mutator, box, toyvm_ref_slot(box, 0), strength);
+    }
+    toyvm_pop_roots(t, 1);
+    return box;
+}
+/* [/snippet] */
+
+mdn_objref toyvm_alloc_ephemeron(toyvm_thread *t, mdn_objref key, mdn_objref value, unsigned nrefs, size_t payload) {
+    if (nrefs < 2) {
+        fprintf(stderr, "toyvm: an ephemeron needs at least two reference fields\n");
+        abort();
+    }
+    size_t base = toyvm_push_root(t, key);
+    toyvm_push_root(t, value);
+    mdn_objref e = toyvm_alloc(t, TOYVM_TYPE_EPHEMERON, nrefs, payload, MDN_ALLOC_DEFAULT);
+    if (!mdn_objref_is_null(e)) {
+        toyvm_set_ref(t, e, 0, toyvm_root(t, base));
+        toyvm_set_ref(t, e, 1, toyvm_root(t, base + 1));
+        mdn_ephemeron_register(t->mutator, e, toyvm_ref_slot(e, 0), toyvm_ref_slot(e, 1));
+    }
+    toyvm_pop_roots(t, 2);
+    return e;
+}
+
 /* ---- the binding contract ---------------------------------------------- */
 
 void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer) {

@@ -102,8 +102,44 @@ static inline mdn_slot toyvm_ref_slot(mdn_objref o, unsigned i) {
 }
 /** @brief Read reference field @p i. @param o an object @param i field index @return the reference */
 static inline mdn_objref toyvm_get_ref(mdn_objref o, unsigned i) { return mdn_slot_load(toyvm_ref_slot(o, i)); }
-/** @brief Write reference field @p i. @param o an object @param i field index @param v the new reference */
-static inline void toyvm_set_ref(mdn_objref o, unsigned i, mdn_objref v) { mdn_slot_store(toyvm_ref_slot(o, i), v); }
+/**
+ * @brief Write reference field @p i of an existing object, through the
+ * write barrier (mdn_write_barrier()).
+ * @param t the calling thread
+ * @param o an object
+ * @param i field index
+ * @param v the new reference
+ */
+static inline void toyvm_set_ref(toyvm_thread *t, mdn_objref o, unsigned i, mdn_objref v) {
+    mdn_write_barrier(t->mutator, o, toyvm_ref_slot(o, i), v);
+}
+/**
+ * @brief Initialise reference field @p i of an object the thread allocated
+ * after its last call that may collect: a plain store, which needs no
+ * barrier (mdn_write_barrier() states the rule).
+ * @param o a just-allocated object
+ * @param i field index
+ * @param v the reference
+ */
+static inline void toyvm_init_ref(mdn_objref o, unsigned i, mdn_objref v) { mdn_slot_store(toyvm_ref_slot(o, i), v); }
+/**
+ * @brief Copy @p n reference fields from @p src (from field @p si) to
+ * @p dst (from field @p di), as an array copy: one memmove(), then the
+ * bulk barrier (mdn_write_barrier_range()). The ranges may overlap.
+ * @param t   the calling thread
+ * @param dst the object written
+ * @param di  first field written
+ * @param src the object read
+ * @param si  first field read
+ * @param n   fields to copy
+ */
+static inline void toyvm_copy_refs(toyvm_thread *t, mdn_objref dst, unsigned di, mdn_objref src, unsigned si,
+                                   unsigned n) {
+    mdn_slot first = toyvm_ref_slot(dst, di);
+    memmove(mdn_address_to_ptr(mdn_slot_address(first)), mdn_address_to_ptr(mdn_slot_address(toyvm_ref_slot(src, si))),
+            (size_t)n * sizeof(mdn_objref));
+    mdn_write_barrier_range(t->mutator, dst, first, n);
+}
 /** @brief The payload. @param o an object @return pointer to its first payload byte */
 static inline void *toyvm_payload(mdn_objref o) {
     return (void *)(o.value + sizeof(uint64_t) + (uintptr_t)toyvm_nrefs(o) * sizeof(uintptr_t));
@@ -182,12 +218,55 @@ static inline mdn_objref toyvm_alloc_node(toyvm_thread *t, mdn_objref left, mdn_
     t->root_count = base + 2;
     mdn_objref n = toyvm_alloc(t, TOYVM_TYPE_NODE, 2, 8, MDN_ALLOC_DEFAULT);
     if (!mdn_objref_is_null(n)) {
-        toyvm_set_ref(n, 0, t->roots[base]);
-        toyvm_set_ref(n, 1, t->roots[base + 1]);
+        toyvm_init_ref(n, 0, t->roots[base]);
+        toyvm_init_ref(n, 1, t->roots[base + 1]);
     }
     t->root_count = base;
     return n;
 }
+
+/** @brief Type id of a weak box: reference field 0 is a registered weak slot, the others are strong. */
+#define TOYVM_TYPE_WEAK 0xfeu
+/** @brief Type id of an ephemeron: field 0 is the key, field 1 the value (neither traced), the others strong. */
+#define TOYVM_TYPE_EPHEMERON 0xffu
+
+/**
+ * @brief Leading reference fields of @p o that toyvm does not report to the
+ * collector (registered weak slots and ephemeron fields).
+ * @param o an object
+ * @return 1 for a weak box, 2 for an ephemeron, else 0
+ */
+static inline unsigned toyvm_unscanned_refs(mdn_objref o) {
+    unsigned type = toyvm_type(o);
+    return type == TOYVM_TYPE_WEAK ? 1u : type == TOYVM_TYPE_EPHEMERON ? 2u : 0u;
+}
+
+/**
+ * @brief Allocate a weak box: @p nrefs reference fields (at least 1), of
+ * which field 0 is weak (registered with mdn_weak_register()), holding
+ * @p target. @p target is rooted across the allocation.
+ * @param t        the thread
+ * @param target   the weak field's first value (may be null)
+ * @param nrefs    reference fields, at least 1
+ * @param payload  payload bytes
+ * @param strength short or long
+ * @return the box, or null when out of memory in TOYVM_OOM_RETURN mode
+ */
+mdn_objref toyvm_alloc_weak(toyvm_thread *t, mdn_objref target, unsigned nrefs, size_t payload,
+                            mdn_weak_strength strength);
+
+/**
+ * @brief Allocate an ephemeron: @p nrefs reference fields (at least 2), of
+ * which field 0 is the key and field 1 the value (registered with
+ * mdn_ephemeron_register()). @p key and @p value are rooted across the allocation.
+ * @param t       the thread
+ * @param key     the key (may be null)
+ * @param value   the value (may be null)
+ * @param nrefs   reference fields, at least 2
+ * @param payload payload bytes
+ * @return the ephemeron, or null when out of memory in TOYVM_OOM_RETURN mode
+ */
+mdn_objref toyvm_alloc_ephemeron(toyvm_thread *t, mdn_objref key, mdn_objref value, unsigned nrefs, size_t payload);
 
 #ifdef __cplusplus
 }

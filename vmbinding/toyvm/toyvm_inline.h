@@ -25,7 +25,8 @@ static inline mdn_address mdn_vm_inline_object_start(mdn_objref obj) { return md
 static inline mdn_objref mdn_vm_inline_objref_from_start(mdn_address start) { return mdn_objref_from_address(start); }
 
 /**
- * @brief The reference fields follow the header word: one range.
+ * @brief The reference fields follow the header word: one range, after
+ * the untraced leading fields of weak boxes and ephemerons.
  * @param obj         the object
  * @param tracer      passed on to the visitor
  * @param visit       the per-slot visitor (toyvm has no separate fields)
@@ -34,7 +35,12 @@ static inline mdn_objref mdn_vm_inline_objref_from_start(mdn_address start) { re
 static inline void mdn_vm_inline_scan_object(mdn_objref obj, mdn_tracer *tracer, mdn_slot_visitor visit,
                                              mdn_range_visitor visit_range) {
     (void)visit;
-    visit_range(tracer, toyvm_ref_slot(obj, 0), toyvm_nrefs(obj));
+    /* Weak boxes and ephemerons start with fields that are not traced
+     * (docs/design/weak.md .weak.toyvm). */
+    unsigned n = toyvm_nrefs(obj), skip = toyvm_unscanned_refs(obj);
+    if (skip > n)
+        skip = n;
+    visit_range(tracer, toyvm_ref_slot(obj, skip), n - skip);
 }
 /* [/snippet] */
 

@@ -64,7 +64,7 @@ static size_t vector_of_lists(tv_thread *t, size_t n) {
             *list = must(t, tv_cons(t, tv_fixnum((intptr_t)j), *list));
             must(t, tv_cons(t, TV_NIL, TV_NIL)); /* garbage */
         }
-        tv_fields(*vec)[i] = *list; /* re-read *vec: it may have moved */
+        tv_set_field(t, *vec, i, *list); /* re-read *vec: it may have moved */
     }
     mdn_collect(t->mutator, MDN_GC_DEFAULT);
     size_t total = 0;
@@ -116,7 +116,7 @@ static void *worker_main(void *arg) {
     for (int i = 0; i < 100; i++) {
         snprintf(text, sizeof text, "w%d-item-%d", r->id, i);
         tv_value s = must(t, tv_string(t, text));
-        tv_fields(*names)[i] = s;
+        tv_set_field(t, *names, (size_t)i, s);
         if (i % 10 == 0)
             must(t, tv_intern(t, text));
     }
@@ -136,8 +136,9 @@ static int run_demo(const char *option_text) {
     mdn_options options;
     mdn_error err;
     mdn_options_init(&options);
-    /* Program defaults first, then the MDN_* environment overrides them. */
-    if (!mdn_options_parse(&options, option_text, &err) || !mdn_options_from_env(&options, &err)) {
+    /* The program's settings; mdn_heap_create applies the MDN_* environment
+     * over them (unless env=0). */
+    if (!mdn_options_parse(&options, option_text, &err)) {
         fprintf(stderr, "tinyvm: %s\n", err.message);
         return 2;
     }

@@ -70,6 +70,14 @@ typedef struct tv_thread {
 tv_thread *tv_thread_attach(mdn_heap *heap);
 void tv_thread_detach(tv_thread *t);
 
+/* Store v into field i of an existing pair or vector, through the write
+ * barrier (docs/porting.md, "The write barrier"): a plain store on plans
+ * without generations. Filling an object just allocated needs none. */
+static inline void tv_set_field(tv_thread *t, tv_value obj, size_t i, tv_value v) {
+    mdn_write_barrier(t->mutator, mdn_objref_from_ptr((void *)obj), mdn_slot_from_ptr(&tv_fields(obj)[i]),
+                      (mdn_objref){v});
+}
+
 /* [snippet:frames] */
 /* A frame is the stack depth to return to; a local is a slot in it. */
 static inline size_t tv_frame_enter(const tv_thread *t) { return t->sp; }
