@@ -705,25 +705,198 @@ START_TEST(fork_with_threads_keeps_both_heaps_working) {
 }
 END_TEST
 
+/* ---- finalizers ---- */
+
+enum { NFINAL = 200 };
+static int final_runs[NFINAL];   /* per object: how many times its finalizer ran */
+static int final_order[NFINAL];  /* per object: the sequence number of its run */
+static int final_seq;
+static uintptr_t final_hidden[NFINAL];
+
+static void count_final(void *obj, void *cd) {
+    int i = (int)(intptr_t)cd;
+    ck_assert_ptr_eq(obj, unhide(final_hidden[i]));
+    ck_assert(check_fill((unsigned char *)obj + sizeof(void *), 32, (unsigned char)i)); /* intact */
+    final_runs[i]++;
+    final_order[i] = ++final_seq;
+}
+
+static void final_reset(void) {
+    memset(final_runs, 0, sizeof final_runs);
+    memset(final_order, 0, sizeof final_order);
+    final_seq = 0;
+}
+
+/* NFINAL objects with a finalizer each; object i + 1 is reached from object
+ * i when `chain`. Only hidden addresses remain. */
+static NOINLINE void make_finalizable(int chain, int no_order) {
+    void **prev = NULL;
+    for (int i = NFINAL - 1; i >= 0; i--) {
+        void **o = GC_malloc(sizeof(void *) + 32);
+        fill((unsigned char *)o + sizeof(void *), 32, (unsigned char)i);
+        o[0] = chain ? prev : NULL;
+        final_hidden[i] = hide(o);
+        if (no_order)
+            GC_register_finalizer_no_order(o, count_final, (void *)(intptr_t)i, NULL, NULL);
+        else
+            GC_register_finalizer(o, count_final, (void *)(intptr_t)i, NULL, NULL);
+        prev = o;
+    }
+}
+
+static int final_total(void) {
+    int n = 0;
+    for (int i = 0; i < NFINAL; i++) {
+        ck_assert_int_le(final_runs[i], 1);
+        n += final_runs[i];
+    }
+    return n;
+}
+
+START_TEST(finalizers_run_once_after_the_collection) {
+    final_reset();
+    make_finalizable(0, 1);
+    collect(); /* GC_gcollect runs the finalizers it queued (finalize_on_demand is off) */
+    int first = final_total();
+    ck_assert_msg(first >= NFINAL * 9 / 10, "%d of %d finalizers ran", first, NFINAL);
+    collect();
+    collect();
+    ck_assert_int_ge(final_total(), first); /* none twice (final_total checks) */
+    ck_assert_int_eq(GC_should_invoke_finalizers(), 0);
+}
+END_TEST
+
+START_TEST(ordered_finalizers_run_from_the_reaching_object) {
+    final_reset();
+    make_finalizable(1, 0); /* 0 reaches 1 reaches 2 ... */
+    for (int round = 0; round < NFINAL + 5 && final_total() < NFINAL * 9 / 10; round++)
+        collect();
+    int ran = final_total();
+    ck_assert_msg(ran >= NFINAL * 9 / 10, "%d of %d ordered finalizers ran", ran, NFINAL);
+    /* Whenever both ran, the reaching object's ran first. */
+    for (int i = 0; i + 1 < NFINAL; i++)
+        if (final_runs[i] && final_runs[i + 1])
+            ck_assert_msg(final_order[i] < final_order[i + 1], "object %d finalized before object %d, which reaches it",
+                          i + 1, i);
+}
+END_TEST
+
+static int notified;
+static void on_finalizers_ready(void) { notified++; }
+
+START_TEST(finalize_on_demand_notifies_and_waits) {
+    final_reset();
+    notified = 0;
+    GC_set_finalize_on_demand(1);
+    GC_set_finalizer_notifier(on_finalizers_ready);
+    make_finalizable(0, 1);
+    collect();
+    GC_malloc(16); /* where Boehm GC notifies */
+    ck_assert_int_ge(notified, 1);
+    ck_assert_int_eq(final_total(), 0); /* nothing runs until asked */
+    ck_assert_int_eq(GC_should_invoke_finalizers(), 1);
+    int n = GC_invoke_finalizers();
+    ck_assert_int_eq(n, final_total());
+    ck_assert_msg(n >= NFINAL * 9 / 10, "%d of %d finalizers ran", n, NFINAL);
+    ck_assert_int_eq(GC_should_invoke_finalizers(), 0);
+    GC_set_finalize_on_demand(0);
+    GC_set_finalizer_notifier(0);
+}
+END_TEST
+
+static void other_final(void *obj, void *cd) { (void)obj, (void)cd; final_seq += 1000; }
+
+/* Registering again replaces the finalizer and returns the old one; a null
+ * function cancels it. */
+static NOINLINE void make_replaced(void) {
+    for (int i = 0; i < NFINAL; i++) {
+        void **o = GC_malloc(sizeof(void *) + 32);
+        fill((unsigned char *)o + sizeof(void *), 32, (unsigned char)i);
+        final_hidden[i] = hide(o);
+        GC_finalization_proc ofn = 0;
+        void *ocd = 0;
+        GC_register_finalizer(o, other_final, (void *)1, &ofn, &ocd);
+        ck_assert(ofn == 0 && ocd == 0);
+        GC_register_finalizer(o, count_final, (void *)(intptr_t)i, &ofn, &ocd);
+        ck_assert(ofn == other_final && ocd == (void *)1);
+        if (i % 2 == 0) {
+            GC_register_finalizer(o, 0, 0, &ofn, &ocd);
+            ck_assert(ofn == count_final && ocd == (void *)(intptr_t)i);
+        }
+    }
+}
+
+START_TEST(finalizers_are_replaced_and_cancelled) {
+    final_reset();
+    make_replaced();
+    collect();
+    collect();
+    ck_assert_int_lt(final_seq, 1000); /* the replaced function never ran */
+    int odd = 0;
+    for (int i = 0; i < NFINAL; i++) {
+        if (i % 2 == 0)
+            ck_assert_int_eq(final_runs[i], 0);
+        else
+            odd += final_runs[i];
+    }
+    ck_assert_msg(odd >= NFINAL / 2 * 9 / 10, "%d of %d finalizers ran", odd, NFINAL / 2);
+}
+END_TEST
+
+static void **resurrected[NFINAL];
+static void resurrect(void *obj, void *cd) {
+    resurrected[(intptr_t)cd] = obj;
+    count_final(obj, cd);
+}
+static NOINLINE void make_resurrecting(void) {
+    for (int i = 0; i < NFINAL; i++) {
+        void **o = GC_malloc(sizeof(void *) + 32);
+        fill((unsigned char *)o + sizeof(void *), 32, (unsigned char)i);
+        o[0] = GC_malloc(24); /* what it reaches stays too */
+        memset(o[0], 0x5a, 24);
+        final_hidden[i] = hide(o);
+        GC_register_finalizer(o, resurrect, (void *)(intptr_t)i, NULL, NULL);
+    }
+}
+
+START_TEST(finalizers_may_resurrect) {
+    final_reset();
+    memset(resurrected, 0, sizeof resurrected);
+    make_resurrecting();
+    collect();
+    garbage_rounds(&(uint64_t){7}, 3, GARBAGE, 200);
+    int back = 0;
+    for (int i = 0; i < NFINAL; i++) {
+        if (!resurrected[i])
+            continue;
+        back++;
+        void **o = resurrected[i];
+        ck_assert_ptr_eq(GC_base(o), o);
+        ck_assert(check_fill((unsigned char *)o + sizeof(void *), 32, (unsigned char)i));
+        ck_assert_ptr_eq(GC_base(o[0]), o[0]);
+        ck_assert_int_eq(((unsigned char *)o[0])[23], 0x5a);
+    }
+    ck_assert_msg(back >= NFINAL * 9 / 10, "%d of %d objects resurrected", back, NFINAL);
+    ck_assert_int_eq(final_total(), back); /* each once */
+}
+END_TEST
+
 /* ---- what is not supported yet stops the program, naming the function ---- */
 
 static void call_unsupported(int which) {
     int dummy;
     switch (which) {
-    case 0: GC_register_finalizer(GC_malloc(8), NULL, NULL, NULL, NULL); break;
-    case 1: GC_register_finalizer_no_order(GC_malloc(8), NULL, NULL, NULL, NULL); break;
-    case 2: GC_general_register_disappearing_link((void **)GC_malloc(8), &dummy); break;
-    case 3: GC_register_long_link((void **)GC_malloc(8), &dummy); break;
-    case 4: GC_new_free_list(); break;
+    case 0: GC_general_register_disappearing_link((void **)GC_malloc(8), &dummy); break;
+    case 1: GC_register_long_link((void **)GC_malloc(8), &dummy); break;
+    case 2: GC_new_free_list(); break;
     default: break;
     }
 }
 
 START_TEST(unsupported_functions_fail_with_their_name) {
-    static const char *const names[] = {"GC_register_finalizer", "GC_register_finalizer_no_order",
-                                        "GC_general_register_disappearing_link", "GC_register_long_link",
+    static const char *const names[] = {"GC_general_register_disappearing_link", "GC_register_long_link",
                                         "GC_new_free_list"};
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 3; i++) {
         int fd[2];
         ck_assert_int_eq(pipe(fd), 0);
         pid_t pid = fork();
@@ -772,6 +945,11 @@ int main(void) {
     tcase_add_test(tc, strings_alignment_and_queries);
     tcase_add_test(tc, heap_grows_within_its_maximum);
     tcase_add_test(tc, fork_with_threads_keeps_both_heaps_working);
+    tcase_add_test(tc, finalizers_run_once_after_the_collection);
+    tcase_add_test(tc, ordered_finalizers_run_from_the_reaching_object);
+    tcase_add_test(tc, finalize_on_demand_notifies_and_waits);
+    tcase_add_test(tc, finalizers_are_replaced_and_cancelled);
+    tcase_add_test(tc, finalizers_may_resurrect);
     tcase_add_test(tc, unsupported_functions_fail_with_their_name);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -16,6 +16,7 @@
 #include "gc.h"
 
 #include <midden/midden.h>
+#include <midden/weak.h>
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -170,6 +171,8 @@ void mdn_vm_scan_mutator_roots(mdn_mutator *mutator, void *vm_thread, mdn_tracer
 void mdn_vm_out_of_memory(mdn_heap *heap, size_t bytes) { (void)heap, (void)bytes; }
 
 /* ---- initialisation and threads -------------------------------------------- */
+
+static void final_ready(mdn_heap *heap, size_t pending, void *data); /* finalization, below */
 
 static void thread_exit(void *arg) {
     (void)arg;
@@ -337,12 +340,14 @@ BDW_EXPORT void GC_init(void) {
         if (!mdn_options_from_env(&o, &err))
             bdw_fatal("%s", err.message);
         o.conservative = true;
+        o.env = false; /* applied above, before the options this library must have */
         mdn_heap *heap = mdn_heap_create(&o, &err);
         if (!heap)
             bdw_fatal("cannot create the heap: %s", err.message);
         if (pthread_key_create(&bdw_thread_key, thread_exit) != 0)
             bdw_fatal("cannot create the thread key");
         mdn_event_listener_add(heap, on_event, NULL);
+        mdn_set_finalizer_notifier(heap, final_ready, NULL);
         __atomic_store_n(&bdw_heap, heap, __ATOMIC_RELEASE);
         push_disabled();
         install_fork_handlers();
@@ -507,6 +512,8 @@ BDW_EXPORT void *GC_dlopen(const char *path, int mode) { return dlopen(path, mod
 
 /* ---- allocation ------------------------------------------------------------ */
 
+static inline void maybe_finalize(void); /* finalization, below */
+
 static void *out_of_memory(size_t bytes) {
     GC_oom_func fn = __atomic_load_n(&GC_oom_fn, __ATOMIC_ACQUIRE);
     return fn ? fn(bytes) : NULL;
@@ -516,6 +523,7 @@ static void *out_of_memory(size_t bytes) {
  * stored before the object is recorded (.cons.fast); an over-aligned
  * object's offset is known only once it is placed, and is stored after. */
 static void *bdw_alloc(size_t n, size_t align, unsigned kind) {
+    maybe_finalize();
     if (n > BDW_MAX_REQUEST)
         return out_of_memory(n);
     mdn_mutator *m = self();
@@ -550,6 +558,7 @@ static void *bdw_alloc(size_t n, size_t align, unsigned kind) {
 /* .cons.fast: the whole fast path of GC_malloc and GC_malloc_atomic is a
  * bump or free-list pop inlined here (mdn_alloc_conservative). */
 static inline __attribute__((always_inline)) void *alloc_small(size_t n, unsigned kind) {
+    maybe_finalize();
     mdn_mutator *m = bdw_self;
     if (__builtin_expect(m != NULL && n <= BDW_FAST_MAX, 1)) {
         size_t total = (n + sizeof(uintptr_t) + 1 + (MDN_MIN_ALIGN - 1)) & ~(size_t)(MDN_MIN_ALIGN - 1);
@@ -679,6 +688,7 @@ BDW_EXPORT void GC_gcollect(void) {
     if (GC_is_disabled())
         return;
     mdn_collect(m, MDN_GC_FULL);
+    maybe_finalize();
 }
 BDW_EXPORT void GC_gcollect_and_unmap(void) { GC_gcollect(); }
 /* Collections are not incremental: there is never work left to do. */
@@ -798,25 +808,199 @@ BDW_EXPORT void GC_set_all_interior_pointers(int value) {
 }
 BDW_EXPORT int GC_get_all_interior_pointers(void) { return 1; }
 
-/* ---- finalization and disappearing links (not yet) ------------------------------ */
+/* ---- finalization (.cons.final in conservative.md) ------------------------------ */
 
-/* A finalizer registration, which stops the program with its name. */
-#define BDW_UNSUPPORTED_FINALIZER(name)                                                                                \
-    BDW_EXPORT void name(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn, void **ocd) {        \
-        (void)obj, (void)fn, (void)cd, (void)ofn, (void)ocd;                                                           \
-        BDW_UNSUPPORTED(#name);                                                                                        \
+/* Boehm GC's finalizers on the heap's (mdn_finalizer_register): one entry
+ * per object with a finalizer, keyed by the object's base address (nothing
+ * moves on a conservative heap), holding the Boehm function and data. The
+ * heap's registration is made once per entry ("armed") and calls
+ * final_run, which takes the entry out and calls what it holds then, so a
+ * later GC_register_finalizer replaces the function and a null one cancels
+ * it, as in Boehm GC. Changed under bdw_final_lock; never read by the
+ * collector. */
+typedef struct bdw_final {
+    uintptr_t obj; /* 0 empty, 1 removed */
+    GC_finalization_proc fn;
+    void *cd;
+    int armed;
+} bdw_final;
+static pthread_mutex_t bdw_final_lock = PTHREAD_MUTEX_INITIALIZER;
+static bdw_final *bdw_finals;
+static size_t bdw_finals_cap, bdw_finals_used;
+static int bdw_finalizers_ready;                 /* a collection queued finalizers (atomic) */
+static GC_finalizer_notifier_proc bdw_notifier;  /* GC_set_finalizer_notifier */
+static __thread int bdw_in_finalizers __attribute__((tls_model("initial-exec")));
+
+static bdw_final *final_find(uintptr_t obj, bool insert) {
+    if (insert && (bdw_finals_used + 1) * 4 > bdw_finals_cap * 3) {
+        bdw_final *old = bdw_finals;
+        size_t cap = bdw_finals_cap;
+        bdw_finals_cap = cap ? cap * 2 : 64;
+        bdw_finals = calloc(bdw_finals_cap, sizeof *bdw_finals);
+        if (!bdw_finals)
+            bdw_fatal("out of memory recording a finalizer");
+        bdw_finals_used = 0;
+        for (size_t i = 0; i < cap; i++)
+            if (old[i].obj > SET_TOMBSTONE) {
+                *final_find(old[i].obj, true) = old[i];
+            }
+        free(old);
     }
-
-BDW_UNSUPPORTED_FINALIZER(GC_register_finalizer)
-BDW_UNSUPPORTED_FINALIZER(GC_register_finalizer_no_order)
-BDW_UNSUPPORTED_FINALIZER(GC_register_finalizer_ignore_self)
-/* No finalizer can be registered, so none is ever waiting. */
-BDW_EXPORT int GC_invoke_finalizers(void) { return 0; }
-BDW_EXPORT int GC_should_invoke_finalizers(void) { return 0; }
-BDW_EXPORT void GC_set_finalize_on_demand(int value) { GC_finalize_on_demand = value; }
-BDW_EXPORT void GC_set_finalizer_notifier(GC_finalizer_notifier_proc fn) {
-    (void)fn; /* notified only when finalizers are ready, which none can be */
+    if (!bdw_finals_cap)
+        return NULL;
+    bdw_final *grave = NULL;
+    for (size_t i = set_slot(obj, bdw_finals_cap);; i = (i + 1) & (bdw_finals_cap - 1)) {
+        bdw_final *e = &bdw_finals[i];
+        if (e->obj == obj)
+            return e;
+        if (e->obj == SET_TOMBSTONE && !grave)
+            grave = e;
+        if (e->obj == 0) {
+            if (!insert)
+                return NULL;
+            if (!grave) {
+                grave = e;
+                bdw_finals_used++;
+            }
+            *grave = (bdw_final){.obj = obj};
+            return grave;
+        }
+    }
 }
+
+/* A critical section: the stop signal waits until its end, so the thread
+ * is never stopped holding a lock the collection needs (.cons.fast). */
+static inline void critical_enter(mdn_mutator *m) {
+    mdn_mutator_fast *f = (mdn_mutator_fast *)m;
+    f->in_critical = f->in_critical + 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+static inline void critical_leave(mdn_mutator *m) {
+    mdn_mutator_fast *f = (mdn_mutator_fast *)m;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    f->in_critical = f->in_critical - 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (f->stop_deferred != 0 && f->in_critical == 0)
+        mdn_critical_deferred_stop(m);
+}
+
+/* The heap's finalizer for an object with a Boehm finalizer. */
+static void final_run(mdn_mutator *m, mdn_objref ref, void *data) {
+    (void)m, (void)ref;
+    uintptr_t obj = (uintptr_t)data;
+    pthread_mutex_lock(&bdw_final_lock);
+    bdw_final *e = final_find(obj, false);
+    GC_finalization_proc fn = e ? e->fn : NULL;
+    void *cd = e ? e->cd : NULL;
+    if (e)
+        e->obj = SET_TOMBSTONE;
+    pthread_mutex_unlock(&bdw_final_lock);
+    if (fn)
+        fn((void *)obj, cd);
+}
+
+/* Called with the world stopped: only note it (docs/design/conservative.md .cons.final). */
+static void final_ready(mdn_heap *heap, size_t pending, void *data) {
+    (void)heap, (void)pending, (void)data;
+    __atomic_store_n(&bdw_finalizers_ready, 1, __ATOMIC_RELAXED);
+}
+
+static void register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn, void **ocd,
+                               mdn_finalizer_order order) {
+    mdn_mutator *m = self();
+    /* As in Boehm GC, anything but an object's base address is ignored. */
+    if (!obj || GC_base(obj) != obj) {
+        if (ofn)
+            *ofn = NULL;
+        if (ocd)
+            *ocd = NULL;
+        return;
+    }
+    critical_enter(m);
+    pthread_mutex_lock(&bdw_final_lock);
+    bdw_final *e = final_find((uintptr_t)obj, fn != NULL);
+    if (ofn)
+        *ofn = e ? e->fn : NULL;
+    if (ocd)
+        *ocd = e ? e->cd : NULL;
+    bool arm = false;
+    if (e) {
+        e->fn = fn;
+        e->cd = fn ? cd : NULL;
+        arm = fn && !e->armed;
+        e->armed |= arm;
+    }
+    pthread_mutex_unlock(&bdw_final_lock);
+    if (arm) {
+        uintptr_t start = object_of(obj);
+        mdn_finalizer_register(m, mdn_objref_from_ptr((void *)start), final_run, obj, order);
+    }
+    critical_leave(m);
+}
+
+BDW_EXPORT void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
+                                      void **ocd) {
+    register_finalizer(obj, fn, cd, ofn, ocd, MDN_FINALIZE_ORDERED);
+}
+BDW_EXPORT void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd,
+                                               GC_finalization_proc *ofn, void **ocd) {
+    register_finalizer(obj, fn, cd, ofn, ocd, MDN_FINALIZE_UNORDERED);
+}
+/* Ordered but for pointers from the object to itself: the heap's ordered
+ * finalization treats those as a cycle and never finalizes the object, so
+ * this form is unordered (the difference is documented in the porting guide). */
+BDW_EXPORT void GC_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
+                                                  GC_finalization_proc *ofn, void **ocd) {
+    register_finalizer(obj, fn, cd, ofn, ocd, MDN_FINALIZE_UNORDERED);
+}
+BDW_EXPORT void GC_register_finalizer_unreachable(void *obj, GC_finalization_proc fn, void *cd,
+                                                  GC_finalization_proc *ofn, void **ocd) {
+    register_finalizer(obj, fn, cd, ofn, ocd, MDN_FINALIZE_UNORDERED);
+}
+
+BDW_EXPORT int GC_invoke_finalizers(void) {
+    if (!GC_is_init_called())
+        return 0;
+    __atomic_store_n(&bdw_finalizers_ready, 0, __ATOMIC_RELAXED);
+    bdw_in_finalizers++;
+    size_t n = mdn_run_finalizers(self());
+    bdw_in_finalizers--;
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+BDW_EXPORT int GC_should_invoke_finalizers(void) {
+    return GC_is_init_called() && mdn_finalizers_pending(bdw_heap) > 0;
+}
+
+/* After a collection queued finalizers, the next allocation or explicit
+ * collection runs them (or, with GC_finalize_on_demand, calls the
+ * notifier), as Boehm GC does; never from inside a finalizer. */
+static __attribute__((noinline)) void notify_or_invoke_finalizers(void) {
+    if (bdw_in_finalizers || !__atomic_exchange_n(&bdw_finalizers_ready, 0, __ATOMIC_RELAXED))
+        return;
+    if (!GC_finalize_on_demand) {
+        GC_invoke_finalizers();
+    } else {
+        GC_finalizer_notifier_proc fn = __atomic_load_n(&bdw_notifier, __ATOMIC_ACQUIRE);
+        if (fn)
+            fn();
+    }
+}
+static inline void maybe_finalize(void) {
+    if (__builtin_expect(__atomic_load_n(&bdw_finalizers_ready, __ATOMIC_RELAXED) != 0, 0))
+        notify_or_invoke_finalizers();
+}
+
+BDW_EXPORT void GC_set_finalize_on_demand(int value) { GC_finalize_on_demand = value; }
+BDW_EXPORT int GC_get_finalize_on_demand(void) { return GC_finalize_on_demand; }
+BDW_EXPORT void GC_set_finalizer_notifier(GC_finalizer_notifier_proc fn) {
+    __atomic_store_n(&bdw_notifier, fn, __ATOMIC_RELEASE);
+}
+BDW_EXPORT GC_finalizer_notifier_proc GC_get_finalizer_notifier(void) {
+    return __atomic_load_n(&bdw_notifier, __ATOMIC_ACQUIRE);
+}
+
+/* ---- disappearing links (not yet) ------------------------------------------------ */
+
 BDW_EXPORT void GC_set_java_finalization(int value) { GC_java_finalization = value; }
 BDW_EXPORT int GC_general_register_disappearing_link(void **link, const void *obj) {
     (void)link, (void)obj;
@@ -931,9 +1115,18 @@ BDW_EXPORT char *GC_debug_strndup(const char *s, size_t n, const char *file, int
     (void)file, (void)line;
     return GC_strndup(s, n);
 }
-BDW_UNSUPPORTED_FINALIZER(GC_debug_register_finalizer)
-BDW_UNSUPPORTED_FINALIZER(GC_debug_register_finalizer_no_order)
-BDW_UNSUPPORTED_FINALIZER(GC_debug_register_finalizer_ignore_self)
+BDW_EXPORT void GC_debug_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
+                                            void **ocd) {
+    GC_register_finalizer(obj, fn, cd, ofn, ocd);
+}
+BDW_EXPORT void GC_debug_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd,
+                                                     GC_finalization_proc *ofn, void **ocd) {
+    GC_register_finalizer_no_order(obj, fn, cd, ofn, ocd);
+}
+BDW_EXPORT void GC_debug_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
+                                                        GC_finalization_proc *ofn, void **ocd) {
+    GC_register_finalizer_ignore_self(obj, fn, cd, ofn, ocd);
+}
 
 /* ---- custom kinds and mark procedures (not yet) ------------------------------------- */
 

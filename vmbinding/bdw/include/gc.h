@@ -149,10 +149,14 @@ GC_API void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn, v
                                            GC_finalization_proc *ofn, void **ocd);
 GC_API void GC_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
                                               GC_finalization_proc *ofn, void **ocd);
+GC_API void GC_register_finalizer_unreachable(void *obj, GC_finalization_proc fn, void *cd,
+                                              GC_finalization_proc *ofn, void **ocd);
 GC_API int GC_invoke_finalizers(void);
 GC_API int GC_should_invoke_finalizers(void);
 GC_API void GC_set_finalize_on_demand(int value);
+GC_API int GC_get_finalize_on_demand(void);
 GC_API void GC_set_finalizer_notifier(GC_finalizer_notifier_proc fn);
+GC_API GC_finalizer_notifier_proc GC_get_finalizer_notifier(void);
 GC_API void GC_set_java_finalization(int value);
 GC_API int GC_general_register_disappearing_link(void **link, const void *obj);
 GC_API int GC_register_disappearing_link(void **link);
