@@ -881,22 +881,151 @@ START_TEST(finalizers_may_resurrect) {
 }
 END_TEST
 
+/* ---- disappearing links ---- */
+
+enum { NLINK = 200 };
+static uintptr_t short_links[NLINK], long_links[NLINK]; /* in bss: roots, but hidden */
+static void *link_keep[NLINK];
+
+static NOINLINE void make_linked(void) {
+    for (int i = 0; i < NLINK; i++) {
+        unsigned char *o = GC_malloc(40);
+        fill(o, 40, (unsigned char)i);
+        short_links[i] = hide(o);
+        long_links[i] = hide(o);
+        ck_assert_int_eq(GC_general_register_disappearing_link((void **)&short_links[i], o), GC_SUCCESS);
+        ck_assert_int_eq(GC_general_register_disappearing_link((void **)&short_links[i], o), GC_DUPLICATE);
+        ck_assert_int_eq(GC_register_long_link((void **)&long_links[i], o), GC_SUCCESS);
+        link_keep[i] = i % 2 ? o : NULL;
+    }
+}
+
+START_TEST(disappearing_links_clear_when_the_object_dies) {
+    make_linked();
+    collect();
+    collect();
+    int cleared = 0;
+    for (int i = 0; i < NLINK; i++) {
+        if (i % 2) {
+            ck_assert_msg(short_links[i] == hide(link_keep[i]), "link %d of a live object changed", i);
+            ck_assert_msg(long_links[i] == hide(link_keep[i]), "long link %d of a live object changed", i);
+            ck_assert(check_fill(link_keep[i], 40, (unsigned char)i));
+        } else {
+            ck_assert_msg((short_links[i] == 0) == (long_links[i] == 0), "link %d: short and long disagree", i);
+            cleared += short_links[i] == 0;
+        }
+    }
+    ck_assert_msg(cleared >= NLINK / 2 * 9 / 10, "%d of %d links of dead objects cleared", cleared, NLINK / 2);
+    for (int i = 1; i < NLINK; i += 2) {
+        ck_assert_int_eq(GC_unregister_disappearing_link((void **)&short_links[i]), 1);
+        ck_assert_int_eq(GC_unregister_disappearing_link((void **)&short_links[i]), 0);
+        ck_assert_int_eq(GC_unregister_long_link((void **)&long_links[i]), 1);
+        link_keep[i] = NULL;
+    }
+    collect(); /* the unregistered links are left alone */
+    for (int i = 1; i < NLINK; i += 2)
+        ck_assert(short_links[i] != 0 && long_links[i] != 0);
+}
+END_TEST
+
+/* A short link is cleared before finalization, a long one only once the
+ * finalized object is really gone. */
+static void note_final(void *obj, void *cd) {
+    (void)obj;
+    final_runs[(intptr_t)cd]++;
+}
+static NOINLINE void make_finalized_links(void) {
+    for (int i = 0; i < NLINK; i++) {
+        unsigned char *o = GC_malloc(40);
+        short_links[i] = hide(o);
+        long_links[i] = hide(o);
+        GC_general_register_disappearing_link((void **)&short_links[i], o);
+        GC_register_long_link((void **)&long_links[i], o);
+        GC_register_finalizer_no_order(o, note_final, (void *)(intptr_t)i, NULL, NULL);
+    }
+}
+
+START_TEST(long_links_outlive_finalization) {
+    final_reset();
+    make_finalized_links();
+    collect(); /* finalizers queued and run; short links cleared, long ones kept */
+    int short_cleared = 0, long_kept = 0, ran = 0;
+    for (int i = 0; i < NLINK; i++) {
+        ran += final_runs[i];
+        short_cleared += short_links[i] == 0;
+        long_kept += final_runs[i] && long_links[i] != 0;
+        if (final_runs[i])
+            ck_assert_msg(short_links[i] == 0, "object %d was finalized but its short link is set", i);
+    }
+    ck_assert_msg(ran >= NLINK * 9 / 10, "%d of %d finalizers ran", ran, NLINK);
+    ck_assert_int_eq(long_kept, ran);
+    collect(); /* now the finalized objects are gone */
+    for (int i = 0; i < NLINK; i++)
+        if (final_runs[i])
+            ck_assert_msg(long_links[i] == 0, "object %d is gone but its long link is set", i);
+}
+END_TEST
+
+START_TEST(links_move_and_report_duplicates) {
+    static uintptr_t a, b, c;
+    void *o = GC_malloc(24);
+    link_keep[0] = o;
+    a = hide(o), c = hide(o);
+    ck_assert_int_eq(GC_general_register_disappearing_link((void **)&a, o), GC_SUCCESS);
+    ck_assert_int_eq(GC_general_register_disappearing_link((void **)&c, o), GC_SUCCESS);
+    ck_assert_int_eq(GC_move_disappearing_link((void **)&b, (void **)&a), GC_NOT_FOUND);
+    ck_assert_int_eq(GC_move_disappearing_link((void **)&a, (void **)&c), GC_DUPLICATE);
+    ck_assert_int_eq(GC_move_disappearing_link((void **)&a, (void **)&a), GC_SUCCESS);
+    ck_assert_int_eq(GC_move_disappearing_link((void **)&a, (void **)&b), GC_SUCCESS);
+    b = a;
+    ck_assert_int_eq(GC_unregister_disappearing_link((void **)&a), 0);
+    link_keep[0] = NULL;
+    o = NULL;
+    collect();
+    collect();
+    /* The moved registration clears b, not a. */
+    ck_assert_msg(b == 0, "the moved link was not cleared");
+    ck_assert(a != 0);
+    ck_assert_int_eq(GC_unregister_disappearing_link((void **)&c), 0); /* cleared: no longer registered */
+}
+END_TEST
+
+/* A link inside an object that dies is dropped, never written. */
+static NOINLINE void make_links_in_heap(void) {
+    for (int i = 0; i < NLINK; i++) {
+        uintptr_t *holder = GC_malloc_atomic(16);
+        void *o = GC_malloc(16);
+        holder[0] = hide(o);
+        GC_general_register_disappearing_link((void **)holder, o);
+        link_keep[i] = i % 2 ? holder : NULL; /* half the holders live, all objects die */
+    }
+}
+
+START_TEST(links_in_dead_objects_are_dropped) {
+    make_links_in_heap();
+    collect();
+    garbage_rounds(&(uint64_t){11}, 2, GARBAGE, 64);
+    int cleared = 0;
+    for (int i = 1; i < NLINK; i += 2)
+        cleared += ((uintptr_t *)link_keep[i])[0] == 0;
+    ck_assert_msg(cleared >= NLINK / 2 * 9 / 10, "%d of %d links in live holders cleared", cleared, NLINK / 2);
+    memset(link_keep, 0, sizeof link_keep);
+}
+END_TEST
+
 /* ---- what is not supported yet stops the program, naming the function ---- */
 
 static void call_unsupported(int which) {
-    int dummy;
     switch (which) {
-    case 0: GC_general_register_disappearing_link((void **)GC_malloc(8), &dummy); break;
-    case 1: GC_register_long_link((void **)GC_malloc(8), &dummy); break;
-    case 2: GC_new_free_list(); break;
+    case 0: GC_new_free_list(); break;
+    case 1: GC_new_proc(0); break;
     default: break;
     }
 }
 
 START_TEST(unsupported_functions_fail_with_their_name) {
-    static const char *const names[] = {"GC_general_register_disappearing_link", "GC_register_long_link",
-                                        "GC_new_free_list"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const names[] = {"GC_new_free_list", "GC_new_proc"};
+    for (int i = 0; i < 2; i++) {
         int fd[2];
         ck_assert_int_eq(pipe(fd), 0);
         pid_t pid = fork();
@@ -950,6 +1079,10 @@ int main(void) {
     tcase_add_test(tc, finalize_on_demand_notifies_and_waits);
     tcase_add_test(tc, finalizers_are_replaced_and_cancelled);
     tcase_add_test(tc, finalizers_may_resurrect);
+    tcase_add_test(tc, disappearing_links_clear_when_the_object_dies);
+    tcase_add_test(tc, long_links_outlive_finalization);
+    tcase_add_test(tc, links_move_and_report_duplicates);
+    tcase_add_test(tc, links_in_dead_objects_are_dropped);
     tcase_add_test(tc, unsupported_functions_fail_with_their_name);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

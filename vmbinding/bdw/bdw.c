@@ -173,6 +173,7 @@ void mdn_vm_out_of_memory(mdn_heap *heap, size_t bytes) { (void)heap, (void)byte
 /* ---- initialisation and threads -------------------------------------------- */
 
 static void final_ready(mdn_heap *heap, size_t pending, void *data); /* finalization, below */
+static void links_settle(void);                                      /* disappearing links, below */
 
 static void thread_exit(void *arg) {
     (void)arg;
@@ -259,6 +260,7 @@ static void on_event(mdn_heap *heap, const mdn_event *e, void *data) {
     } else if (e->kind == MDN_EVENT_GC_END) {
         mdn_stats st;
         mdn_stats_get(bdw_heap, &st);
+        links_settle();
         __atomic_store_n(&GC_gc_no, (GC_word)e->collection, __ATOMIC_RELAXED);
         __atomic_store_n(&bdw_allocated_at_gc, st.bytes_allocated, __ATOMIC_RELAXED);
         if (ev)
@@ -825,48 +827,59 @@ typedef struct bdw_final {
     int armed;
 } bdw_final;
 static pthread_mutex_t bdw_final_lock = PTHREAD_MUTEX_INITIALIZER;
-static bdw_final *bdw_finals;
-static size_t bdw_finals_cap, bdw_finals_used;
 static int bdw_finalizers_ready;                 /* a collection queued finalizers (atomic) */
 static GC_finalizer_notifier_proc bdw_notifier;  /* GC_set_finalizer_notifier */
 static __thread int bdw_in_finalizers __attribute__((tls_model("initial-exec")));
 
-static bdw_final *final_find(uintptr_t obj, bool insert) {
-    if (insert && (bdw_finals_used + 1) * 4 > bdw_finals_cap * 3) {
-        bdw_final *old = bdw_finals;
-        size_t cap = bdw_finals_cap;
-        bdw_finals_cap = cap ? cap * 2 : 64;
-        bdw_finals = calloc(bdw_finals_cap, sizeof *bdw_finals);
-        if (!bdw_finals)
-            bdw_fatal("out of memory recording a finalizer");
-        bdw_finals_used = 0;
-        for (size_t i = 0; i < cap; i++)
-            if (old[i].obj > SET_TOMBSTONE) {
-                *final_find(old[i].obj, true) = old[i];
-            }
-        free(old);
+/* An open-addressing table of entries whose first word is a key (0 empty,
+ * SET_TOMBSTONE removed): the finalizer and disappearing-link tables. */
+typedef struct bdw_table {
+    unsigned char *entries;
+    size_t size, cap, used; /* entry size, capacity (a power of two), slots not empty */
+} bdw_table;
+
+static inline uintptr_t *table_key(const bdw_table *t, size_t i) { return (uintptr_t *)(t->entries + i * t->size); }
+
+/* The entry of `key`, or with `insert` a new zeroed one holding the key;
+ * NULL when absent. */
+static void *table_find(bdw_table *t, uintptr_t key, bool insert) {
+    if (insert && (t->used + 1) * 4 > t->cap * 3) {
+        bdw_table old = *t;
+        t->cap = old.cap ? old.cap * 2 : 64;
+        t->entries = calloc(t->cap, t->size);
+        if (!t->entries)
+            bdw_fatal("out of memory recording a finalizer or disappearing link");
+        t->used = 0;
+        for (size_t i = 0; i < old.cap; i++)
+            if (*table_key(&old, i) > SET_TOMBSTONE)
+                memcpy(table_find(t, *table_key(&old, i), true), table_key(&old, i), t->size);
+        free(old.entries);
     }
-    if (!bdw_finals_cap)
+    if (!t->cap)
         return NULL;
-    bdw_final *grave = NULL;
-    for (size_t i = set_slot(obj, bdw_finals_cap);; i = (i + 1) & (bdw_finals_cap - 1)) {
-        bdw_final *e = &bdw_finals[i];
-        if (e->obj == obj)
+    uintptr_t *grave = NULL;
+    for (size_t i = set_slot(key, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        uintptr_t *e = table_key(t, i);
+        if (*e == key)
             return e;
-        if (e->obj == SET_TOMBSTONE && !grave)
+        if (*e == SET_TOMBSTONE && !grave)
             grave = e;
-        if (e->obj == 0) {
+        if (*e == 0) {
             if (!insert)
                 return NULL;
             if (!grave) {
                 grave = e;
-                bdw_finals_used++;
+                t->used++;
             }
-            *grave = (bdw_final){.obj = obj};
+            memset(grave, 0, t->size);
+            *grave = key;
             return grave;
         }
     }
 }
+
+static bdw_table bdw_finals = {.size = sizeof(bdw_final)};
+static bdw_final *final_find(uintptr_t obj, bool insert) { return table_find(&bdw_finals, obj, insert); }
 
 /* A critical section: the stop signal waits until its end, so the thread
  * is never stopped holding a lock the collection needs (.cons.fast). */
@@ -999,38 +1012,163 @@ BDW_EXPORT GC_finalizer_notifier_proc GC_get_finalizer_notifier(void) {
     return __atomic_load_n(&bdw_notifier, __ATOMIC_ACQUIRE);
 }
 
-/* ---- disappearing links (not yet) ------------------------------------------------ */
+/* ---- disappearing links (.cons.links in conservative.md) --------------------------- */
+
+/* A link is a word the program owns (often holding a hidden pointer, so it
+ * keeps nothing alive) that must read null once its object is gone. Each
+ * registration has a cell of its own outside the heap, registered as a
+ * heap weak slot (short, or long for GC_register_long_link) holding the
+ * object; at the end of each collection, the world still stopped, a link
+ * whose cell was cleared is set to null, and a link inside an object that
+ * was reclaimed is dropped, as in Boehm GC. Keys are the link's address,
+ * with bit 0 set for long links. The table changes only inside critical
+ * sections, so the end of a collection reads it whole; entries it retires
+ * are unregistered by the next thread that registers or unregisters. */
+typedef struct bdw_link {
+    uintptr_t key;
+    mdn_objref *cell;
+    int in_heap; /* the link lies inside a heap object */
+    int retired; /* cleared or dangling: to unregister and free */
+} bdw_link;
+static pthread_mutex_t bdw_link_lock = PTHREAD_MUTEX_INITIALIZER;
+static bdw_table bdw_links = {.size = sizeof(bdw_link)};
+static size_t bdw_links_retired;
+
+static inline uintptr_t link_key(void **link, int is_long) { return (uintptr_t)link | (uintptr_t)(is_long != 0); }
+
+/* With bdw_link_lock held, in a critical section: unregister retired entries. */
+static void links_reap(mdn_mutator *m) {
+    if (!bdw_links_retired)
+        return;
+    for (size_t i = 0; i < bdw_links.cap; i++) {
+        bdw_link *e = (bdw_link *)table_key(&bdw_links, i);
+        if (e->key > SET_TOMBSTONE && e->retired) {
+            mdn_weak_unregister(m, mdn_slot_from_ptr(e->cell));
+            free(e->cell);
+            e->key = SET_TOMBSTONE;
+        }
+    }
+    bdw_links_retired = 0;
+}
+
+/* End of a collection, world stopped (the collection-end event). */
+static void links_settle(void) {
+    for (size_t i = 0; i < bdw_links.cap; i++) {
+        bdw_link *e = (bdw_link *)table_key(&bdw_links, i);
+        if (e->key <= SET_TOMBSTONE || e->retired)
+            continue;
+        void **link = (void **)(e->key & ~(uintptr_t)1);
+        if (e->in_heap && !object_of(link)) {
+            e->retired = 1; /* in a reclaimed object: dropped, not written */
+        } else if (mdn_objref_is_null(*e->cell)) {
+            *link = NULL;
+            e->retired = 1;
+        } else {
+            continue;
+        }
+        bdw_links_retired++;
+    }
+}
+
+static int register_link(void **link, const void *obj, int is_long, const char *name) {
+    if (!link || ((uintptr_t)link & (sizeof(void *) - 1)) != 0)
+        bdw_fatal("%s: the link %p is not an aligned address", name, (void *)link);
+    mdn_mutator *m = self();
+    uintptr_t start = obj ? object_of(obj) : 0;
+    if (!start || (char *)start + hdr_offset(*(uintptr_t *)start) != (const char *)obj)
+        bdw_fatal("%s: %p is not the base of an object of this heap", name, obj);
+    mdn_objref *cell = malloc(sizeof *cell);
+    if (!cell)
+        return GC_NO_MEMORY;
+    *cell = mdn_objref_from_ptr((void *)start);
+    int rc = GC_SUCCESS;
+    critical_enter(m);
+    pthread_mutex_lock(&bdw_link_lock);
+    links_reap(m);
+    bdw_link *e = table_find(&bdw_links, link_key(link, is_long), false);
+    if (e && !e->retired) {
+        rc = GC_DUPLICATE;
+    } else {
+        if (e) { /* a retired registration of the same link: replace it */
+            mdn_weak_unregister(m, mdn_slot_from_ptr(e->cell));
+            free(e->cell);
+        } else {
+            e = table_find(&bdw_links, link_key(link, is_long), true);
+        }
+        e->cell = cell;
+        e->in_heap = object_of(link) != 0;
+        e->retired = 0;
+        mdn_weak_register(m, mdn_objref_null(), mdn_slot_from_ptr(cell), is_long ? MDN_WEAK_LONG : MDN_WEAK_SHORT);
+        cell = NULL;
+    }
+    pthread_mutex_unlock(&bdw_link_lock);
+    critical_leave(m);
+    free(cell);
+    return rc;
+}
+
+static int unregister_link(void **link, int is_long) {
+    if (!GC_is_init_called())
+        return 0;
+    mdn_mutator *m = self();
+    critical_enter(m);
+    pthread_mutex_lock(&bdw_link_lock);
+    bdw_link *e = table_find(&bdw_links, link_key(link, is_long), false);
+    int found = e && !e->retired;
+    if (found)
+        e->retired = 1, bdw_links_retired++;
+    links_reap(m);
+    pthread_mutex_unlock(&bdw_link_lock);
+    critical_leave(m);
+    return found;
+}
+
+static int move_link(void **link, void **new_link, int is_long) {
+    if (!GC_is_init_called())
+        return GC_NOT_FOUND;
+    if (!new_link || ((uintptr_t)new_link & (sizeof(void *) - 1)) != 0)
+        bdw_fatal("GC_move_%s: the new link %p is not an aligned address", is_long ? "long_link" : "disappearing_link",
+                  (void *)new_link);
+    mdn_mutator *m = self();
+    int rc;
+    critical_enter(m);
+    pthread_mutex_lock(&bdw_link_lock);
+    links_reap(m);
+    bdw_link *e = table_find(&bdw_links, link_key(link, is_long), false);
+    if (!e || e->retired) {
+        rc = GC_NOT_FOUND;
+    } else if (new_link == link) {
+        rc = GC_SUCCESS;
+    } else if (table_find(&bdw_links, link_key(new_link, is_long), false)) {
+        rc = GC_DUPLICATE;
+    } else {
+        bdw_link moved = *e;
+        e->key = SET_TOMBSTONE;
+        bdw_link *n = table_find(&bdw_links, link_key(new_link, is_long), true);
+        moved.key = n->key;
+        moved.in_heap = object_of(new_link) != 0;
+        *n = moved;
+        rc = GC_SUCCESS;
+    }
+    pthread_mutex_unlock(&bdw_link_lock);
+    critical_leave(m);
+    return rc;
+}
 
 BDW_EXPORT void GC_set_java_finalization(int value) { GC_java_finalization = value; }
 BDW_EXPORT int GC_general_register_disappearing_link(void **link, const void *obj) {
-    (void)link, (void)obj;
-    BDW_UNSUPPORTED("GC_general_register_disappearing_link");
+    return register_link(link, obj, 0, "GC_general_register_disappearing_link");
 }
 BDW_EXPORT int GC_register_disappearing_link(void **link) {
-    (void)link;
-    BDW_UNSUPPORTED("GC_register_disappearing_link");
+    return register_link(link, link ? GC_base(*link) : NULL, 0, "GC_register_disappearing_link");
 }
 BDW_EXPORT int GC_register_long_link(void **link, const void *obj) {
-    (void)link, (void)obj;
-    BDW_UNSUPPORTED("GC_register_long_link");
+    return register_link(link, obj, 1, "GC_register_long_link");
 }
-/* Nothing can be registered: unregistering or moving finds nothing. */
-BDW_EXPORT int GC_unregister_disappearing_link(void **link) {
-    (void)link;
-    return 0;
-}
-BDW_EXPORT int GC_unregister_long_link(void **link) {
-    (void)link;
-    return 0;
-}
-BDW_EXPORT int GC_move_disappearing_link(void **link, void **new_link) {
-    (void)link, (void)new_link;
-    return GC_NOT_FOUND;
-}
-BDW_EXPORT int GC_move_long_link(void **link, void **new_link) {
-    (void)link, (void)new_link;
-    return GC_NOT_FOUND;
-}
+BDW_EXPORT int GC_unregister_disappearing_link(void **link) { return unregister_link(link, 0); }
+BDW_EXPORT int GC_unregister_long_link(void **link) { return unregister_link(link, 1); }
+BDW_EXPORT int GC_move_disappearing_link(void **link, void **new_link) { return move_link(link, new_link, 0); }
+BDW_EXPORT int GC_move_long_link(void **link, void **new_link) { return move_link(link, new_link, 1); }
 
 /* ---- callbacks and settings ------------------------------------------------------ */
 

@@ -72,6 +72,7 @@ typedef void *(*GC_stack_base_func)(struct GC_stack_base *sb, void *arg);
 #define GC_SUCCESS 0
 #define GC_DUPLICATE 1
 #define GC_NO_THREADS 2
+#define GC_NO_MEMORY 2 /* (the same value as GC_NO_THREADS, as in Boehm GC) */
 #define GC_UNIMPLEMENTED 3
 #define GC_NOT_FOUND 4
 
