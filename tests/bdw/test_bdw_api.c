@@ -670,6 +670,7 @@ END_TEST
 
 /* ---- fork: the library's atfork handlers stop and restart its threads ---- */
 
+#if !defined(__SANITIZE_THREAD__) /* see main */
 static volatile int fork_spin_stop;
 static void *fork_spinner(void *arg) {
     (void)arg;
@@ -704,6 +705,7 @@ START_TEST(fork_with_threads_keeps_both_heaps_working) {
     ck_assert_str_eq(keep[0], "before the fork");
 }
 END_TEST
+#endif
 
 /* ---- finalizers ---- */
 
@@ -1074,7 +1076,14 @@ int main(void) {
     tcase_add_test(tc, threads_registered_by_hand);
     tcase_add_test(tc, strings_alignment_and_queries);
     tcase_add_test(tc, heap_grows_within_its_maximum);
+#if defined(__SANITIZE_THREAD__)
+    /* ThreadSanitizer cannot follow a child of a multi-threaded process that
+     * starts threads (the child's collection starts its GC workers); the
+     * case runs in the other builds. */
+    fprintf(stderr, "fork_with_threads_keeps_both_heaps_working: skipped under ThreadSanitizer\n");
+#else
     tcase_add_test(tc, fork_with_threads_keeps_both_heaps_working);
+#endif
     tcase_add_test(tc, finalizers_run_once_after_the_collection);
     tcase_add_test(tc, ordered_finalizers_run_from_the_reaching_object);
     tcase_add_test(tc, finalize_on_demand_notifies_and_waits);
