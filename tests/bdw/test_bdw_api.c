@@ -671,11 +671,12 @@ END_TEST
 /* ---- fork: the library's atfork handlers stop and restart its threads ---- */
 
 #if !defined(__SANITIZE_THREAD__) /* see main */
-static volatile int fork_spin_stop;
+static volatile int fork_spin_stop, fork_spin_started;
 static void *fork_spinner(void *arg) {
     (void)arg;
     while (!__atomic_load_n(&fork_spin_stop, __ATOMIC_ACQUIRE)) {
         GC_malloc(24);
+        __atomic_store_n(&fork_spin_started, 1, __ATOMIC_RELEASE);
         SPIN_PAUSE();
     }
     return NULL;
@@ -685,7 +686,13 @@ START_TEST(fork_with_threads_keeps_both_heaps_working) {
     GC_init();
     fork_spin_stop = 0;
     pthread_t th;
+    fork_spin_started = 0;
     ck_assert_int_eq(GC_pthread_create(&th, NULL, fork_spinner, NULL), 0);
+    /* Fork once the other thread is a registered mutator in its allocation
+     * loop, not while it is still starting (inside the C library's or a
+     * sanitizer's allocator, whose locks a child would inherit held). */
+    while (!__atomic_load_n(&fork_spin_started, __ATOMIC_ACQUIRE))
+        sched_yield();
     void **keep = GC_malloc(16);
     keep[0] = GC_strdup("before the fork");
     pid_t pid = fork();
