@@ -345,9 +345,10 @@ static void suspend_handler(int sig, siginfo_t *info, void *uc) {
     int saved = errno;
     mdn_mutator *m = cons_self;
     if (m && __atomic_load_n(&m->signalled, __ATOMIC_ACQUIRE)) {
-        if (m->fast.in_critical)
+        if (m->fast.in_critical) {
+            m->deferred_epoch = __atomic_load_n(&m->heap->cons->stop_epoch, __ATOMIC_ACQUIRE);
             m->fast.stop_deferred = 1;
-        else
+        } else
             stop_here(m);
     }
     errno = saved;
@@ -379,9 +380,14 @@ static void install_signals(void) {
     sigdelset(&cons_wait_mask, SIGABRT);
 }
 
+/* .cons.critical: a deferred stop is served only if the collection that
+ * sent it is still stopping the world. The thread may have parked at a
+ * safepoint for that collection meanwhile, and the world resumed: stopping
+ * then would wait for a restart that never comes. */
 void mdn_critical_deferred_stop(mdn_mutator *m) {
     m->fast.stop_deferred = 0;
-    if (__atomic_load_n(&m->signalled, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&m->signalled, __ATOMIC_ACQUIRE) &&
+        __atomic_load_n(&m->heap->cons->stop_epoch, __ATOMIC_ACQUIRE) == m->deferred_epoch)
         pthread_kill(pthread_self(), CONS_SUSPEND_SIGNAL);
 }
 

@@ -71,6 +71,7 @@ struct mdn_mutator {
     /* .cons.critical: m->fast.in_critical and m->fast.stop_deferred. */
     int sig_stopped;             /* atomic: waiting in the stop-signal handler */
     int signalled;               /* atomic: the collector sent the stop signal */
+    uint64_t deferred_epoch;     /* the stop epoch when a stop signal was deferred (.cons.critical) */
     ucontext_t native_ctx;       /* registers saved by mdn_enter_native */
     /* The waiting request (.alloc.fair); heap->lock, or world stopped. */
     int alloc_wait;              /* mdn_alloc_wait */
