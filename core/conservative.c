@@ -28,16 +28,6 @@ static __thread mdn_mutator *cons_self __attribute__((tls_model("initial-exec"))
 static pthread_once_t cons_signals_once = PTHREAD_ONCE_INIT;
 static sigset_t cons_wait_mask; /* everything blocked but the restart signal */
 
-/* Small objects are at most this many granules (.cons.find). */
-#define CONS_SMALL_GRANULES (MDN_LARGE_OBJECT_THRESHOLD >> MDN_LOG_GRANULE)
-
-/* ---- the valid-object bitmap and mdn_find_object (.cons.valid, .cons.find) */
-
-static inline const uint64_t *valid_words(const mdn_conservative *c) { return (const uint64_t *)(void *)c->valid.base; }
-
-static inline bool valid_test(const mdn_conservative *c, uintptr_t a) {
-    return mdn_side_bit_test(&c->valid, mdn_address_from_word(a));
-}
 
 void mdn_conservative_note_alloc(mdn_heap *heap, void *start, size_t bytes) {
     mdn_conservative *c = heap->cons;
@@ -51,50 +41,11 @@ void mdn_conservative_note_alloc(mdn_heap *heap, void *start, size_t bytes) {
     }
 }
 
-/* The object covering word `w`, or null; `w` is any value. */
-static inline mdn_objref cons_find(const mdn_heap *heap, uintptr_t w) {
-    const mdn_vmspace *vs = &heap->vm;
-    if (w - vs->start >= vs->end - vs->start)
-        return mdn_objref_null();
-    if (__atomic_load_n(&vs->chunk_space[(w - vs->start) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) == MDN_SPACE_NONE)
-        return mdn_objref_null();
-    const mdn_conservative *c = heap->cons;
-    const uint64_t *bits = valid_words(c);
-    size_t g = (w - vs->start) >> MDN_LOG_GRANULE;
-    size_t lo = g > CONS_SMALL_GRANULES ? g - CONS_SMALL_GRANULES : 0;
-    size_t wi = g >> 6;
-    unsigned top = (unsigned)(g & 63);
-    uint64_t word = __atomic_load_n(&bits[wi], __ATOMIC_RELAXED);
-    if (top != 63)
-        word &= ((uint64_t)2 << top) - 1;
-    uintptr_t start = 0;
-    for (;;) {
-        if (word) {
-            size_t s = (wi << 6) + 63 - (size_t)__builtin_clzll(word);
-            if (s >= lo)
-                start = vs->start + (s << MDN_LOG_GRANULE);
-            break;
-        }
-        if (wi == lo >> 6)
-            break;
-        word = __atomic_load_n(&bits[--wi], __ATOMIC_RELAXED);
-    }
-    if (!start) {
-        /* Nothing starts within a small object's reach: a large object? */
-        uintptr_t l = __atomic_load_n(&c->large_map[(w - vs->start) >> MDN_LOG_PAGE], __ATOMIC_RELAXED);
-        if (!l || l > w || !valid_test(c, l))
-            return mdn_objref_null();
-        start = l;
-    }
-    mdn_objref obj = mdn_vm_objref_from_start(mdn_address_from_word(start));
-    return w < start + mdn_vm_object_size(obj) ? obj : mdn_objref_null();
-}
-
 mdn_objref mdn_find_object(mdn_heap *heap, mdn_address address) {
     mdn_heap_check_api(heap, "find_object");
     if (!heap->cons)
         mdn_misuse("find_object", "the heap was not created with the conservative option");
-    return cons_find(heap, address.value);
+    return mdn_conservative_find(heap, address.value);
 }
 
 bool mdn_heap_contains(mdn_heap *heap, mdn_address address) {
@@ -107,7 +58,7 @@ void mdn_forget_object(mdn_heap *heap, mdn_objref obj) {
     if (!heap->cons)
         mdn_misuse("forget_object", "the heap was not created with the conservative option");
     mdn_address start = mdn_vm_object_start(obj);
-    if (!mdn_vmspace_contains(&heap->vm, start) || !valid_test(heap->cons, start.value))
+    if (!mdn_vmspace_contains(&heap->vm, start) || !mdn_conservative_valid(heap->cons, start.value))
         mdn_misuse("forget_object", "%p is not the start of a live object of this heap", mdn_address_to_ptr(start));
     mdn_side_bit_clear_atomic(&heap->cons->valid, start);
 }
@@ -150,37 +101,6 @@ void mdn_conservative_sweep(mdn_heap *heap) {
 }
 
 /* ---- ambiguous roots (.cons.stacks, .cons.static) -------------------------- */
-
-/* .cons.sanitizers: an ambiguous root range is memory the program owns
- * and the sanitizers guard: other threads' stacks (with AddressSanitizer's
- * redzones in them) and the static data of every image, which other
- * threads wrote without any synchronisation the collector takes part in.
- * Reading a word of it is the one access exempted from both sanitizers. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define CONS_FOREIGN __attribute__((noinline, no_sanitize_address, no_sanitize_thread))
-#else
-#define CONS_FOREIGN inline __attribute__((always_inline))
-#endif
-static CONS_FOREIGN uintptr_t foreign_word(uintptr_t p) { return *(const volatile uintptr_t *)p; }
-
-void mdn_trace_ambiguous(mdn_tracer *t, mdn_address start, size_t bytes) {
-    mdn_heap *heap = t->heap;
-    const mdn_vmspace *vs = &heap->vm;
-    uintptr_t lo = mdn_align_up(start.value, sizeof(uintptr_t));
-    uintptr_t hi = mdn_align_down_word(start.value + bytes, sizeof(uintptr_t));
-    for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
-        uintptr_t w = foreign_word(p);
-        if (w - vs->start >= vs->end - vs->start)
-            continue;
-        mdn_objref obj = cons_find(heap, w);
-        if (mdn_objref_is_null(obj))
-            continue;
-        /* Nothing moves in a conservative heap (.cons.pin): the copy of
-         * the reference is only there to be a slot. */
-        mdn_objref slot = obj;
-        mdn_trace_slot(t, mdn_slot_from_ptr(&slot));
-    }
-}
 
 /* Scan [lo, hi) minus the excluded ranges (kept sorted by start). */
 static void scan_excluding(mdn_heap *heap, mdn_tracer *t, uintptr_t lo, uintptr_t hi) {
@@ -492,6 +412,7 @@ bool mdn_conservative_create(mdn_heap *heap, mdn_error *err) {
         return false;
     }
     c->large_map = mdn_address_to_ptr(map);
+    c->past_end = heap->options.conservative_past_end ? 1 : 0;
     pthread_mutex_init(&c->ranges_lock, NULL);
     c->static_roots = true;
     c->suspend_signal = CONS_SUSPEND_SIGNAL;

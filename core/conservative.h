@@ -32,10 +32,90 @@ typedef struct mdn_conservative {
     size_t nranges, ranges_capacity;
     mdn_ambiguous_range *excluded; /* static data excluded from scanning */
     size_t nexcluded, excluded_capacity;
+    uintptr_t past_end;           /* 1: a word is looked up one byte lower (.cons.past-end), else 0 */
     bool static_roots;            /* scan the writable segments of every loaded image */
     uint64_t stop_epoch;          /* increments when signal-stopped threads may resume */
     int suspend_signal, restart_signal;
 } mdn_conservative;
+
+/* Small objects are at most this many granules (.cons.find). */
+#define MDN_CONS_SMALL_GRANULES (MDN_LARGE_OBJECT_THRESHOLD >> MDN_LOG_GRANULE)
+
+/* Is the valid bit of the granule at `a` set (.cons.valid)? */
+static inline bool mdn_conservative_valid(const mdn_conservative *c, uintptr_t a) {
+    return mdn_side_bit_test(&c->valid, mdn_address_from_word(a));
+}
+
+/* .cons.find: the object covering word `w`, or null; `w` is any value.
+ * Inline, so that the ambiguous scan of the trace loop (core/trace.h)
+ * runs it without a call. */
+static inline mdn_objref mdn_conservative_find(const mdn_heap *heap, uintptr_t w) {
+    const mdn_vmspace *vs = &heap->vm;
+    const mdn_conservative *c = heap->cons;
+    w -= c->past_end; /* .cons.past-end */
+    if (w - vs->start >= vs->end - vs->start)
+        return mdn_objref_null();
+    if (__atomic_load_n(&vs->chunk_space[(w - vs->start) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) == MDN_SPACE_NONE)
+        return mdn_objref_null();
+    const uint64_t *bits = (const uint64_t *)(const void *)c->valid.base;
+    size_t g = (w - vs->start) >> MDN_LOG_GRANULE;
+    size_t lo = g > MDN_CONS_SMALL_GRANULES ? g - MDN_CONS_SMALL_GRANULES : 0;
+    size_t wi = g >> 6;
+    unsigned top = (unsigned)(g & 63);
+    uint64_t word = __atomic_load_n(&bits[wi], __ATOMIC_RELAXED);
+    if (top != 63)
+        word &= ((uint64_t)2 << top) - 1;
+    uintptr_t start = 0;
+    for (;;) {
+        if (word) {
+            size_t s = (wi << 6) + 63 - (size_t)__builtin_clzll(word);
+            if (s == g) /* every object covers its first granule: no need to read its size */
+                return mdn_vm_objref_from_start(mdn_address_from_word(vs->start + (g << MDN_LOG_GRANULE)));
+            if (s >= lo)
+                start = vs->start + (s << MDN_LOG_GRANULE);
+            break;
+        }
+        if (wi == lo >> 6)
+            break;
+        word = __atomic_load_n(&bits[--wi], __ATOMIC_RELAXED);
+    }
+    if (!start) {
+        /* Nothing starts within a small object's reach: a large object? */
+        uintptr_t l = __atomic_load_n(&c->large_map[(w - vs->start) >> MDN_LOG_PAGE], __ATOMIC_RELAXED);
+        if (!l || l > w || !mdn_conservative_valid(c, l))
+            return mdn_objref_null();
+        start = l;
+    }
+    mdn_objref obj = mdn_vm_objref_from_start(mdn_address_from_word(start));
+    return w < start + mdn_vm_object_size(obj) ? obj : mdn_objref_null();
+}
+
+/* .cons.past-end: with the option, a word at an object's first byte, which
+ * mdn_conservative_find() gives to the object before it, keeps the object
+ * starting there as well: the core and the binding hold an object's start
+ * while they make it. Null without the option. */
+static inline mdn_objref mdn_conservative_start_at(const mdn_heap *heap, uintptr_t w) {
+    const mdn_vmspace *vs = &heap->vm;
+    const mdn_conservative *c = heap->cons;
+    if (!c->past_end || (w & (MDN_GRANULE_SIZE - 1)) != 0 || w - vs->start >= vs->end - vs->start)
+        return mdn_objref_null();
+    if (__atomic_load_n(&vs->chunk_space[(w - vs->start) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) == MDN_SPACE_NONE ||
+        !mdn_conservative_valid(c, w))
+        return mdn_objref_null();
+    return mdn_vm_objref_from_start(mdn_address_from_word(w));
+}
+
+/* .cons.sanitizers: an ambiguous root range is memory the program owns
+ * and the sanitizers guard: other threads' stacks (with AddressSanitizer's
+ * redzones in them) and the static data of every image, which other
+ * threads wrote without any synchronisation the collector takes part in.
+ * Reading a word of it is the one access exempted from both sanitizers. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MDN_CONS_FOREIGN inline __attribute__((noinline, no_sanitize_address, no_sanitize_thread))
+#else
+#define MDN_CONS_FOREIGN inline __attribute__((always_inline))
+#endif
+static MDN_CONS_FOREIGN uintptr_t mdn_conservative_foreign_word(uintptr_t p) { return *(const volatile uintptr_t *)p; }
 
 /* Set up the conservative state of a heap created with the option; false
  * (err filled) when the plan cannot pin or memory runs out. */
@@ -71,21 +151,9 @@ void mdn_conservative_resume_world(mdn_heap *heap, mdn_mutator *self);
  * removed: the ranges lock anew, nothing signalled. `self` may be NULL. */
 void mdn_conservative_after_fork_child(mdn_heap *heap, mdn_mutator *self);
 
-/* .cons.critical: a thread inside the core's entry points is not stopped
- * by the signal (it may hold a lock the collector needs); the signal sets
- * stop_deferred and the thread stops itself on leaving, or parks at the
- * safepoint it reaches first. */
-static inline void mdn_critical_enter(mdn_mutator *m) {
-    m->fast.in_critical++;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-}
-static inline void mdn_critical_leave(mdn_mutator *m) {
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    m->fast.in_critical--;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (MDN_UNLIKELY(m->fast.stop_deferred) && m->fast.in_critical == 0)
-        mdn_critical_deferred_stop(m);
-}
+/* .cons.critical: the core's entry points run inside mdn_critical_enter()
+ * and mdn_critical_leave() (<midden/midden.h>), shared with the inline
+ * fast path and the bindings. */
 
 /* Save the calling thread's registers and stack pointer into `m` before it
  * blocks in the core (park, native, coordinating a collection). A macro so

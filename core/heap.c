@@ -301,6 +301,10 @@ void mdn_heap_after_collection(mdn_heap *heap, uint64_t pause_ns) {
                       (size_t)((double)limit * heap->options.defrag_headroom / 100.0);
         if (limit < used + room)
             limit = used + room;
+        /* .sizing.keep: a heap that does not shrink keeps the limit it reached. */
+        size_t before = mdn_budget_limit(vs);
+        if (!heap->options.heap_shrink && limit < before)
+            limit = before;
         if (limit > max)
             limit = max;
         __atomic_store_n(&vs->budget, limit, __ATOMIC_RELAXED);

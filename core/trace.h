@@ -12,6 +12,7 @@
 #ifndef MDN_CORE_TRACE_H
 #define MDN_CORE_TRACE_H
 
+#include "core/conservative.h"
 #include "core/deque.h"
 #include "core/heap.h"
 #include "core/verify.h"
@@ -85,10 +86,39 @@ static MDN_ALWAYS_INLINE void mdn_trace_drain_(mdn_workqueue *q, mdn_tracer *t, 
     }
 }
 
+/* .trace.ambiguous: every aligned word of [start, start+bytes) that points
+ * into an object of a conservative heap (.cons.find) is handed to `visit`
+ * as a slot holding the object; nothing moves in such a heap (.cons.pin),
+ * so the slot is a local copy. Inlined with the plan's edge tracer, a word
+ * is a range check, the valid-bitmap lookup and the plan's mark. */
+static MDN_ALWAYS_INLINE void mdn_trace_ambiguous_(mdn_tracer *t, mdn_address start, size_t bytes,
+                                                    mdn_slot_visitor visit) {
+    const mdn_heap *heap = t->heap;
+    uintptr_t base = heap->vm.start, span = heap->vm.end - heap->vm.start;
+    uintptr_t lo = mdn_align_up(start.value, sizeof(uintptr_t));
+    uintptr_t hi = mdn_align_down_word(start.value + bytes, sizeof(uintptr_t));
+    for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
+        uintptr_t w = mdn_conservative_foreign_word(p);
+        if (w - base > span) /* not even one past the heap's end (.cons.past-end) */
+            continue;
+        mdn_objref obj = mdn_conservative_find(heap, w);
+        if (!mdn_objref_is_null(obj)) {
+            mdn_objref slot = obj;
+            visit(t, mdn_slot_from_ptr(&slot));
+        }
+        mdn_objref at = mdn_conservative_start_at(heap, w); /* .cons.past-end */
+        if (MDN_UNLIKELY(!mdn_objref_is_null(at))) {
+            mdn_objref slot = at;
+            visit(t, mdn_slot_from_ptr(&slot));
+        }
+    }
+}
+
 /* Define, for a plan whose trace function is the static inline
  * `mdn_objref fn(mdn_tracer *t, mdn_objref obj)`:
  * - mdn_trace_slot(), which root scanners and link-time bindings call once
  *   per slot (and which hands slots to the heap verifier when one runs);
+ * - mdn_trace_ambiguous() (.trace.ambiguous), tracing with `fn` inline;
  * - plan_scan_item(), the closure's scan loop (.trace.loop), whose slot and
  *   range visitors trace with `fn` inline. The closure's tracers never
  *   belong to the verifier, so the loop's visitors do not test for it. */
@@ -112,6 +142,12 @@ static MDN_ALWAYS_INLINE void mdn_trace_drain_(mdn_workqueue *q, mdn_tracer *t, 
             return;                                                                                                    \
         }                                                                                                              \
         mdn_trace_edge_(t, slot);                                                                                      \
+    }                                                                                                                  \
+    void mdn_trace_ambiguous(mdn_tracer *t, mdn_address start, size_t bytes) {                                         \
+        if (MDN_UNLIKELY(t->verifier != NULL))                                                                         \
+            mdn_trace_ambiguous_(t, start, bytes, mdn_trace_slot);                                                     \
+        else                                                                                                           \
+            mdn_trace_ambiguous_(t, start, bytes, mdn_trace_edge_);                                                    \
     }                                                                                                                  \
     __attribute__((flatten)) void plan_scan_item(mdn_workqueue *q, unsigned worker, uintptr_t item, void *arg) {       \
         mdn_heap *heap_ = arg;                                                                                         \

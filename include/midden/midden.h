@@ -127,6 +127,7 @@ typedef struct mdn_options {
     bool poison;            /**< `poison`: fill reclaimed memory with a pattern */
     unsigned defrag_headroom; /**< `defrag-headroom`: percent of blocks kept free for evacuation */
     bool conservative;      /**< `conservative`: ambiguous roots, valid-object bitmap, signal stop (docs/design/conservative.md) */
+    bool conservative_past_end; /**< `conservative-past-end`: an ambiguous word at an object's first byte refers to the object before it, whose end it is */
     unsigned gen_full_threshold; /**< `gen-full-threshold`: generational plans collect the whole heap next when a minor collection leaves more than this percent of the heap limit in use */
     unsigned gen_full_alloc;  /**< `gen-full-alloc`: generational plans collect the whole heap next once the bytes allocated since the last full collection exceed this percent of the bytes in use after it */
     unsigned gen_min_yield;   /**< `gen-min-yield`: generational plans collect the whole heap next when a minor collection reclaims less than this percent of what was allocated since the last collection */
@@ -134,6 +135,7 @@ typedef struct mdn_options {
     size_t heap_max;        /**< `heap-max`: the most a growing heap may take; 0 = a quarter of physical memory */
     size_t heap_initial;    /**< `heap-initial`: a growing heap's limit before its first collection */
     unsigned heap_factor;   /**< `heap-factor`: growable heap limit as a percentage of the live size */
+    bool heap_shrink;       /**< `heap-shrink`: a growing heap's limit may fall after a collection (default); false keeps it at least at the highest it reached */
     unsigned heap_adaptive_c; /**< `heap-adaptive-c`: the adaptive policy's constant c */
     unsigned return_idle_gcs; /**< `return-idle-gcs`: return memory unused for this many collections; 0 = never */
     unsigned return_idle_ms;  /**< `return-idle-ms`: return memory unused for this many milliseconds; 0 = never */
@@ -390,28 +392,58 @@ void *mdn_alloc_conservative_slow(mdn_mutator *m, size_t bytes, size_t align, md
 void mdn_critical_deferred_stop(mdn_mutator *m);
 
 /**
- * @brief Allocate a small object on a conservative heap, store its header
- * and record it in the valid-object bitmap (docs/design/conservative.md
- * .cons.fast).
+ * @brief Enter a critical section of a conservative heap's mutator
+ * (docs/design/conservative.md .cons.critical).
  *
- * The inline fast path of a conservative heap, whose mutators never poll:
- * a bump or free-list pop on the buffers the heap holds for the thread,
- * the header store and the bitmap bit, inside a critical section so that
- * the stop signal never finds them half done. Requests the fast path cannot
- * serve go to mdn_alloc_conservative_slow(). The memory past the first word
- * is zeroed.
+ * Until the matching mdn_critical_leave(), the stop signal does not stop
+ * the calling thread: it only notes the stop, and the thread stops when it
+ * leaves the outermost section. A thread inside one is never stopped
+ * holding a lock the collection needs or with an object half made.
+ * Sections nest. The section must not wait for a collection (it would wait
+ * for itself).
+ * @param m the calling thread's mutator (a conservative heap's)
+ */
+static inline void mdn_critical_enter(mdn_mutator *m) {
+    mdn_mutator_fast *f = (mdn_mutator_fast *)m;
+    f->in_critical = f->in_critical + 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/**
+ * @brief Leave a critical section entered with mdn_critical_enter(); on
+ * leaving the outermost one, stop now if the stop signal came inside it.
+ * @param m the calling thread's mutator (a conservative heap's)
+ */
+static inline void mdn_critical_leave(mdn_mutator *m) {
+    mdn_mutator_fast *f = (mdn_mutator_fast *)m;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    /* The signal handler never changes the depth, so the value stored is
+     * the value to test. */
+    int depth = f->in_critical - 1;
+    f->in_critical = depth;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (__builtin_expect(f->stop_deferred != 0, 0) && depth == 0)
+        mdn_critical_deferred_stop(m);
+}
+
+/**
+ * @brief The inline part of mdn_alloc_conservative(): allocate a small
+ * object from the buffers the heap holds for the thread, or return NULL
+ * when they cannot serve the request (nothing else is done then; the
+ * caller goes to mdn_alloc_conservative_slow()). A binding that runs work
+ * of its own when allocation leaves the fast path calls this and its own
+ * out-of-line function.
  * @param m          the calling thread's mutator (a conservative heap's, RUNNING)
  * @param bytes      object size in bytes, at least one word
  * @param first_word the object's first word (its header)
- * @return the object, or NULL when mdn_vm_out_of_memory() returned
+ * @return the object, with @p first_word stored and recorded as valid, or NULL
  */
-static inline void *mdn_alloc_conservative(mdn_mutator *m, size_t bytes, uintptr_t first_word) {
+static inline void *mdn_alloc_conservative_fast(mdn_mutator *m, size_t bytes, uintptr_t first_word) {
 #if MDN_PLAN_FASTPATH == MDN_FASTPATH_BUMP || MDN_PLAN_FASTPATH == MDN_FASTPATH_FREELIST
     mdn_mutator_fast *f = (mdn_mutator_fast *)m;
     if (__builtin_expect(f->conservative != 0, 1) && bytes - 1 < (size_t)MDN_PLAN_MAX_FAST_SIZE &&
         bytes - 1 < (size_t)MDN_FREELIST_FAST_MAX) {
-        f->in_critical = f->in_critical + 1;
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        mdn_critical_enter(m);
         uintptr_t start = 0;
 #if MDN_PLAN_FASTPATH == MDN_FASTPATH_BUMP
         uintptr_t cursor = f->bump_cursor;
@@ -436,15 +468,35 @@ static inline void *mdn_alloc_conservative(mdn_mutator *m, size_t bytes, uintptr
             unsigned char old = __atomic_load_n(bits, __ATOMIC_RELAXED);
             __atomic_store_n(bits, (unsigned char)(old | (1u << ((start >> 3) & 7u))), __ATOMIC_RELAXED);
         }
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        f->in_critical = f->in_critical - 1;
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        if (__builtin_expect(f->stop_deferred != 0, 0) && f->in_critical == 0)
-            mdn_critical_deferred_stop(m);
-        if (__builtin_expect(start != 0, 1))
-            return (void *)start;
+        mdn_critical_leave(m);
+        return (void *)start;
     }
+#else
+    (void)m, (void)bytes, (void)first_word;
 #endif
+    return NULL;
+}
+
+/**
+ * @brief Allocate a small object on a conservative heap, store its header
+ * and record it in the valid-object bitmap (docs/design/conservative.md
+ * .cons.fast).
+ *
+ * The inline fast path of a conservative heap, whose mutators never poll:
+ * a bump or free-list pop on the buffers the heap holds for the thread,
+ * the header store and the bitmap bit, inside a critical section so that
+ * the stop signal never finds them half done (mdn_alloc_conservative_fast()).
+ * Requests the fast path cannot serve go to mdn_alloc_conservative_slow().
+ * The memory past the first word is zeroed.
+ * @param m          the calling thread's mutator (a conservative heap's, RUNNING)
+ * @param bytes      object size in bytes, at least one word
+ * @param first_word the object's first word (its header)
+ * @return the object, or NULL when mdn_vm_out_of_memory() returned
+ */
+static inline void *mdn_alloc_conservative(mdn_mutator *m, size_t bytes, uintptr_t first_word) {
+    void *p = mdn_alloc_conservative_fast(m, bytes, first_word);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
     return mdn_alloc_conservative_slow(m, bytes, MDN_MIN_ALIGN, MDN_ALLOC_DEFAULT, first_word);
 }
 

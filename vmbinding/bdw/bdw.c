@@ -104,63 +104,90 @@ void mdn_vm_scan_object(mdn_objref obj, mdn_tracer *tracer) {
     mdn_trace_ambiguous(tracer, mdn_address_add(start, sizeof(uintptr_t)), hdr_size(h) - sizeof(uintptr_t));
 }
 
-/* Uncollectable objects: an open-addressing set of object starts, changed
- * under bdw_roots_lock; read by the collector with the world stopped. */
+#define TABLE_TOMBSTONE ((uintptr_t)1)
+
+static size_t table_slot(uintptr_t key, size_t cap) { return (size_t)((key >> 3) * 0x9e3779b97f4a7c15ULL) & (cap - 1); }
+
+/* An open-addressing table of entries whose first word is a key (0 empty,
+ * TABLE_TOMBSTONE removed): the uncollectable objects, the finalizers and
+ * the disappearing links. */
+typedef struct bdw_table {
+    unsigned char *entries;
+    size_t size, cap, used; /* entry size, capacity (a power of two), slots not empty */
+} bdw_table;
+
+static inline uintptr_t *table_key(const bdw_table *t, size_t i) { return (uintptr_t *)(t->entries + i * t->size); }
+
+/* The entry of `key`, or with `insert` a new zeroed one holding the key;
+ * NULL when absent. */
+static void *table_find(bdw_table *t, uintptr_t key, bool insert) {
+    if (insert && (t->used + 1) * 4 > t->cap * 3) {
+        bdw_table old = *t;
+        t->cap = old.cap ? old.cap * 2 : 64;
+        t->entries = calloc(t->cap, t->size);
+        if (!t->entries)
+            bdw_fatal("out of memory recording an uncollectable object, a finalizer or a disappearing link");
+        t->used = 0;
+        for (size_t i = 0; i < old.cap; i++)
+            if (*table_key(&old, i) > TABLE_TOMBSTONE)
+                memcpy(table_find(t, *table_key(&old, i), true), table_key(&old, i), t->size);
+        free(old.entries);
+    }
+    if (!t->cap)
+        return NULL;
+    uintptr_t *grave = NULL;
+    for (size_t i = table_slot(key, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        uintptr_t *e = table_key(t, i);
+        if (*e == key)
+            return e;
+        if (*e == TABLE_TOMBSTONE && !grave)
+            grave = e;
+        if (*e == 0) {
+            if (!insert)
+                return NULL;
+            if (!grave) {
+                grave = e;
+                t->used++;
+            }
+            memset(grave, 0, t->size);
+            *grave = key;
+            return grave;
+        }
+    }
+}
+
+/* Uncollectable objects: a table of object starts, changed under
+ * bdw_roots_lock inside a critical section (so a collection never finds it
+ * half grown); read by the collector with the world stopped. */
 static pthread_mutex_t bdw_roots_lock = PTHREAD_MUTEX_INITIALIZER;
-static uintptr_t *bdw_uncollectable;
-static size_t bdw_uncollectable_cap, bdw_uncollectable_n, bdw_uncollectable_used;
-#define SET_TOMBSTONE ((uintptr_t)1)
+static bdw_table bdw_uncollectable = {.size = sizeof(uintptr_t)};
 
-static size_t set_slot(uintptr_t key, size_t cap) { return (size_t)((key >> 3) * 0x9e3779b97f4a7c15ULL) & (cap - 1); }
+static void uncollectable_add(mdn_mutator *m, uintptr_t start) {
+    mdn_critical_enter(m);
+    pthread_mutex_lock(&bdw_roots_lock);
+    table_find(&bdw_uncollectable, start, true);
+    pthread_mutex_unlock(&bdw_roots_lock);
+    mdn_critical_leave(m);
+}
 
-static void set_insert(uintptr_t key);
-static void set_grow(void) {
-    uintptr_t *old = bdw_uncollectable;
-    size_t cap = bdw_uncollectable_cap;
-    bdw_uncollectable_cap = cap ? cap * 2 : 64;
-    bdw_uncollectable = calloc(bdw_uncollectable_cap, sizeof *bdw_uncollectable);
-    if (!bdw_uncollectable)
-        bdw_fatal("out of memory recording an uncollectable object");
-    bdw_uncollectable_n = bdw_uncollectable_used = 0;
-    for (size_t i = 0; i < cap; i++)
-        if (old[i] > SET_TOMBSTONE)
-            set_insert(old[i]);
-    free(old);
-}
-static void set_insert(uintptr_t key) {
-    if ((bdw_uncollectable_used + 1) * 4 > bdw_uncollectable_cap * 3)
-        set_grow();
-    for (size_t i = set_slot(key, bdw_uncollectable_cap);; i = (i + 1) & (bdw_uncollectable_cap - 1)) {
-        if (bdw_uncollectable[i] <= SET_TOMBSTONE) {
-            bdw_uncollectable_used += bdw_uncollectable[i] == 0;
-            bdw_uncollectable[i] = key;
-            bdw_uncollectable_n++;
-            return;
-        }
-    }
-}
-static void set_remove(uintptr_t key) {
-    if (!bdw_uncollectable_cap)
-        return;
-    for (size_t i = set_slot(key, bdw_uncollectable_cap); bdw_uncollectable[i];
-         i = (i + 1) & (bdw_uncollectable_cap - 1)) {
-        if (bdw_uncollectable[i] == key) {
-            bdw_uncollectable[i] = SET_TOMBSTONE;
-            bdw_uncollectable_n--;
-            return;
-        }
-    }
+static void uncollectable_remove(mdn_mutator *m, uintptr_t start) {
+    mdn_critical_enter(m);
+    pthread_mutex_lock(&bdw_roots_lock);
+    uintptr_t *e = table_find(&bdw_uncollectable, start, false);
+    if (e)
+        *e = TABLE_TOMBSTONE;
+    pthread_mutex_unlock(&bdw_roots_lock);
+    mdn_critical_leave(m);
 }
 
 void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer) {
     (void)heap;
     if (bdw_start_callback)
         bdw_start_callback();
-    for (size_t i = 0; i < bdw_uncollectable_cap; i++) {
-        if (bdw_uncollectable[i] > SET_TOMBSTONE) {
-            uintptr_t slot = bdw_uncollectable[i];
+    for (size_t i = 0; i < bdw_uncollectable.cap; i++) {
+        uintptr_t slot = *table_key(&bdw_uncollectable, i);
+        if (slot > TABLE_TOMBSTONE)
             mdn_trace_slot(tracer, mdn_slot_from_ptr(&slot));
-        }
     }
 }
 
@@ -238,6 +265,8 @@ static void sizing_options(mdn_options *o) {
     if (divisor)
         GC_free_space_divisor = divisor;
     o->heap_factor = factor_for_divisor(GC_free_space_divisor);
+    /* As Boehm GC's, the heap grows and never shrinks (.sizing.keep). */
+    o->heap_shrink = false;
     /* A conservative heap never evacuates (.cons.fast): no headroom. */
     o->defrag_headroom = 0;
 }
@@ -342,6 +371,7 @@ BDW_EXPORT void GC_init(void) {
         if (!mdn_options_from_env(&o, &err))
             bdw_fatal("%s", err.message);
         o.conservative = true;
+        o.conservative_past_end = true; /* .cons.bdw-header: objects have no extra byte */
         o.env = false; /* applied above, before the options this library must have */
         mdn_heap *heap = mdn_heap_create(&o, &err);
         if (!heap)
@@ -514,18 +544,26 @@ BDW_EXPORT void *GC_dlopen(const char *path, int mode) { return dlopen(path, mod
 
 /* ---- allocation ------------------------------------------------------------ */
 
-static inline void maybe_finalize(void); /* finalization, below */
+static void maybe_finalize(void); /* finalization, below */
 
 static void *out_of_memory(size_t bytes) {
     GC_oom_func fn = __atomic_load_n(&GC_oom_fn, __ATOMIC_ACQUIRE);
     return fn ? fn(bytes) : NULL;
 }
 
+/* The bytes an object of `n` user bytes at `offset` takes: no extra byte
+ * for pointers just past the end (.cons.past-end), at least two words. */
+static inline size_t object_bytes(size_t offset, size_t n) {
+    size_t total = (offset + n + (MDN_MIN_ALIGN - 1)) & ~(size_t)(MDN_MIN_ALIGN - 1);
+    return total < HDR_MIN_OBJECT ? HDR_MIN_OBJECT : total;
+}
+
 /* The out-of-line allocation: any size, alignment and kind. The header is
  * stored before the object is recorded (.cons.fast); an over-aligned
- * object's offset is known only once it is placed, and is stored after. */
-static void *bdw_alloc(size_t n, size_t align, unsigned kind) {
-    maybe_finalize();
+ * object's offset is known only once it is placed, and is stored after.
+ * Finalizers a collection queued run here, once the object is made (it is
+ * on this thread's stack meanwhile). */
+static __attribute__((noinline)) void *bdw_alloc(size_t n, size_t align, unsigned kind) {
     if (n > BDW_MAX_REQUEST)
         return out_of_memory(n);
     mdn_mutator *m = self();
@@ -535,9 +573,7 @@ static void *bdw_alloc(size_t n, size_t align, unsigned kind) {
         offset = align;
         mdn_align = align <= 4096 ? align : 4096;
     }
-    /* One byte more than asked, as Boehm GC does with interior pointers on,
-     * so a pointer just past the end still points into the object. */
-    size_t total = (offset + n + 1 + (MDN_MIN_ALIGN - 1)) & ~(size_t)(MDN_MIN_ALIGN - 1);
+    size_t total = object_bytes(offset, n);
     void *p = mdn_alloc_conservative_slow(m, total, mdn_align, total > 8192 ? MDN_ALLOC_LARGE : MDN_ALLOC_DEFAULT,
                                           hdr_make(total, align > 4096 ? sizeof(uintptr_t) : offset, kind));
     if (!p)
@@ -546,26 +582,25 @@ static void *bdw_alloc(size_t n, size_t align, unsigned kind) {
         offset = (((uintptr_t)p + sizeof(uintptr_t) + align - 1) & ~(uintptr_t)(align - 1)) - (uintptr_t)p;
         *(uintptr_t *)p = hdr_make(total, offset, kind);
     }
-    if ((kind & KIND_UNCOLLECTABLE) != 0) {
-        pthread_mutex_lock(&bdw_roots_lock);
-        set_insert((uintptr_t)p);
-        pthread_mutex_unlock(&bdw_roots_lock);
-    }
+    if ((kind & KIND_UNCOLLECTABLE) != 0)
+        uncollectable_add(m, (uintptr_t)p);
+    maybe_finalize();
     return (char *)p + offset;
 }
 
 /* Requests up to this size take the inline fast path. */
-#define BDW_FAST_MAX (MDN_FREELIST_FAST_MAX - 2 * sizeof(uintptr_t))
+#define BDW_FAST_MAX (MDN_FREELIST_FAST_MAX - sizeof(uintptr_t))
 
 /* .cons.fast: the whole fast path of GC_malloc and GC_malloc_atomic is a
- * bump or free-list pop inlined here (mdn_alloc_conservative). */
+ * bump or free-list pop inlined here (mdn_alloc_conservative_fast); the
+ * rest, finalizers included, is bdw_alloc's. */
 static inline __attribute__((always_inline)) void *alloc_small(size_t n, unsigned kind) {
-    maybe_finalize();
     mdn_mutator *m = bdw_self;
     if (__builtin_expect(m != NULL && n <= BDW_FAST_MAX, 1)) {
-        size_t total = (n + sizeof(uintptr_t) + 1 + (MDN_MIN_ALIGN - 1)) & ~(size_t)(MDN_MIN_ALIGN - 1);
-        void *p = mdn_alloc_conservative(m, total, hdr_make(total, sizeof(uintptr_t), kind));
-        return __builtin_expect(p != NULL, 1) ? (char *)p + sizeof(uintptr_t) : out_of_memory(n);
+        size_t total = object_bytes(sizeof(uintptr_t), n);
+        void *p = mdn_alloc_conservative_fast(m, total, hdr_make(total, sizeof(uintptr_t), kind));
+        if (__builtin_expect(p != NULL, 1))
+            return (char *)p + sizeof(uintptr_t);
     }
     return bdw_alloc(n, 0, kind);
 }
@@ -629,11 +664,8 @@ BDW_EXPORT void GC_free(void *p) {
     uintptr_t start = object_of(p);
     if (!start || (char *)start + hdr_offset(*(uintptr_t *)start) != (char *)p)
         bdw_fatal("GC_free: %p is not the start of an object of this heap", p);
-    if (hdr_kind(*(uintptr_t *)start) & KIND_UNCOLLECTABLE) {
-        pthread_mutex_lock(&bdw_roots_lock);
-        set_remove(start);
-        pthread_mutex_unlock(&bdw_roots_lock);
-    }
+    if (hdr_kind(*(uintptr_t *)start) & KIND_UNCOLLECTABLE)
+        uncollectable_remove(self(), start);
     mdn_forget_object(bdw_heap, mdn_objref_from_address(mdn_address_from_word(start)));
 }
 
@@ -831,71 +863,8 @@ static int bdw_finalizers_ready;                 /* a collection queued finalize
 static GC_finalizer_notifier_proc bdw_notifier;  /* GC_set_finalizer_notifier */
 static __thread int bdw_in_finalizers __attribute__((tls_model("initial-exec")));
 
-/* An open-addressing table of entries whose first word is a key (0 empty,
- * SET_TOMBSTONE removed): the finalizer and disappearing-link tables. */
-typedef struct bdw_table {
-    unsigned char *entries;
-    size_t size, cap, used; /* entry size, capacity (a power of two), slots not empty */
-} bdw_table;
-
-static inline uintptr_t *table_key(const bdw_table *t, size_t i) { return (uintptr_t *)(t->entries + i * t->size); }
-
-/* The entry of `key`, or with `insert` a new zeroed one holding the key;
- * NULL when absent. */
-static void *table_find(bdw_table *t, uintptr_t key, bool insert) {
-    if (insert && (t->used + 1) * 4 > t->cap * 3) {
-        bdw_table old = *t;
-        t->cap = old.cap ? old.cap * 2 : 64;
-        t->entries = calloc(t->cap, t->size);
-        if (!t->entries)
-            bdw_fatal("out of memory recording a finalizer or disappearing link");
-        t->used = 0;
-        for (size_t i = 0; i < old.cap; i++)
-            if (*table_key(&old, i) > SET_TOMBSTONE)
-                memcpy(table_find(t, *table_key(&old, i), true), table_key(&old, i), t->size);
-        free(old.entries);
-    }
-    if (!t->cap)
-        return NULL;
-    uintptr_t *grave = NULL;
-    for (size_t i = set_slot(key, t->cap);; i = (i + 1) & (t->cap - 1)) {
-        uintptr_t *e = table_key(t, i);
-        if (*e == key)
-            return e;
-        if (*e == SET_TOMBSTONE && !grave)
-            grave = e;
-        if (*e == 0) {
-            if (!insert)
-                return NULL;
-            if (!grave) {
-                grave = e;
-                t->used++;
-            }
-            memset(grave, 0, t->size);
-            *grave = key;
-            return grave;
-        }
-    }
-}
-
 static bdw_table bdw_finals = {.size = sizeof(bdw_final)};
 static bdw_final *final_find(uintptr_t obj, bool insert) { return table_find(&bdw_finals, obj, insert); }
-
-/* A critical section: the stop signal waits until its end, so the thread
- * is never stopped holding a lock the collection needs (.cons.fast). */
-static inline void critical_enter(mdn_mutator *m) {
-    mdn_mutator_fast *f = (mdn_mutator_fast *)m;
-    f->in_critical = f->in_critical + 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-}
-static inline void critical_leave(mdn_mutator *m) {
-    mdn_mutator_fast *f = (mdn_mutator_fast *)m;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    f->in_critical = f->in_critical - 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (f->stop_deferred != 0 && f->in_critical == 0)
-        mdn_critical_deferred_stop(m);
-}
 
 /* The heap's finalizer for an object with a Boehm finalizer. */
 static void final_run(mdn_mutator *m, mdn_objref ref, void *data) {
@@ -906,7 +875,7 @@ static void final_run(mdn_mutator *m, mdn_objref ref, void *data) {
     GC_finalization_proc fn = e ? e->fn : NULL;
     void *cd = e ? e->cd : NULL;
     if (e)
-        e->obj = SET_TOMBSTONE;
+        e->obj = TABLE_TOMBSTONE;
     pthread_mutex_unlock(&bdw_final_lock);
     if (fn)
         fn((void *)obj, cd);
@@ -929,7 +898,7 @@ static void register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_
             *ocd = NULL;
         return;
     }
-    critical_enter(m);
+    mdn_critical_enter(m);
     pthread_mutex_lock(&bdw_final_lock);
     bdw_final *e = final_find((uintptr_t)obj, fn != NULL);
     if (ofn)
@@ -948,7 +917,7 @@ static void register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_
         uintptr_t start = object_of(obj);
         mdn_finalizer_register(m, mdn_objref_from_ptr((void *)start), final_run, obj, order);
     }
-    critical_leave(m);
+    mdn_critical_leave(m);
 }
 
 BDW_EXPORT void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
@@ -998,7 +967,8 @@ static __attribute__((noinline)) void notify_or_invoke_finalizers(void) {
             fn();
     }
 }
-static inline void maybe_finalize(void) {
+/* Out of line only: the allocation slow path and GC_gcollect. */
+static void maybe_finalize(void) {
     if (__builtin_expect(__atomic_load_n(&bdw_finalizers_ready, __ATOMIC_RELAXED) != 0, 0))
         notify_or_invoke_finalizers();
 }
@@ -1042,10 +1012,10 @@ static void links_reap(mdn_mutator *m) {
         return;
     for (size_t i = 0; i < bdw_links.cap; i++) {
         bdw_link *e = (bdw_link *)table_key(&bdw_links, i);
-        if (e->key > SET_TOMBSTONE && e->retired) {
+        if (e->key > TABLE_TOMBSTONE && e->retired) {
             mdn_weak_unregister(m, mdn_slot_from_ptr(e->cell));
             free(e->cell);
-            e->key = SET_TOMBSTONE;
+            e->key = TABLE_TOMBSTONE;
         }
     }
     bdw_links_retired = 0;
@@ -1055,7 +1025,7 @@ static void links_reap(mdn_mutator *m) {
 static void links_settle(void) {
     for (size_t i = 0; i < bdw_links.cap; i++) {
         bdw_link *e = (bdw_link *)table_key(&bdw_links, i);
-        if (e->key <= SET_TOMBSTONE || e->retired)
+        if (e->key <= TABLE_TOMBSTONE || e->retired)
             continue;
         void **link = (void **)(e->key & ~(uintptr_t)1);
         if (e->in_heap && !object_of(link)) {
@@ -1082,7 +1052,7 @@ static int register_link(void **link, const void *obj, int is_long, const char *
         return GC_NO_MEMORY;
     *cell = mdn_objref_from_ptr((void *)start);
     int rc = GC_SUCCESS;
-    critical_enter(m);
+    mdn_critical_enter(m);
     pthread_mutex_lock(&bdw_link_lock);
     links_reap(m);
     bdw_link *e = table_find(&bdw_links, link_key(link, is_long), false);
@@ -1102,7 +1072,7 @@ static int register_link(void **link, const void *obj, int is_long, const char *
         cell = NULL;
     }
     pthread_mutex_unlock(&bdw_link_lock);
-    critical_leave(m);
+    mdn_critical_leave(m);
     free(cell);
     return rc;
 }
@@ -1111,7 +1081,7 @@ static int unregister_link(void **link, int is_long) {
     if (!GC_is_init_called())
         return 0;
     mdn_mutator *m = self();
-    critical_enter(m);
+    mdn_critical_enter(m);
     pthread_mutex_lock(&bdw_link_lock);
     bdw_link *e = table_find(&bdw_links, link_key(link, is_long), false);
     int found = e && !e->retired;
@@ -1119,7 +1089,7 @@ static int unregister_link(void **link, int is_long) {
         e->retired = 1, bdw_links_retired++;
     links_reap(m);
     pthread_mutex_unlock(&bdw_link_lock);
-    critical_leave(m);
+    mdn_critical_leave(m);
     return found;
 }
 
@@ -1131,7 +1101,7 @@ static int move_link(void **link, void **new_link, int is_long) {
                   (void *)new_link);
     mdn_mutator *m = self();
     int rc;
-    critical_enter(m);
+    mdn_critical_enter(m);
     pthread_mutex_lock(&bdw_link_lock);
     links_reap(m);
     bdw_link *e = table_find(&bdw_links, link_key(link, is_long), false);
@@ -1143,7 +1113,7 @@ static int move_link(void **link, void **new_link, int is_long) {
         rc = GC_DUPLICATE;
     } else {
         bdw_link moved = *e;
-        e->key = SET_TOMBSTONE;
+        e->key = TABLE_TOMBSTONE;
         bdw_link *n = table_find(&bdw_links, link_key(new_link, is_long), true);
         moved.key = n->key;
         moved.in_heap = object_of(new_link) != 0;
@@ -1151,7 +1121,7 @@ static int move_link(void **link, void **new_link, int is_long) {
         rc = GC_SUCCESS;
     }
     pthread_mutex_unlock(&bdw_link_lock);
-    critical_leave(m);
+    mdn_critical_leave(m);
     return rc;
 }
 
