@@ -91,7 +91,8 @@ endfunction()
 
 # midden_add_inline_binding(NAME <binding>
 #                           HEADER <embedder header>
-#                           [INCLUDE_DIRECTORIES <dir>...])
+#                           [INCLUDE_DIRECTORIES <dir>...]
+#                           [PLANS <plan>...])
 #
 # Builds every plan again with a binding compiled into the collector
 # (docs/porting.md, "The inline form"; docs/design/collector.md
@@ -101,15 +102,24 @@ endfunction()
 # header defines mdn_vm_inline_object_size, mdn_vm_inline_object_start,
 # mdn_vm_inline_objref_from_start and mdn_vm_inline_scan_object
 # (<midden/vm.h>); INCLUDE_DIRECTORIES are searched for it and for what it
-# includes. Call it after midden_finish_plans().
+# includes. PLANS limits it to those of the plans (each must be one).
+# Call it after midden_finish_plans().
 function(midden_add_inline_binding)
-  cmake_parse_arguments(B "" "NAME;HEADER" "INCLUDE_DIRECTORIES" ${ARGN})
+  cmake_parse_arguments(B "" "NAME;HEADER" "INCLUDE_DIRECTORIES;PLANS" ${ARGN})
   if(NOT B_NAME OR NOT B_HEADER)
     message(FATAL_ERROR "midden_add_inline_binding needs NAME and HEADER")
   endif()
   get_property(_plans GLOBAL PROPERTY MIDDEN_PLANS)
   if(NOT _plans)
     message(FATAL_ERROR "midden_add_inline_binding(${B_NAME}): no plans yet; call it after midden_finish_plans()")
+  endif()
+  if(B_PLANS)
+    foreach(_p IN LISTS B_PLANS)
+      if(NOT _p IN_LIST _plans)
+        message(FATAL_ERROR "midden_add_inline_binding(${B_NAME}): '${_p}' is not a plan")
+      endif()
+    endforeach()
+    set(_plans ${B_PLANS})
   endif()
   set(_found FALSE)
   foreach(_d IN LISTS B_INCLUDE_DIRECTORIES)

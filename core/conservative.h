@@ -49,7 +49,7 @@ static inline bool mdn_conservative_valid(const mdn_conservative *c, uintptr_t a
 /* .cons.find: the object covering word `w`, or null; `w` is any value.
  * Inline, so that the ambiguous scan of the trace loop (core/trace.h)
  * runs it without a call. */
-static inline mdn_objref mdn_conservative_find(const mdn_heap *heap, uintptr_t w) {
+static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find(const mdn_heap *heap, uintptr_t w) {
     const mdn_vmspace *vs = &heap->vm;
     const mdn_conservative *c = heap->cons;
     w -= c->past_end; /* .cons.past-end */

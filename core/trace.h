@@ -143,7 +143,7 @@ static MDN_ALWAYS_INLINE void mdn_trace_ambiguous_(mdn_tracer *t, mdn_address st
         }                                                                                                              \
         mdn_trace_edge_(t, slot);                                                                                      \
     }                                                                                                                  \
-    void mdn_trace_ambiguous(mdn_tracer *t, mdn_address start, size_t bytes) {                                         \
+    __attribute__((flatten)) void mdn_trace_ambiguous(mdn_tracer *t, mdn_address start, size_t bytes) {                \
         if (MDN_UNLIKELY(t->verifier != NULL))                                                                         \
             mdn_trace_ambiguous_(t, start, bytes, mdn_trace_slot);                                                     \
         else                                                                                                           \

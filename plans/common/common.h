@@ -122,7 +122,7 @@ static inline bool mdn_common_is_own(unsigned space, unsigned n) { return space 
  * spaces first (`own(t, obj, space)`, for MDN_SPACE_PLAN ≤ space <
  * MDN_SPACE_PLAN + nspaces), then the common ones. */
 #define MDN_COMMON_TRACE(own, nspaces)                                                                                 \
-    static inline mdn_objref mdn_common_trace_object(mdn_tracer *t, mdn_objref obj) {                                  \
+    static MDN_ALWAYS_INLINE mdn_objref mdn_common_trace_object(mdn_tracer *t, mdn_objref obj) {                       \
         unsigned space_ = mdn_vmspace_space_of(&t->heap->vm, mdn_objref_to_address(obj));                              \
         if (MDN_LIKELY(mdn_common_is_own(space_, (nspaces))))                                                          \
             return own(t, obj, space_);                                                                                \

@@ -18,6 +18,8 @@
 #include <midden/midden.h>
 #include <midden/weak.h>
 
+#include "bdw_inline.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -31,22 +33,8 @@
 
 #define BDW_EXPORT __attribute__((visibility("default")))
 
-enum { KIND_NORMAL = 0, KIND_ATOMIC = 1, KIND_UNCOLLECTABLE = 2, KIND_ATOMIC_UNCOLLECTABLE = 3 };
-
-/* .cons.bdw-header: size << 24 | (offset / 8) << 2 | kind. A zero header
- * is an object whose allocation has not returned yet: it covers two words,
- * the header and the first user word. */
-#define HDR_SIZE_SHIFT 24
-#define HDR_OFFSET_MASK 0x3fffffu
-#define HDR_MIN_OBJECT 16u
+/* The largest request served (the header's size field). */
 #define BDW_MAX_REQUEST ((size_t)1 << 39)
-
-static inline uintptr_t hdr_make(size_t size, size_t offset, unsigned kind) {
-    return ((uintptr_t)size << HDR_SIZE_SHIFT) | ((uintptr_t)(offset >> 3) << 2) | kind;
-}
-static inline size_t hdr_size(uintptr_t h) { return h ? (size_t)(h >> HDR_SIZE_SHIFT) : HDR_MIN_OBJECT; }
-static inline size_t hdr_offset(uintptr_t h) { return h ? (size_t)((h >> 2) & HDR_OFFSET_MASK) << 3 : 8; }
-static inline unsigned hdr_kind(uintptr_t h) { return (unsigned)(h & 3u); }
 
 /* ---- state ----------------------------------------------------------------- */
 
@@ -92,17 +80,9 @@ static void bdw_fatal(const char *fmt, ...) {
 
 /* ---- the binding (include/midden/vm.h) --------------------------------------- */
 
-size_t mdn_vm_object_size(mdn_objref obj) { return hdr_size(*(const uintptr_t *)mdn_objref_to_ptr(obj)); }
-mdn_address mdn_vm_object_start(mdn_objref obj) { return mdn_objref_to_address(obj); }
-mdn_objref mdn_vm_objref_from_start(mdn_address start) { return mdn_objref_from_address(start); }
-
-void mdn_vm_scan_object(mdn_objref obj, mdn_tracer *tracer) {
-    uintptr_t h = *(const uintptr_t *)mdn_objref_to_ptr(obj);
-    if (hdr_kind(h) & KIND_ATOMIC)
-        return;
-    mdn_address start = mdn_objref_to_address(obj);
-    mdn_trace_ambiguous(tracer, mdn_address_add(start, sizeof(uintptr_t)), hdr_size(h) - sizeof(uintptr_t));
-}
+/* The object model and the object scanner are bdw_inline.h's, compiled into
+ * the plan library (.binding.forms in docs/design/collector.md); the roots
+ * and the out-of-memory hook are here. */
 
 #define TABLE_TOMBSTONE ((uintptr_t)1)
 

@@ -1,0 +1,51 @@
+/*
+ * bdw_inline.h: the Boehm-compatible library's object model and object
+ * scanner as static inline definitions (docs/design/conservative.md
+ * .cons.bdw-header): the embedder header its plan libraries are compiled
+ * with (docs/design/collector.md .binding.forms), so the trace loop
+ * inlines the conservative scan of every object. bdw.c uses the same
+ * header helpers.
+ */
+#ifndef MDN_BDW_INLINE_H
+#define MDN_BDW_INLINE_H
+
+#include <midden/vm.h>
+
+#include <stdint.h>
+
+enum { KIND_NORMAL = 0, KIND_ATOMIC = 1, KIND_UNCOLLECTABLE = 2, KIND_ATOMIC_UNCOLLECTABLE = 3 };
+
+/* .cons.bdw-header: size << 24 | (offset / 8) << 2 | kind. A zero header
+ * is an object whose allocation has not returned yet: it covers two words,
+ * the header and the first user word. */
+#define HDR_SIZE_SHIFT 24
+#define HDR_OFFSET_MASK 0x3fffffu
+#define HDR_MIN_OBJECT 16u
+
+static inline uintptr_t hdr_make(size_t size, size_t offset, unsigned kind) {
+    return ((uintptr_t)size << HDR_SIZE_SHIFT) | ((uintptr_t)(offset >> 3) << 2) | kind;
+}
+static inline size_t hdr_size(uintptr_t h) { return h ? (size_t)(h >> HDR_SIZE_SHIFT) : HDR_MIN_OBJECT; }
+static inline size_t hdr_offset(uintptr_t h) { return h ? (size_t)((h >> 2) & HDR_OFFSET_MASK) << 3 : 8; }
+static inline unsigned hdr_kind(uintptr_t h) { return (unsigned)(h & 3u); }
+
+/* An object's reference is its start, where its header is. */
+static inline size_t mdn_vm_inline_object_size(mdn_objref obj) {
+    return hdr_size(*(const uintptr_t *)mdn_objref_to_ptr(obj));
+}
+static inline mdn_address mdn_vm_inline_object_start(mdn_objref obj) { return mdn_objref_to_address(obj); }
+static inline mdn_objref mdn_vm_inline_objref_from_start(mdn_address start) { return mdn_objref_from_address(start); }
+
+/* Normal objects are scanned conservatively after the header, atomic ones
+ * never; there are no exact slots. */
+static inline void mdn_vm_inline_scan_object(mdn_objref obj, mdn_tracer *tracer, mdn_slot_visitor visit,
+                                             mdn_range_visitor visit_range) {
+    (void)visit, (void)visit_range;
+    uintptr_t h = *(const uintptr_t *)mdn_objref_to_ptr(obj);
+    if (hdr_kind(h) & KIND_ATOMIC)
+        return;
+    mdn_trace_ambiguous(tracer, mdn_address_add(mdn_objref_to_address(obj), sizeof(uintptr_t)),
+                        hdr_size(h) - sizeof(uintptr_t));
+}
+
+#endif /* MDN_BDW_INLINE_H */
