@@ -46,23 +46,55 @@ static inline bool mdn_conservative_valid(const mdn_conservative *c, uintptr_t a
     return mdn_side_bit_test(&c->valid, mdn_address_from_word(a));
 }
 
-/* .cons.find: the object covering word `w`, or null; `w` is any value.
- * Inline, so that the ambiguous scan of the trace loop (core/trace.h)
- * runs it without a call. */
-static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find(const mdn_heap *heap, uintptr_t w) {
+/* .cons.past-end: with the option, a word at an object's first byte, which
+ * mdn_conservative_find() gives to the object before it, keeps the object
+ * starting there as well: the core and the binding hold an object's start
+ * while they make it. Null without the option. */
+static inline mdn_objref mdn_conservative_start_at(const mdn_heap *heap, uintptr_t w) {
     const mdn_vmspace *vs = &heap->vm;
     const mdn_conservative *c = heap->cons;
+    if (!c->past_end || (w & (MDN_GRANULE_SIZE - 1)) != 0 || w - vs->start >= vs->end - vs->start)
+        return mdn_objref_null();
+    if (__atomic_load_n(&vs->chunk_space[(w - vs->start) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) == MDN_SPACE_NONE ||
+        !mdn_conservative_valid(c, w))
+        return mdn_objref_null();
+    return mdn_vm_objref_from_start(mdn_address_from_word(w));
+}
+
+/* .cons.find: the object covering word `w`, or null; `w` is any value.
+ * With `at` (a constant at each call), also the object starting at `w`
+ * (.cons.past-end, mdn_conservative_start_at), mostly from the bitmap word
+ * already loaded. Inline, so that the ambiguous scan of the trace loop
+ * (core/trace.h) runs it without a call. */
+static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find_(const mdn_heap *heap, uintptr_t w,
+                                                                              mdn_objref *at) {
+    const mdn_vmspace *vs = &heap->vm;
+    const mdn_conservative *c = heap->cons;
+    uintptr_t raw = w;
+    if (at)
+        *at = mdn_objref_null();
     w -= c->past_end; /* .cons.past-end */
-    if (w - vs->start >= vs->end - vs->start)
+    if (w - vs->start >= vs->end - vs->start ||
+        __atomic_load_n(&vs->chunk_space[(w - vs->start) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) == MDN_SPACE_NONE) {
+        if (at && c->past_end)
+            *at = mdn_conservative_start_at(heap, raw);
         return mdn_objref_null();
-    if (__atomic_load_n(&vs->chunk_space[(w - vs->start) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) == MDN_SPACE_NONE)
-        return mdn_objref_null();
+    }
     const uint64_t *bits = (const uint64_t *)(const void *)c->valid.base;
     size_t g = (w - vs->start) >> MDN_LOG_GRANULE;
     size_t lo = g > MDN_CONS_SMALL_GRANULES ? g - MDN_CONS_SMALL_GRANULES : 0;
     size_t wi = g >> 6;
     unsigned top = (unsigned)(g & 63);
     uint64_t word = __atomic_load_n(&bits[wi], __ATOMIC_RELAXED);
+    if (at && c->past_end && (raw & (MDN_GRANULE_SIZE - 1)) == 0) {
+        /* `raw` is granule g + 1: in this bitmap word unless g is its last. */
+        if (top != 63) {
+            if ((word >> (top + 1)) & 1)
+                *at = mdn_vm_objref_from_start(mdn_address_from_word(raw));
+        } else {
+            *at = mdn_conservative_start_at(heap, raw);
+        }
+    }
     if (top != 63)
         word &= ((uint64_t)2 << top) - 1;
     uintptr_t start = 0;
@@ -90,19 +122,8 @@ static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find(co
     return w < start + mdn_vm_object_size(obj) ? obj : mdn_objref_null();
 }
 
-/* .cons.past-end: with the option, a word at an object's first byte, which
- * mdn_conservative_find() gives to the object before it, keeps the object
- * starting there as well: the core and the binding hold an object's start
- * while they make it. Null without the option. */
-static inline mdn_objref mdn_conservative_start_at(const mdn_heap *heap, uintptr_t w) {
-    const mdn_vmspace *vs = &heap->vm;
-    const mdn_conservative *c = heap->cons;
-    if (!c->past_end || (w & (MDN_GRANULE_SIZE - 1)) != 0 || w - vs->start >= vs->end - vs->start)
-        return mdn_objref_null();
-    if (__atomic_load_n(&vs->chunk_space[(w - vs->start) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) == MDN_SPACE_NONE ||
-        !mdn_conservative_valid(c, w))
-        return mdn_objref_null();
-    return mdn_vm_objref_from_start(mdn_address_from_word(w));
+static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find(const mdn_heap *heap, uintptr_t w) {
+    return mdn_conservative_find_(heap, w, NULL);
 }
 
 /* .cons.sanitizers: an ambiguous root range is memory the program owns

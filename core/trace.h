@@ -101,13 +101,13 @@ static MDN_ALWAYS_INLINE void mdn_trace_ambiguous_(mdn_tracer *t, mdn_address st
         uintptr_t w = mdn_conservative_foreign_word(p);
         if (w - base > span) /* not even one past the heap's end (.cons.past-end) */
             continue;
-        mdn_objref obj = mdn_conservative_find(heap, w);
+        mdn_objref at;
+        mdn_objref obj = mdn_conservative_find_(heap, w, &at);
         if (!mdn_objref_is_null(obj)) {
             mdn_objref slot = obj;
             visit(t, mdn_slot_from_ptr(&slot));
         }
-        mdn_objref at = mdn_conservative_start_at(heap, w); /* .cons.past-end */
-        if (MDN_UNLIKELY(!mdn_objref_is_null(at))) {
+        if (MDN_UNLIKELY(!mdn_objref_is_null(at))) { /* .cons.past-end */
             mdn_objref slot = at;
             visit(t, mdn_slot_from_ptr(&slot));
         }
