@@ -132,7 +132,7 @@ static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find(co
  * threads wrote without any synchronisation the collector takes part in.
  * Reading a word of it is the one access exempted from both sanitizers. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MDN_CONS_FOREIGN inline __attribute__((noinline, no_sanitize_address, no_sanitize_thread))
+#define MDN_CONS_FOREIGN __attribute__((noinline, unused, no_sanitize_address, no_sanitize_thread))
 #else
 #define MDN_CONS_FOREIGN inline __attribute__((always_inline))
 #endif

@@ -22,16 +22,16 @@
 
 /* The option names as the documentation promises them, independent of the table. */
 static const char *const all_names[] = {"heap",         "gc-threads",     "verbose",         "verify",
-                                        "stress",       "poison",         "defrag-headroom", "conservative", "gen-full-threshold",
+                                        "stress",       "poison",         "defrag-headroom", "conservative", "conservative-past-end", "gen-full-threshold",
                                         "gen-full-alloc", "gen-min-yield", "heap-policy",
-                                        "heap-max",     "heap-initial",   "heap-factor",     "heap-adaptive-c",
+                                        "heap-max",     "heap-initial",   "heap-factor",     "heap-shrink",     "heap-adaptive-c",
                                         "return-idle-gcs", "return-idle-ms", "stats",       "heap-histogram",
                                         "trace",        "env"};
 static const char *const all_env_names[] = {"MDN_HEAP",         "MDN_GC_THREADS",  "MDN_VERBOSE",
                                             "MDN_VERIFY",       "MDN_STRESS",      "MDN_POISON",
-                                            "MDN_DEFRAG_HEADROOM", "MDN_CONSERVATIVE", "MDN_GEN_FULL_THRESHOLD",
+                                            "MDN_DEFRAG_HEADROOM", "MDN_CONSERVATIVE", "MDN_CONSERVATIVE_PAST_END", "MDN_GEN_FULL_THRESHOLD",
                                             "MDN_GEN_FULL_ALLOC", "MDN_GEN_MIN_YIELD", "MDN_HEAP_POLICY", "MDN_HEAP_MAX",
-                                            "MDN_HEAP_INITIAL", "MDN_HEAP_FACTOR", "MDN_HEAP_ADAPTIVE_C",
+                                            "MDN_HEAP_INITIAL", "MDN_HEAP_FACTOR", "MDN_HEAP_SHRINK", "MDN_HEAP_ADAPTIVE_C",
                                             "MDN_RETURN_IDLE_GCS", "MDN_RETURN_IDLE_MS", "MDN_STATS",
                                             "MDN_HEAP_HISTOGRAM", "MDN_TRACE", "MDN_ENV"};
 #define NAME_COUNT (sizeof all_names / sizeof all_names[0])
@@ -57,6 +57,8 @@ static uint64_t field_of(const mdn_options *o, const char *name) {
         return o->defrag_headroom;
     if (strcmp(name, "conservative") == 0)
         return o->conservative;
+    if (strcmp(name, "conservative-past-end") == 0)
+        return o->conservative_past_end;
     if (strcmp(name, "gen-full-threshold") == 0)
         return o->gen_full_threshold;
     if (strcmp(name, "gen-full-alloc") == 0)
@@ -71,6 +73,8 @@ static uint64_t field_of(const mdn_options *o, const char *name) {
         return o->heap_initial;
     if (strcmp(name, "heap-factor") == 0)
         return o->heap_factor;
+    if (strcmp(name, "heap-shrink") == 0)
+        return o->heap_shrink;
     if (strcmp(name, "heap-adaptive-c") == 0)
         return o->heap_adaptive_c;
     if (strcmp(name, "return-idle-gcs") == 0)
@@ -96,6 +100,8 @@ static void assert_same(const mdn_options *a, const mdn_options *b) {
     ck_assert_int_eq(a->poison, b->poison);
     ck_assert_uint_eq(a->defrag_headroom, b->defrag_headroom);
     ck_assert_int_eq(a->conservative, b->conservative);
+    ck_assert_int_eq(a->conservative_past_end, b->conservative_past_end);
+    ck_assert_int_eq(a->heap_shrink, b->heap_shrink);
     ck_assert_uint_eq(a->heap_policy, b->heap_policy);
     ck_assert_uint_eq(a->heap_max, b->heap_max);
     ck_assert_uint_eq(a->heap_initial, b->heap_initial);
@@ -114,6 +120,8 @@ static void assert_defaults(const mdn_options *o) {
     ck_assert_uint_eq(o->heap_max, 0);
     ck_assert_uint_eq(o->heap_initial, 16 * MIB);
     ck_assert_uint_eq(o->heap_factor, 200);
+    ck_assert(o->heap_shrink);
+    ck_assert(!o->conservative_past_end);
     ck_assert_uint_eq(o->return_idle_gcs, 4);
     ck_assert_uint_eq(o->return_idle_ms, 2000);
     ck_assert_uint_eq(o->gc_threads, 0);
@@ -142,6 +150,8 @@ static void init_nondefault(mdn_options *o) {
     o->heap_max = 512 * MIB;
     o->heap_initial = 8 * MIB;
     o->heap_factor = 300;
+    o->heap_shrink = false;
+    o->conservative_past_end = true;
     o->heap_adaptive_c = 77;
     o->return_idle_gcs = 9;
     o->return_idle_ms = 12;
@@ -408,6 +418,10 @@ static const valid_case valid_cases[] = {
     {"poison=No", "poison", 0},
     {"conservative=on", "conservative", 1},
     {"conservative=false", "conservative", 0},
+    {"conservative-past-end=1", "conservative-past-end", 1},
+    {"conservative-past-end=off", "conservative-past-end", 0},
+    {"heap-shrink=0", "heap-shrink", 0},
+    {"heap-shrink=yes", "heap-shrink", 1},
     {"defrag-headroom=0", "defrag-headroom", 0},
     {"defrag-headroom=50", "defrag-headroom", 50},
     {"defrag-headroom=2", "defrag-headroom", 2},

@@ -12,6 +12,7 @@
 
 static mdn_heap *heap;
 static toyvm_thread *t;
+static bool past_end; /* the fixture's heap has conservative-past-end */
 
 static mdn_heap *create(mdn_error *err) {
     mdn_options o;
@@ -19,6 +20,7 @@ static mdn_heap *create(mdn_error *err) {
     o.heap_size = (size_t)128 << 20;
     o.gc_threads = 1;
     o.conservative = true;
+    o.conservative_past_end = past_end;
     return mdn_heap_create(&o, err);
 }
 
@@ -32,6 +34,11 @@ static void setup(void) {
     ck_assert_msg(heap != NULL, "%s", err.message);
     mdn_set_static_roots(heap, false); /* only the roots each test sets up */
     t = toyvm_thread_attach(heap);
+}
+
+static void setup_past_end(void) {
+    past_end = true;
+    setup();
 }
 
 static void teardown(void) {
@@ -174,6 +181,47 @@ START_TEST(stack_and_ranges_are_ambiguous_roots) {
 }
 END_TEST
 
+/* .cons.past-end: a word one past an object's end keeps that object, and a
+ * word at an object's start keeps the object starting there too. */
+static void __attribute__((noinline)) make_adjacent(uintptr_t *range, mdn_objref *first) {
+    mdn_objref a = toyvm_alloc(t, 2, 0, 64, MDN_ALLOC_DEFAULT);
+    memset(toyvm_payload(a), 0x3c, 64);
+    mdn_objref b = toyvm_alloc(t, 2, 0, 64, MDN_ALLOC_DEFAULT);
+    memset(toyvm_payload(b), 0x4d, 64);
+    *first = a;
+    range[0] = a.value + toyvm_size(a); /* one past a's end only */
+    range[1] = b.value;                 /* b's start only */
+}
+
+START_TEST(past_end_words_keep_the_object_they_end) {
+    if (refuses())
+        return;
+    uintptr_t *range = calloc(2, sizeof *range);
+    mdn_objref a;
+    make_adjacent(range, &a);
+    size_t size = toyvm_size(a);
+    ck_assert(mdn_objref_eq(find(a.value + size), a));
+    ck_assert(mdn_objref_eq(find(a.value + 1), a));
+    mdn_objref before = find(a.value);
+    ck_assert(mdn_objref_is_null(before) || before.value + toyvm_size(before) == a.value);
+    /* Only the two words in the range reach a and b. */
+    static volatile uintptr_t hidden_a;
+    hidden_a = ~a.value;
+    a = mdn_objref_null();
+    mdn_add_ambiguous_roots(heap, mdn_address_from_ptr(range), 2 * sizeof *range);
+    uint64_t seed = mdn_test_seed("past_end_words_keep_the_object_they_end");
+    for (int round = 0; round < 3; round++) {
+        make_garbage(&seed);
+        clear_stack();
+        mdn_collect(t->mutator, MDN_GC_FULL);
+    }
+    ck_assert_msg(holds(~hidden_a + 8, 64, 0x3c), "the object a word past its end refers to was reclaimed");
+    ck_assert_msg(holds(range[1] + 8, 64, 0x4d), "the object a word at its start refers to was reclaimed");
+    mdn_remove_ambiguous_roots(heap, mdn_address_from_ptr(range), mdn_address_from_ptr(range + 2));
+    free(range);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("conservative");
     TCase *tc = tcase_create("conservative");
@@ -183,5 +231,9 @@ int main(void) {
     tcase_add_test(tc, reclaimed_objects_are_not_found);
     tcase_add_test(tc, stack_and_ranges_are_ambiguous_roots);
     suite_add_tcase(s, tc);
+    TCase *pe = tcase_create("past-end");
+    tcase_add_checked_fixture(pe, setup_past_end, teardown);
+    tcase_add_test(pe, past_end_words_keep_the_object_they_end);
+    suite_add_tcase(s, pe);
     return mdn_run_suite(s);
 }
