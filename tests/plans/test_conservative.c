@@ -116,6 +116,16 @@ static void __attribute__((noinline)) clear_stack(void) {
     memset((char *)buf, 0, sizeof buf);
 }
 
+/* Three rounds of garbage and a full collection, the stack cleared. */
+static void collect_amid_garbage(const char *test) {
+    uint64_t seed = mdn_test_seed(test);
+    for (int round = 0; round < 3; round++) {
+        make_garbage(&seed);
+        clear_stack();
+        mdn_collect(t->mutator, MDN_GC_FULL);
+    }
+}
+
 START_TEST(reclaimed_objects_are_not_found) {
     if (refuses())
         return;
@@ -159,12 +169,7 @@ START_TEST(stack_and_ranges_are_ambiguous_roots) {
     uintptr_t *range = calloc(4, sizeof *range);
     make_held(&on_stack[1], range);
     mdn_add_ambiguous_roots(heap, mdn_address_from_ptr(range), 4 * sizeof *range);
-    uint64_t seed = mdn_test_seed("stack_and_ranges_are_ambiguous_roots");
-    for (int round = 0; round < 3; round++) {
-        make_garbage(&seed);
-        clear_stack();
-        mdn_collect(t->mutator, MDN_GC_FULL);
-    }
+    collect_amid_garbage("stack_and_ranges_are_ambiguous_roots");
     ck_assert_msg(holds(on_stack[1], 100, 0x5a), "the object on the C stack was reclaimed or changed");
     ck_assert_msg(holds(range[2], 50000, 0x6b), "the object in the registered range was reclaimed or changed");
     ck_assert_uint_eq(mdn_remove_ambiguous_roots(heap, mdn_address_from_ptr(range),
@@ -209,12 +214,7 @@ START_TEST(past_end_words_keep_the_object_they_end) {
     hidden_a = ~a.value;
     a = mdn_objref_null();
     mdn_add_ambiguous_roots(heap, mdn_address_from_ptr(range), 2 * sizeof *range);
-    uint64_t seed = mdn_test_seed("past_end_words_keep_the_object_they_end");
-    for (int round = 0; round < 3; round++) {
-        make_garbage(&seed);
-        clear_stack();
-        mdn_collect(t->mutator, MDN_GC_FULL);
-    }
+    collect_amid_garbage("past_end_words_keep_the_object_they_end");
     ck_assert_msg(holds(~hidden_a + 8, 64, 0x3c), "the object a word past its end refers to was reclaimed");
     ck_assert_msg(holds(range[1] + 8, 64, 0x4d), "the object a word at its start refers to was reclaimed");
     mdn_remove_ambiguous_roots(heap, mdn_address_from_ptr(range), mdn_address_from_ptr(range + 2));
