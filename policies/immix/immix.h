@@ -244,7 +244,7 @@ static inline unsigned mdn_immix_count_lines(const uint8_t *marks, uint8_t epoch
  * shared cache line that already holds it. */
 static inline void mdn_immix_mark_lines(const mdn_immix_space *s, mdn_address start, size_t size) {
     uint8_t epoch = s->mark_epoch;
-    uint8_t *line = mdn_side_byte_ptr(&s->line_marks, start);
+    uint8_t *line = mdn_side_byte_k(&s->line_marks, start, MDN_LOG_LINE, 3); /* .side.const */
     if (MDN_LIKELY(size <= MDN_IMMIX_SMALL_MAX)) {
         if (__atomic_load_n(line, __ATOMIC_RELAXED) != epoch)
             __atomic_store_n(line, epoch, __ATOMIC_RELAXED);
@@ -276,15 +276,7 @@ static inline bool mdn_immix_is_candidate(const mdn_immix_space *s, mdn_address 
  * owns the whole table and skips the locked instruction, which costs more
  * than the rest of marking an object. */
 static inline bool mdn_immix_mark_object(const mdn_immix_space *s, mdn_address start) {
-    if (s->parallel)
-        return mdn_side_bit_set_atomic(&s->marks, start);
-    size_t i = mdn_side_index(&s->marks, start);
-    uint8_t mask = (uint8_t)(1u << (i & 7));
-    uint8_t *byte = &s->marks.base[i >> 3];
-    if (*byte & mask)
-        return false;
-    *byte = (uint8_t)(*byte | mask);
-    return true;
+    return mdn_side_bit_set_k(&s->marks, start, MDN_LOG_GRANULE, s->parallel); /* .side.const */
 }
 
 /* Mark (or evacuate) an object of the space; returns its reference after
@@ -300,15 +292,14 @@ static MDN_ALWAYS_INLINE mdn_objref mdn_immix_trace_object_(mdn_immix_space *s, 
     if (mdn_immix_mark_object(s, start)) {
         /* .immix.medium: a small object marks its first line, which needs
          * no read of the object; its header is fetched while it waits in
-         * the queue. */
-        if (MDN_UNLIKELY(mdn_side_bit_test(&s->medium, start)))
+         * the prefetch ring (.trace.fifo). */
+        if (MDN_UNLIKELY(mdn_side_bit_test_k(&s->medium, start, MDN_LOG_GRANULE)))
             mdn_immix_mark_lines(s, start, mdn_vm_object_size(obj));
         else
             mdn_immix_mark_lines(s, start, MDN_GRANULE_SIZE);
         if (sticky)
-            mdn_side_bit_set(s->unlogged, mdn_objref_to_address(obj), s->parallel);
+            mdn_side_bit_set_k(s->unlogged, mdn_objref_to_address(obj), MDN_LOG_GRANULE, s->parallel);
         mdn_tracer_enqueue(t, obj);
-        __builtin_prefetch(mdn_address_to_ptr(start));
     }
     return obj;
 }
