@@ -219,7 +219,7 @@ END_TEST
 START_TEST(external_memory_counts_toward_the_trigger) {
     if (!collects())
         return;
-    /* A nursery holds the churn below (genimmix's default bound, a tenth of
+    /* A nursery holds the churn below (genimmix's default bound, a quarter of
      * the limit, would start collections of its own). */
     mdn_heap *h = policy_heap_nursery(MDN_HEAP_POLICY_GROWABLE, 16 * MIB, 1024 * MIB, 1, 50);
     toyvm_thread *t = toyvm_thread_attach(h);
