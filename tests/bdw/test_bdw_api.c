@@ -213,12 +213,14 @@ static NOINLINE void make_held(int atomic) {
     }
 }
 
-static int count_held_alive(void) {
+/* How many of n hidden addresses are still in an object. */
+static int count_alive(const uintptr_t *hidden, int n) {
     int alive = 0;
-    for (int i = 0; i < NHELD; i++)
-        alive += GC_base(unhide(held[i])) != NULL;
+    for (int i = 0; i < n; i++)
+        alive += GC_base(unhide(hidden[i])) != NULL;
     return alive;
 }
+static int count_held_alive(void) { return count_alive(held, NHELD); }
 
 START_TEST(atomic_objects_are_not_scanned) {
     make_held(1);
@@ -382,12 +384,7 @@ static NOINLINE void make_dso_roots(void) {
     }
 }
 
-static int count_dso_alive(void) {
-    int alive = 0;
-    for (int i = 0; i < BDW_DSO_ROOTS; i++)
-        alive += GC_base(unhide(dso_held[i])) != NULL;
-    return alive;
-}
+static int count_dso_alive(void) { return count_alive(dso_held, BDW_DSO_ROOTS); }
 
 START_TEST(no_dls_leaves_library_data_out_of_the_roots) {
     ck_assert_int_eq(GC_get_no_dls(), 0);
@@ -485,9 +482,7 @@ START_TEST(malloc_many_links_zeroed_objects) {
         ck_assert_int_eq(n, many_count);
         many_list = NULL;
         collect();
-        int alive = 0, tracked = many_count < 64 ? many_count : 64;
-        for (int i = 0; i < tracked; i++)
-            alive += GC_base(unhide(many_hidden[i])) != NULL;
+        int tracked = many_count < 64 ? many_count : 64, alive = count_alive(many_hidden, tracked);
         ck_assert_msg(alive <= tracked / 4 + 1, "%d of %d objects of a dropped list survived", alive, tracked);
     }
 }
