@@ -678,6 +678,17 @@ void mdn_exclude_static_roots(mdn_heap *heap, mdn_address start, size_t bytes);
 void mdn_set_static_roots(mdn_heap *heap, bool scan);
 
 /**
+ * @brief Scan (the default) or do not scan the writable segments of the
+ * shared libraries, keeping those of the main program, when static roots
+ * are scanned (mdn_set_static_roots()). For a program that registers every
+ * root its libraries hold (Boehm GC's `GC_no_dls`). Safe to call from any
+ * thread at any time: it takes effect at the next collection.
+ * @param heap the heap (conservative)
+ * @param scan false to scan the main program's segments only
+ */
+void mdn_set_library_roots(mdn_heap *heap, bool scan);
+
+/**
  * @brief Set the highest address (exclusive) of the calling thread's stack
  * that holds ambiguous roots; by default the top of the thread's stack mapping.
  * @param m    the calling thread's mutator (conservative heap)
