@@ -186,7 +186,7 @@ static void collect(mdn_heap *heap, bool requested_full) {
         fprintf(stderr,
                 "midden: gc %llu %s: pause %.3f ms, %llu objects traced, %zu bytes live, %llu bytes copied, "
                 "%zu of %zu budget bytes used\n",
-                (unsigned long long)number, full ? "full" : "default", (double)pause / 1e6,
+                (unsigned long long)number, full ? "full" : plan_partial_collection_name(), (double)pause / 1e6,
                 (unsigned long long)traced, live, (unsigned long long)copied, mdn_budget_used(&heap->vm),
                 heap->vm.budget);
     if (heap->options.verbose >= 2)

@@ -33,6 +33,7 @@ typedef struct mdn_conservative {
     mdn_ambiguous_range *excluded; /* static data excluded from scanning */
     size_t nexcluded, excluded_capacity;
     bool static_roots;            /* scan the writable segments of every loaded image */
+    bool library_roots;           /* ... of the shared libraries too, not just the main program (atomic) */
     uint64_t stop_epoch;          /* increments when signal-stopped threads may resume */
     int suspend_signal, restart_signal;
 } mdn_conservative;

@@ -39,6 +39,9 @@
  * .immix.aligned: an object allocated with an alignment above MDN_MIN_ALIGN
  * has the log2 of it in a byte table; evacuation copies it at that
  * alignment.
+ * .immix.promote: objects of another space may be copied in during a
+ * collection (a generational plan's nursery survivors); each copy is
+ * marked as reached by the collection in progress, like an evacuated one.
  */
 #ifndef MDN_POLICY_IMMIX_H
 #define MDN_POLICY_IMMIX_H
@@ -128,6 +131,7 @@ typedef struct mdn_immix_allocator {
     uintptr_t block;           /* block of the current hole; 0 when none */
     unsigned next_line;        /* where the search for the next hole resumes in `block` */
     bool copy;                 /* a copy allocator */
+    bool unbounded;            /* a promotion allocator (.immix.promote) */
     mdn_bump_region overflow;  /* the overflow block; limit 0 when none */
 } mdn_immix_allocator;
 
@@ -139,6 +143,12 @@ void mdn_immix_destroy(mdn_immix_space *s);
 /* A mutator allocator whose holes are `region` (the mutator's inline
  * region), or a copy allocator (region NULL, copy true). */
 void mdn_immix_allocator_init(mdn_immix_allocator *a, mdn_immix_space *s, mdn_bump_region *region, bool copy);
+/* .immix.promote: a GC worker's copy allocator for the survivors of a
+ * nursery (docs/design/generational.md .gen.promote): free blocks like any
+ * copy allocator, but not within the collection's copy space: it takes
+ * them from the budget, past it if need be, and fails only when the
+ * reservation has no block left. */
+void mdn_immix_promotion_allocator_init(mdn_immix_allocator *a, mdn_immix_space *s);
 /* Give the allocator's blocks back to the space (collection start, unbind,
  * end of a GC worker's closure). */
 void mdn_immix_allocator_retire(mdn_immix_allocator *a);
@@ -148,6 +158,11 @@ void mdn_immix_allocator_retire(mdn_immix_allocator *a);
  * allocators. NULL when the budget refuses a block (or, for a copy
  * allocator, when the collection's copy space is used up). */
 void *mdn_immix_alloc(mdn_immix_allocator *a, size_t size, size_t align);
+
+/* A mutator's object: mdn_immix_alloc, then the notes the object needs (a
+ * medium one's bit, .immix.medium; the pinned bit when `pinned`,
+ * .immix.pin; else an alignment above MDN_MIN_ALIGN, .immix.aligned). */
+void *mdn_immix_alloc_object(mdn_immix_allocator *a, size_t size, size_t align, bool pinned);
 
 /* Record that the object just allocated at `start` is medium (above a
  * line), so tracing marks all its lines without reading it (.immix.medium).
@@ -277,6 +292,36 @@ static inline bool mdn_immix_is_candidate(const mdn_immix_space *s, mdn_address 
  * than the rest of marking an object. */
 static inline bool mdn_immix_mark_object(const mdn_immix_space *s, mdn_address start) {
     return mdn_side_bit_set_k(&s->marks, start, MDN_LOG_GRANULE, s->parallel); /* .side.const */
+}
+
+/* A copy just placed at `start` by a copy allocator (evacuated, or
+ * promoted, .immix.promote): mark it reached by the collection in progress,
+ * note its size and alignment, and set its unlogged bit on a generational
+ * heap (docs/design/generational.md .gen.unlog). */
+static inline void mdn_immix_note_copy(mdn_immix_space *s, mdn_address start, size_t size, size_t align) {
+    mdn_immix_mark_object(s, start);
+    mdn_immix_mark_lines(s, start, size);
+    if (s->unlogged)
+        mdn_side_bit_set(s->unlogged, mdn_objref_to_address(mdn_vm_objref_from_start(start)), s->parallel);
+    if (size > MDN_IMMIX_SMALL_MAX)
+        mdn_immix_note_medium(s, start);
+    if (align > MDN_MIN_ALIGN)
+        mdn_immix_note_aligned(s, start, align);
+}
+
+/* .immix.promote: room for a promoted object of `size` bytes in the
+ * promotion allocator `a`, marked with mdn_immix_note_copy. Fatal when the
+ * reservation is exhausted. */
+static MDN_ALWAYS_INLINE void *mdn_immix_alloc_promoted(mdn_immix_allocator *a, size_t size) {
+    void *p = mdn_bump_alloc(a->hole, size, MDN_MIN_ALIGN);
+    if (MDN_UNLIKELY(p == NULL)) {
+        p = mdn_immix_alloc(a, size, MDN_MIN_ALIGN);
+        if (p == NULL)
+            mdn_fatal("immix space: the heap's address-space reservation has no block left for promoted objects; "
+                      "raise the heap size");
+    }
+    mdn_immix_note_copy(a->space, mdn_address_from_ptr(p), size, MDN_MIN_ALIGN);
+    return p;
 }
 
 /* Mark (or evacuate) an object of the space; returns its reference after
