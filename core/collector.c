@@ -63,6 +63,12 @@ void mdn_gc_parallel(mdn_heap *heap, void (*fn)(mdn_tracer *t, void *arg), void 
 }
 
 void mdn_tracer_share(mdn_tracer *t, bool all) {
+    if (all) {
+        /* .trace.fifo: the prefetch ring too (roots are enqueued into
+         * worker 0's ring outside the closure). */
+        for (; t->ring_head != t->ring_tail; t->ring_head++)
+            mdn_deque_push(t->deque, t->ring[t->ring_head & (MDN_TRACE_FIFO - 1)]);
+    }
     unsigned n = all ? t->nlocal : t->nlocal / 2;
     if (n == 0)
         return; /* also when there is no private stack (one worker): no memmove of NULL */
@@ -180,7 +186,7 @@ static void collect(mdn_heap *heap, bool requested_full) {
         fprintf(stderr,
                 "midden: gc %llu %s: pause %.3f ms, %llu objects traced, %zu bytes live, %llu bytes copied, "
                 "%zu of %zu budget bytes used\n",
-                (unsigned long long)number, full ? "full" : "default", (double)pause / 1e6,
+                (unsigned long long)number, full ? "full" : plan_partial_collection_name(), (double)pause / 1e6,
                 (unsigned long long)traced, live, (unsigned long long)copied, mdn_budget_used(&heap->vm),
                 heap->vm.budget);
     if (heap->options.verbose >= 2)

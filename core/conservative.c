@@ -120,6 +120,8 @@ static void scan_excluding(mdn_heap *heap, mdn_tracer *t, uintptr_t lo, uintptr_
 typedef struct static_scan {
     mdn_heap *heap;
     mdn_tracer *t;
+    bool libraries; /* scan the shared libraries, not just the main program */
+    unsigned images;
 } static_scan;
 
 /* .cons.sanitizers: a sanitizer's runtime is no part of the program; its
@@ -140,6 +142,9 @@ static bool sanitizer_runtime(const char *path) {
 static int scan_image(struct dl_phdr_info *info, size_t size, void *arg) {
     (void)size;
     static_scan *s = arg;
+    /* .cons.static: the main program is the first image dl_iterate_phdr reports. */
+    if (s->images++ > 0 && !s->libraries)
+        return 1;
     if (sanitizer_runtime(info->dlpi_name))
         return 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -166,7 +171,7 @@ void mdn_conservative_scan_roots(mdn_heap *heap, mdn_tracer *t) {
     for (size_t i = 0; i < c->nranges; i++)
         mdn_trace_ambiguous(t, mdn_address_from_word(c->ranges[i].start), c->ranges[i].end - c->ranges[i].start);
     if (c->static_roots) {
-        static_scan s = {heap, t};
+        static_scan s = {heap, t, __atomic_load_n(&c->library_roots, __ATOMIC_RELAXED), 0};
         dl_iterate_phdr(scan_image, &s);
     }
     pthread_mutex_unlock(&c->ranges_lock);
@@ -240,6 +245,13 @@ void mdn_set_static_roots(mdn_heap *heap, bool scan) {
     ranges_lock(c);
     c->static_roots = scan;
     ranges_unlock(c);
+}
+
+void mdn_set_library_roots(mdn_heap *heap, bool scan) {
+    mdn_conservative *c = require_conservative(heap, "set_library_roots");
+    /* Read by the collector with the world stopped; no lock, so a
+     * collection's own callbacks may call it too. */
+    __atomic_store_n(&c->library_roots, scan, __ATOMIC_RELAXED);
 }
 
 /* ---- stopping threads by signals (.cons.signals) --------------------------- */
@@ -415,6 +427,7 @@ bool mdn_conservative_create(mdn_heap *heap, mdn_error *err) {
     c->past_end = heap->options.conservative_past_end ? 1 : 0;
     pthread_mutex_init(&c->ranges_lock, NULL);
     c->static_roots = true;
+    c->library_roots = true;
     c->suspend_signal = CONS_SUSPEND_SIGNAL;
     c->restart_signal = CONS_RESTART_SIGNAL;
     pthread_once(&cons_signals_once, install_signals);

@@ -34,6 +34,7 @@ typedef struct mdn_conservative {
     size_t nexcluded, excluded_capacity;
     uintptr_t past_end;           /* 1: a word is looked up one byte lower (.cons.past-end), else 0 */
     bool static_roots;            /* scan the writable segments of every loaded image */
+    bool library_roots;           /* ... of the shared libraries too, not just the main program (atomic) */
     uint64_t stop_epoch;          /* increments when signal-stopped threads may resume */
     int suspend_signal, restart_signal;
 } mdn_conservative;

@@ -23,13 +23,16 @@
 
 enum { MDN_FWD_NONE = 0, MDN_FWD_BUSY = 1, MDN_FWD_DONE = 2 };
 
+/* One byte covers four granules. */
+#define MDN_FWD_LOG_REGION (MDN_LOG_GRANULE + 2)
+
 typedef struct mdn_forwarding {
     mdn_side_metadata bits; /* 2 bits per granule, stored as 1-byte entries of 4 granules */
 } mdn_forwarding;
 
 static inline bool mdn_forwarding_init(mdn_forwarding *f, const mdn_vmspace *vs) {
     /* One byte covers four granules: log_region = granule + 2. */
-    return mdn_side_metadata_init(&f->bits, vs, MDN_LOG_GRANULE + 2, 3, "forwarding");
+    return mdn_side_metadata_init(&f->bits, vs, MDN_FWD_LOG_REGION, 3, "forwarding");
 }
 static inline void mdn_forwarding_destroy(mdn_forwarding *f) { mdn_side_metadata_destroy(&f->bits); }
 
@@ -39,12 +42,13 @@ static inline unsigned mdn_forwarding_shift(mdn_address start) {
 
 /* The state of the object starting at `start` (acquire order). */
 static inline unsigned mdn_forwarding_state(const mdn_forwarding *f, mdn_address start) {
-    return (mdn_side_byte_load_acquire(&f->bits, start) >> mdn_forwarding_shift(start)) & 3u;
+    uint8_t *byte = mdn_side_byte_k(&f->bits, start, MDN_FWD_LOG_REGION, 3); /* .side.const */
+    return (__atomic_load_n(byte, __ATOMIC_ACQUIRE) >> mdn_forwarding_shift(start)) & 3u;
 }
 
 /* Claim the object for copying: true if this caller must copy it. */
 static inline bool mdn_forwarding_try_claim(const mdn_forwarding *f, mdn_address start) {
-    uint8_t *byte = mdn_side_byte_ptr(&f->bits, start);
+    uint8_t *byte = mdn_side_byte_k(&f->bits, start, MDN_FWD_LOG_REGION, 3);
     unsigned shift = mdn_forwarding_shift(start);
     uint8_t old = __atomic_load_n(byte, __ATOMIC_RELAXED);
     for (;;) {
@@ -60,13 +64,13 @@ static inline bool mdn_forwarding_try_claim(const mdn_forwarding *f, mdn_address
 static inline void mdn_forwarding_complete(const mdn_forwarding *f, mdn_address start, mdn_objref to) {
     mdn_address_store_word(start, to.value);
     /* BUSY (01) ^ 11 = DONE (10). */
-    __atomic_fetch_xor(mdn_side_byte_ptr(&f->bits, start), (uint8_t)(3u << mdn_forwarding_shift(start)),
+    __atomic_fetch_xor(mdn_side_byte_k(&f->bits, start, MDN_FWD_LOG_REGION, 3), (uint8_t)(3u << mdn_forwarding_shift(start)),
                        __ATOMIC_RELEASE);
 }
 
 /* Give up a claim without copying (e.g. no room to copy: the object stays). */
 static inline void mdn_forwarding_abandon(const mdn_forwarding *f, mdn_address start) {
-    __atomic_fetch_and(mdn_side_byte_ptr(&f->bits, start), (uint8_t) ~(3u << mdn_forwarding_shift(start)),
+    __atomic_fetch_and(mdn_side_byte_k(&f->bits, start, MDN_FWD_LOG_REGION, 3), (uint8_t) ~(3u << mdn_forwarding_shift(start)),
                        __ATOMIC_RELEASE);
 }
 

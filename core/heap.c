@@ -140,6 +140,7 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
             heap->tracers[i].deque = mdn_workqueue_deque(heap->queue, i);
             if (heap->nworkers > 1 || !plan_breadth_first) {
                 heap->tracers[i].local_capacity = 1024;
+                heap->tracers[i].ring_room = MDN_TRACE_FIFO;
                 heap->tracers[i].local = malloc(1024 * sizeof(uintptr_t));
                 if (!heap->tracers[i].local) {
                     mdn_error_set(err, MDN_ERR_MEMORY, "cannot allocate the collector's work stacks");

@@ -84,6 +84,9 @@ struct mdn_mutator {
 
 struct mdn_verifier;
 
+/* Entries of a tracer's prefetch ring (.trace.fifo); a power of two. */
+#define MDN_TRACE_FIFO 8u
+
 struct mdn_tracer {
     mdn_heap *heap;
     struct mdn_verifier *verifier; /* non-NULL: slots go to the heap verifier */
@@ -97,7 +100,13 @@ struct mdn_tracer {
     uintptr_t *local;
     unsigned nlocal;
     unsigned local_capacity;
-    unsigned since_share;
+    /* .trace.fifo: newly reached objects wait in this ring, their first
+     * word prefetched, in front of the private stack: [ring_head,
+     * ring_tail) (free-running counters). ring_room is MDN_TRACE_FIFO with
+     * a private stack and 0 without one (objects go straight to the
+     * deque). */
+    unsigned ring_head, ring_tail, ring_room;
+    uintptr_t ring[MDN_TRACE_FIFO];
     uint64_t objects_traced;
     uint64_t bytes_copied;
     _Alignas(64) unsigned char plan[MDN_PLAN_TRACER_AREA];

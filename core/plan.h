@@ -45,6 +45,9 @@ void *plan_alloc(mdn_heap *heap, mdn_mutator *m, size_t bytes, size_t align, mdn
  * generational one decides between a minor and a full collection
  * (docs/design/generational.md .gen.policy). */
 bool plan_collection_full(mdn_heap *heap, bool requested);
+/* How reports name a collection that is not full: "minor" on a
+ * generational plan, "default" on the others. */
+const char *plan_partial_collection_name(void);
 /* A collection (world stopped). `full` asks for a full-heap collection (as
  * requested: MDN_GC_FULL). */
 void plan_prepare(mdn_heap *heap, bool full);

@@ -21,6 +21,10 @@ bool mdn_side_metadata_init(mdn_side_metadata *md, const mdn_vmspace *vs, unsign
     md->bytes = bytes;
     md->log_region = log_region;
     md->log_bits = log_bits;
+    /* .side.const: the reservation is chunk aligned, so heap_start's entry
+     * begins a 64-bit word of the table. */
+    MDN_CHECK((vs->start & (((uintptr_t)64 << log_region) - 1)) == 0);
+    md->biased = (uintptr_t)md->base - (vs->start >> (log_region + 3 - log_bits));
     md->name = name;
     return true;
 }

@@ -34,8 +34,8 @@ void mdn_summary_print(mdn_heap *heap, FILE *out) {
     const mdn_obs_state *o = &heap->obs;
     fprintf(out, "midden summary (plan %s, %u GC thread%s, since %s)\n", mdn_plan_name_string, heap->nworkers,
             heap->nworkers == 1 ? "" : "s", heap->stats.harness_start_ns ? "mdn_harness_begin" : "heap creation");
-    fprintf(out, "  %-22s %" PRIu64 " (default %" PRIu64 ", full %" PRIu64 ")\n", "collections", st.collections,
-            st.collections - st.full_collections, st.full_collections);
+    fprintf(out, "  %-22s %" PRIu64 " (%s %" PRIu64 ", full %" PRIu64 ")\n", "collections", st.collections,
+            plan_partial_collection_name(), st.collections - st.full_collections, st.full_collections);
     fprintf(out, "  %-22s allocation %" PRIu64 ", allocation-retry %" PRIu64 ", explicit %" PRIu64
                  ", stress %" PRIu64 " (heap lifetime)\n",
             "triggers", o->collections_by_trigger[MDN_TRIGGER_ALLOCATION],

@@ -150,7 +150,7 @@ void mdn_timeline_collection(mdn_heap *heap) {
     snprintf(args, sizeof args,
              "\"number\":%" PRIu64 ",\"kind\":\"%s\",\"trigger\":\"%s\",\"live_bytes\":%" PRIu64
              ",\"objects_traced\":%" PRIu64,
-             o->number, o->full ? "full" : "default", mdn_gc_trigger_name(o->trigger), o->live_bytes,
+             o->number, o->full ? "full" : plan_partial_collection_name(), mdn_gc_trigger_name(o->trigger), o->live_bytes,
              o->objects_traced);
     timeline_span(tl, base, o->tid, "collection", o->request_ns, o->resumed_ns, args);
     timeline_span(tl, base, o->tid, "stop the world", o->request_ns, o->stopped_ns, NULL);

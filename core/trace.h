@@ -18,21 +18,33 @@
 #include "core/verify.h"
 #include "core/workers.h"
 
-#define MDN_ALWAYS_INLINE inline __attribute__((always_inline))
-
 /* Move the older half of the private stack (all of it if `all`) to the
  * worker's deque, where other workers can steal it. */
 void mdn_tracer_share(mdn_tracer *t, bool all);
 
-/* Queue a newly reached object; a GC worker will scan it (.trace.local). */
-static inline void mdn_tracer_enqueue(mdn_tracer *t, mdn_objref obj) {
+/* The private stack, or the deque without one (.trace.local). */
+static inline void mdn_tracer_push_local(mdn_tracer *t, uintptr_t obj) {
     if (t->local_capacity == 0) {
-        mdn_deque_push(t->deque, obj.value);
+        mdn_deque_push(t->deque, obj);
         return;
     }
     if (MDN_UNLIKELY(t->nlocal == t->local_capacity))
         mdn_tracer_share(t, false);
-    t->local[t->nlocal++] = obj.value;
+    t->local[t->nlocal++] = obj;
+}
+
+/* Queue a newly reached object; a GC worker will scan it (.trace.local).
+ * .trace.fifo: it enters the prefetch ring while the ring has room, its
+ * first word prefetched now, and the private stack otherwise. */
+static inline void mdn_tracer_enqueue(mdn_tracer *t, mdn_objref obj) {
+    unsigned tail = t->ring_tail;
+    if (MDN_LIKELY(tail - t->ring_head < t->ring_room)) {
+        __builtin_prefetch((const void *)obj.value);
+        t->ring[tail & (MDN_TRACE_FIFO - 1)] = obj.value;
+        t->ring_tail = tail + 1;
+        return;
+    }
+    mdn_tracer_push_local(t, obj.value);
 }
 
 /* The closure's work function (mdn_workqueue_drain): scan one object from
@@ -41,11 +53,7 @@ static inline void mdn_tracer_enqueue(mdn_tracer *t, mdn_objref obj) {
  * binding, the binding's scanner are inlined into it. */
 void plan_scan_item(mdn_workqueue *q, unsigned worker, uintptr_t item, void *arg);
 
-/* .trace.fifo: objects taken from the private stack wait in a ring of
- * MDN_TRACE_FIFO entries, their first word prefetched, before they are
- * scanned, so the cache miss on an object's header overlaps the scanning of
- * the objects ahead of it. */
-#define MDN_TRACE_FIFO 8u
+_Static_assert((MDN_TRACE_FIFO & (MDN_TRACE_FIFO - 1)) == 0, "the prefetch ring's size is a power of two");
 
 /* Scan one object with the binding's scanner and the given visitors. */
 static MDN_ALWAYS_INLINE void mdn_trace_scan_(mdn_tracer *t, uintptr_t obj, mdn_slot_visitor visit,
@@ -60,28 +68,34 @@ static MDN_ALWAYS_INLINE void mdn_trace_scan_(mdn_tracer *t, uintptr_t obj, mdn_
 #endif
 }
 
-/* .trace.loop: the body of plan_scan_item: `item` first, then the private
- * stack through the prefetch ring (.trace.fifo), sharing with idle workers
- * now and then. Inlined with constant visitors, so each slot is a few
- * instructions of this loop and no call. */
+/* .trace.loop: the body of plan_scan_item: `item` first, then the prefetch
+ * ring, oldest first (.trace.fifo), and when it is empty the newest objects
+ * of the private stack, moved into the ring (and prefetched) a ringful at a
+ * time; sharing with idle workers now and then. Inlined with constant
+ * visitors, so each slot is a few instructions of this loop and no call. */
 static MDN_ALWAYS_INLINE void mdn_trace_drain_(mdn_workqueue *q, mdn_tracer *t, uintptr_t item,
                                                 mdn_slot_visitor visit, mdn_range_visitor visit_range) {
-    uintptr_t fifo[MDN_TRACE_FIFO];
-    unsigned head = 0, count = 0;
     mdn_trace_scan_(t, item, visit, visit_range);
     for (;;) {
-        while (count < MDN_TRACE_FIFO && t->nlocal) {
-            uintptr_t next = t->local[--t->nlocal];
-            __builtin_prefetch((const void *)next);
-            fifo[(head + count++) % MDN_TRACE_FIFO] = next;
+        unsigned head = t->ring_head;
+        if (MDN_UNLIKELY(head == t->ring_tail)) {
+            unsigned n = t->nlocal;
+            if (n == 0)
+                return;
+            unsigned take = n < MDN_TRACE_FIFO ? n : MDN_TRACE_FIFO;
+            const uintptr_t *top = t->local + n;
+            t->nlocal = n - take;
+            for (unsigned i = 0; i < take; i++) {
+                uintptr_t next = *--top;
+                __builtin_prefetch((const void *)next);
+                t->ring[(head + i) & (MDN_TRACE_FIFO - 1)] = next;
+            }
+            t->ring_tail = head + take;
         }
-        if (count == 0)
-            return;
-        uintptr_t obj = fifo[head];
-        head = (head + 1) % MDN_TRACE_FIFO;
-        count--;
+        uintptr_t obj = t->ring[head & (MDN_TRACE_FIFO - 1)];
+        t->ring_head = head + 1;
         mdn_trace_scan_(t, obj, visit, visit_range);
-        if (MDN_UNLIKELY((++t->since_share & 127) == 0) && t->nlocal > 1 && mdn_workqueue_has_idle(q))
+        if (MDN_UNLIKELY((t->objects_traced & 127) == 0) && t->nlocal > 1 && mdn_workqueue_has_idle(q))
             mdn_tracer_share(t, false);
     }
 }

@@ -13,6 +13,7 @@
 #define MDN_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MDN_NORETURN __attribute__((noreturn))
 #define MDN_NOINLINE __attribute__((noinline))
+#define MDN_ALWAYS_INLINE inline __attribute__((always_inline))
 #define MDN_INLINE static inline __attribute__((always_inline))
 #define MDN_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define MDN_CACHE_LINE 64

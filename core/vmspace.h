@@ -100,9 +100,12 @@ static inline size_t mdn_vmspace_chunk_index(const mdn_vmspace *vs, mdn_address 
 }
 /* The space owning the chunk of `a`, MDN_SPACE_NONE outside the heap. */
 static inline unsigned mdn_vmspace_space_of(const mdn_vmspace *vs, mdn_address a) {
-    if (!mdn_vmspace_contains(vs, a))
+    /* The reservation is nchunks whole chunks: the index's bound is the
+     * containment test (one load fewer than mdn_vmspace_contains). */
+    size_t i = mdn_vmspace_chunk_index(vs, a);
+    if (MDN_UNLIKELY(i >= vs->nchunks))
         return MDN_SPACE_NONE;
-    return __atomic_load_n(&vs->chunk_space[mdn_vmspace_chunk_index(vs, a)], __ATOMIC_RELAXED);
+    return __atomic_load_n(&vs->chunk_space[i], __ATOMIC_RELAXED);
 }
 static inline size_t mdn_vmspace_block_index(const mdn_vmspace *vs, mdn_address a) {
     return (a.value - vs->start) >> MDN_LOG_BLOCK;

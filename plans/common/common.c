@@ -164,6 +164,8 @@ static space_ref space_in_phase_order(const mdn_heap *heap, unsigned k) {
 }
 
 /* .gen.policy */
+const char *plan_partial_collection_name(void) { return plan_desc.generational ? "minor" : "default"; }
+
 bool plan_collection_full(mdn_heap *heap, bool requested) {
     if (!plan_desc.generational)
         return requested;

@@ -79,6 +79,10 @@ bool mdn_gen_collection_full(mdn_gen *g, mdn_heap *heap, bool requested) {
     return full;
 }
 
+void mdn_gen_exclude_reserve(mdn_gen *g, size_t bytes) {
+    g->used_before = g->used_before > bytes ? g->used_before - bytes : 0;
+}
+
 void mdn_gen_released(mdn_gen *g, mdn_heap *heap) {
     size_t used = mdn_budget_used(&heap->vm);
     size_t limit = mdn_budget_limit(&heap->vm);

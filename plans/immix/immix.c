@@ -60,18 +60,8 @@ mdn_immix_space *mdn_immix_plan_space(mdn_heap *heap) { return &plan_of(heap)->i
 
 static void *ix_alloc(mdn_heap *heap, mdn_mutator *m, unsigned space, size_t bytes, size_t align,
                       mdn_alloc_kind kind) {
-    (void)space;
-    immix_plan *p = plan_of(heap);
-    void *obj = mdn_immix_alloc(mutator_of(m), bytes, align);
-    if (!obj)
-        return NULL;
-    if (bytes > MDN_IMMIX_SMALL_MAX)
-        mdn_immix_note_medium(&p->immix, mdn_address_from_ptr(obj));
-    if (kind == MDN_ALLOC_NONMOVING)
-        mdn_immix_pin(&p->immix, mdn_address_from_ptr(obj));
-    else if (align > MDN_MIN_ALIGN)
-        mdn_immix_note_aligned(&p->immix, mdn_address_from_ptr(obj), align);
-    return obj;
+    (void)heap, (void)space;
+    return mdn_immix_alloc_object(mutator_of(m), bytes, align, kind == MDN_ALLOC_NONMOVING);
 }
 
 static void ix_mutator_init(mdn_heap *heap, mdn_mutator *m) {

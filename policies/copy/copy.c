@@ -31,6 +31,10 @@ static mdn_address region_block(const mdn_bump_region *r) { return mdn_address_f
 /* A block for a mutator: charged twice (.copy.budget), zeroed (.copy.zero). */
 static bool take_mutator_block(mdn_copy_space *s, mdn_bump_region *r) {
     mdn_vmspace *vs = s->pool.vs;
+    /* .copy.cap: a soft check; threads racing past it take a block each. */
+    size_t cap = __atomic_load_n(&s->max_blocks, __ATOMIC_RELAXED);
+    if (cap && __atomic_load_n(&s->blocks, __ATOMIC_RELAXED) >= cap)
+        return false;
     if (!mdn_budget_take(vs, 2 * MDN_BLOCK_SIZE))
         return false;
     bool zeroed;
@@ -169,6 +173,8 @@ size_t mdn_copy_release(mdn_copy_space *s, mdn_heap *heap) {
     __atomic_store_n(&s->blocks, to, __ATOMIC_RELAXED);
     s->to_blocks = to;
     s->in_collection = false;
+    if (s->promotes) /* .copy.promote: the survivors' space counts them */
+        return 0;
     uint64_t copied = 0;
     for (unsigned i = 0; i < heap->nworkers; i++)
         copied += heap->tracers[i].bytes_copied;

@@ -36,6 +36,13 @@
  * claim and the publication are plain stores instead of two locked
  * read-modify-writes per copied object (about a fifth of the cost of
  * copying a small object).
+ * .copy.promote: a copy space may be a nursery whose survivors go to
+ * another space (docs/design/generational.md .gen.promote): the trace
+ * forwards with a placer that allocates there (mdn_copy_forward_object),
+ * no to-space block is taken, and release frees every from-space block and
+ * gives back its double charge.
+ * .copy.cap: a nursery is bounded in blocks, not only by the budget: a
+ * mutator refill past the cap fails, which starts a collection.
  */
 #ifndef MDN_POLICY_COPY_H
 #define MDN_POLICY_COPY_H
@@ -70,6 +77,12 @@ typedef struct mdn_copy_space {
     size_t to_blocks;   /* blocks that survivors filled in the last collection */
     bool in_collection;
     bool single_worker; /* .copy.single: the collection runs on one GC worker */
+    /* .copy.promote: survivors are copied into another space (a nursery);
+     * release counts no live bytes of its own. */
+    bool promotes;
+    /* .copy.cap: mutators take no block past this many blocks holding
+     * objects; 0 means no cap (the budget alone limits the space). */
+    size_t max_blocks;
 } mdn_copy_space;
 
 /* A GC worker's copy allocator. */
@@ -142,11 +155,17 @@ static inline void mdn_copy_forward_unshared(const mdn_copy_space *s, mdn_addres
     __atomic_store_n(byte, (uint8_t)(*byte | (MDN_FWD_DONE << mdn_forwarding_shift(start))), __ATOMIC_RELAXED);
 }
 
+/* Where the copy of an object of `size` bytes goes: a fresh `size`-byte
+ * area that the caller fills. A to-space block of the space itself, or a
+ * space of another policy (.copy.promote). `ctx` is the placer's state. */
+typedef void *(*mdn_copy_place_fn)(mdn_copy_space *s, void *ctx, size_t size);
+
 /* Forward `obj` (whose start is `start`, in this space): copy it on first
- * reach and enqueue the copy for scanning; return its new reference.
- * Objects already in to-space are returned unchanged. */
-static inline mdn_objref mdn_copy_trace_object(mdn_copy_space *s, mdn_copy_allocator *a, mdn_tracer *t,
-                                               mdn_objref obj, mdn_address start) {
+ * reach to where `place` says and enqueue the copy for scanning; return its
+ * new reference. Objects outside from-space are returned unchanged. Always
+ * inlined, so a constant `place` is inlined too. */
+static MDN_ALWAYS_INLINE mdn_objref mdn_copy_forward_object(mdn_copy_space *s, mdn_tracer *t, mdn_objref obj,
+                                                            mdn_address start, mdn_copy_place_fn place, void *ctx) {
     if (!mdn_copy_in_from_space(s, start))
         return obj;
     if (mdn_forwarding_state(&s->fwd, start) == MDN_FWD_DONE)
@@ -158,9 +177,7 @@ static inline mdn_objref mdn_copy_trace_object(mdn_copy_space *s, mdn_copy_alloc
     }
     MDN_RACE_POINT(mdn_race_forward_claimed, mdn_address_to_ptr(start)); /* docs/design/reliability.md .race.hooks */
     size_t size = mdn_vm_object_size(obj);
-    void *copy = mdn_bump_alloc(&a->main, size, MDN_GRANULE_SIZE);
-    if (MDN_UNLIKELY(copy == NULL))
-        copy = mdn_copy_alloc_to_space(s, a, size);
+    void *copy = place(s, ctx, size);
     mdn_copy_bytes(copy, mdn_address_to_ptr(start), size);
     mdn_objref to = mdn_vm_objref_from_start(mdn_address_from_ptr(copy));
     if (s->single_worker)
@@ -172,6 +189,21 @@ static inline mdn_objref mdn_copy_trace_object(mdn_copy_space *s, mdn_copy_alloc
         mdn_vm_object_moved(obj, to);
     mdn_tracer_enqueue(t, to);
     return to;
+}
+
+/* The space's own to-space: `ctx` is the GC worker's copy allocator. */
+static MDN_ALWAYS_INLINE void *mdn_copy_place_to_space(mdn_copy_space *s, void *ctx, size_t size) {
+    mdn_copy_allocator *a = ctx;
+    void *copy = mdn_bump_alloc(&a->main, size, MDN_GRANULE_SIZE);
+    if (MDN_UNLIKELY(copy == NULL))
+        copy = mdn_copy_alloc_to_space(s, a, size);
+    return copy;
+}
+
+/* Forward `obj` into the space's to-space with the worker's allocator `a`. */
+static inline mdn_objref mdn_copy_trace_object(mdn_copy_space *s, mdn_copy_allocator *a, mdn_tracer *t,
+                                               mdn_objref obj, mdn_address start) {
+    return mdn_copy_forward_object(s, t, obj, start, mdn_copy_place_to_space, a);
 }
 
 /* Reached by the collection: copied out of from-space (after the closure),

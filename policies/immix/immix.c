@@ -85,6 +85,11 @@ void mdn_immix_allocator_init(mdn_immix_allocator *a, mdn_immix_space *s, mdn_bu
     a->hole->cursor = a->hole->limit = 0;
 }
 
+void mdn_immix_promotion_allocator_init(mdn_immix_allocator *a, mdn_immix_space *s) {
+    mdn_immix_allocator_init(a, s, NULL, true);
+    a->unbounded = true;
+}
+
 static void retire_hole(mdn_immix_allocator *a) {
     if (a->hole_start && !a->copy)
         mdn_stats_count_alloc(a->space->stats, a->hole->cursor - a->hole_start);
@@ -139,6 +144,8 @@ static uintptr_t take_free(mdn_immix_allocator *a) {
     if (a->copy) {
         size_t left = __atomic_load_n(&s->copy_blocks_left, __ATOMIC_RELAXED);
         do {
+            if (a->unbounded) /* .immix.promote */
+                break;
             if (left == 0)
                 return 0;
         } while (!__atomic_compare_exchange_n(&s->copy_blocks_left, &left, left - 1, true, __ATOMIC_RELAXED,
@@ -247,6 +254,20 @@ void *mdn_immix_alloc(mdn_immix_allocator *a, size_t size, size_t align) {
         if (!next_hole(a))
             return NULL;
     }
+}
+
+void *mdn_immix_alloc_object(mdn_immix_allocator *a, size_t size, size_t align, bool pinned) {
+    void *obj = mdn_immix_alloc(a, size, align);
+    if (!obj)
+        return NULL;
+    mdn_address start = mdn_address_from_ptr(obj);
+    if (size > MDN_IMMIX_SMALL_MAX)
+        mdn_immix_note_medium(a->space, start);
+    if (pinned)
+        mdn_immix_pin(a->space, start);
+    else if (align > MDN_MIN_ALIGN)
+        mdn_immix_note_aligned(a->space, start, align);
+    return obj;
 }
 
 void mdn_immix_note_aligned(mdn_immix_space *s, mdn_address start, size_t align) {
@@ -586,14 +607,7 @@ mdn_objref mdn_immix_evacuate(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
     memcpy(to, mdn_address_to_ptr(start), size);
     mdn_address new_start = mdn_address_from_ptr(to);
     mdn_objref moved = mdn_vm_objref_from_start(new_start);
-    mdn_immix_mark_object(s, new_start);
-    mdn_immix_mark_lines(s, new_start, size);
-    if (s->unlogged) /* docs/design/generational.md .gen.unlog */
-        mdn_side_bit_set(s->unlogged, mdn_objref_to_address(moved), s->parallel);
-    if (size > MDN_IMMIX_SMALL_MAX)
-        mdn_immix_note_medium(s, new_start);
-    if (align > MDN_MIN_ALIGN)
-        mdn_immix_note_aligned(s, new_start, align);
+    mdn_immix_note_copy(s, new_start, size, align);
     mdn_forwarding_complete(&s->fwd, start, moved);
     if (mdn_vm_object_moved)
         mdn_vm_object_moved(obj, moved);

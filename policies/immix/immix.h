@@ -39,6 +39,9 @@
  * .immix.aligned: an object allocated with an alignment above MDN_MIN_ALIGN
  * has the log2 of it in a byte table; evacuation copies it at that
  * alignment.
+ * .immix.promote: objects of another space may be copied in during a
+ * collection (a generational plan's nursery survivors); each copy is
+ * marked as reached by the collection in progress, like an evacuated one.
  */
 #ifndef MDN_POLICY_IMMIX_H
 #define MDN_POLICY_IMMIX_H
@@ -128,6 +131,7 @@ typedef struct mdn_immix_allocator {
     uintptr_t block;           /* block of the current hole; 0 when none */
     unsigned next_line;        /* where the search for the next hole resumes in `block` */
     bool copy;                 /* a copy allocator */
+    bool unbounded;            /* a promotion allocator (.immix.promote) */
     mdn_bump_region overflow;  /* the overflow block; limit 0 when none */
 } mdn_immix_allocator;
 
@@ -139,6 +143,12 @@ void mdn_immix_destroy(mdn_immix_space *s);
 /* A mutator allocator whose holes are `region` (the mutator's inline
  * region), or a copy allocator (region NULL, copy true). */
 void mdn_immix_allocator_init(mdn_immix_allocator *a, mdn_immix_space *s, mdn_bump_region *region, bool copy);
+/* .immix.promote: a GC worker's copy allocator for the survivors of a
+ * nursery (docs/design/generational.md .gen.promote): free blocks like any
+ * copy allocator, but not within the collection's copy space: it takes
+ * them from the budget, past it if need be, and fails only when the
+ * reservation has no block left. */
+void mdn_immix_promotion_allocator_init(mdn_immix_allocator *a, mdn_immix_space *s);
 /* Give the allocator's blocks back to the space (collection start, unbind,
  * end of a GC worker's closure). */
 void mdn_immix_allocator_retire(mdn_immix_allocator *a);
@@ -148,6 +158,11 @@ void mdn_immix_allocator_retire(mdn_immix_allocator *a);
  * allocators. NULL when the budget refuses a block (or, for a copy
  * allocator, when the collection's copy space is used up). */
 void *mdn_immix_alloc(mdn_immix_allocator *a, size_t size, size_t align);
+
+/* A mutator's object: mdn_immix_alloc, then the notes the object needs (a
+ * medium one's bit, .immix.medium; the pinned bit when `pinned`,
+ * .immix.pin; else an alignment above MDN_MIN_ALIGN, .immix.aligned). */
+void *mdn_immix_alloc_object(mdn_immix_allocator *a, size_t size, size_t align, bool pinned);
 
 /* Record that the object just allocated at `start` is medium (above a
  * line), so tracing marks all its lines without reading it (.immix.medium).
@@ -244,7 +259,7 @@ static inline unsigned mdn_immix_count_lines(const uint8_t *marks, uint8_t epoch
  * shared cache line that already holds it. */
 static inline void mdn_immix_mark_lines(const mdn_immix_space *s, mdn_address start, size_t size) {
     uint8_t epoch = s->mark_epoch;
-    uint8_t *line = mdn_side_byte_ptr(&s->line_marks, start);
+    uint8_t *line = mdn_side_byte_k(&s->line_marks, start, MDN_LOG_LINE, 3); /* .side.const */
     if (MDN_LIKELY(size <= MDN_IMMIX_SMALL_MAX)) {
         if (__atomic_load_n(line, __ATOMIC_RELAXED) != epoch)
             __atomic_store_n(line, epoch, __ATOMIC_RELAXED);
@@ -276,15 +291,37 @@ static inline bool mdn_immix_is_candidate(const mdn_immix_space *s, mdn_address 
  * owns the whole table and skips the locked instruction, which costs more
  * than the rest of marking an object. */
 static inline bool mdn_immix_mark_object(const mdn_immix_space *s, mdn_address start) {
-    if (s->parallel)
-        return mdn_side_bit_set_atomic(&s->marks, start);
-    size_t i = mdn_side_index(&s->marks, start);
-    uint8_t mask = (uint8_t)(1u << (i & 7));
-    uint8_t *byte = &s->marks.base[i >> 3];
-    if (*byte & mask)
-        return false;
-    *byte = (uint8_t)(*byte | mask);
-    return true;
+    return mdn_side_bit_set_k(&s->marks, start, MDN_LOG_GRANULE, s->parallel); /* .side.const */
+}
+
+/* A copy just placed at `start` by a copy allocator (evacuated, or
+ * promoted, .immix.promote): mark it reached by the collection in progress,
+ * note its size and alignment, and set its unlogged bit on a generational
+ * heap (docs/design/generational.md .gen.unlog). */
+static inline void mdn_immix_note_copy(mdn_immix_space *s, mdn_address start, size_t size, size_t align) {
+    mdn_immix_mark_object(s, start);
+    mdn_immix_mark_lines(s, start, size);
+    if (s->unlogged)
+        mdn_side_bit_set(s->unlogged, mdn_objref_to_address(mdn_vm_objref_from_start(start)), s->parallel);
+    if (size > MDN_IMMIX_SMALL_MAX)
+        mdn_immix_note_medium(s, start);
+    if (align > MDN_MIN_ALIGN)
+        mdn_immix_note_aligned(s, start, align);
+}
+
+/* .immix.promote: room for a promoted object of `size` bytes in the
+ * promotion allocator `a`, marked with mdn_immix_note_copy. Fatal when the
+ * reservation is exhausted. */
+static MDN_ALWAYS_INLINE void *mdn_immix_alloc_promoted(mdn_immix_allocator *a, size_t size) {
+    void *p = mdn_bump_alloc(a->hole, size, MDN_MIN_ALIGN);
+    if (MDN_UNLIKELY(p == NULL)) {
+        p = mdn_immix_alloc(a, size, MDN_MIN_ALIGN);
+        if (p == NULL)
+            mdn_fatal("immix space: the heap's address-space reservation has no block left for promoted objects; "
+                      "raise the heap size");
+    }
+    mdn_immix_note_copy(a->space, mdn_address_from_ptr(p), size, MDN_MIN_ALIGN);
+    return p;
 }
 
 /* Mark (or evacuate) an object of the space; returns its reference after
@@ -300,15 +337,14 @@ static MDN_ALWAYS_INLINE mdn_objref mdn_immix_trace_object_(mdn_immix_space *s, 
     if (mdn_immix_mark_object(s, start)) {
         /* .immix.medium: a small object marks its first line, which needs
          * no read of the object; its header is fetched while it waits in
-         * the queue. */
-        if (MDN_UNLIKELY(mdn_side_bit_test(&s->medium, start)))
+         * the prefetch ring (.trace.fifo). */
+        if (MDN_UNLIKELY(mdn_side_bit_test_k(&s->medium, start, MDN_LOG_GRANULE)))
             mdn_immix_mark_lines(s, start, mdn_vm_object_size(obj));
         else
             mdn_immix_mark_lines(s, start, MDN_GRANULE_SIZE);
         if (sticky)
-            mdn_side_bit_set(s->unlogged, mdn_objref_to_address(obj), s->parallel);
+            mdn_side_bit_set_k(s->unlogged, mdn_objref_to_address(obj), MDN_LOG_GRANULE, s->parallel);
         mdn_tracer_enqueue(t, obj);
-        __builtin_prefetch(mdn_address_to_ptr(start));
     }
     return obj;
 }

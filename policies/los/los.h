@@ -95,9 +95,9 @@ static inline bool mdn_los_contains(const mdn_los_space *s, mdn_address a) {
 }
 
 static inline mdn_objref mdn_los_trace_object(mdn_los_space *s, mdn_tracer *t, mdn_objref obj) {
-    if (mdn_side_bit_set_atomic(&s->marks, mdn_vm_object_start(obj))) {
+    if (mdn_side_bit_set_k(&s->marks, mdn_vm_object_start(obj), MDN_LOG_PAGE, true)) { /* .side.const */
         if (s->unlogged)
-            mdn_side_bit_set_atomic(s->unlogged, mdn_objref_to_address(obj)); /* .gen.unlog */
+            mdn_side_bit_set_k(s->unlogged, mdn_objref_to_address(obj), MDN_LOG_GRANULE, true); /* .gen.unlog */
         mdn_tracer_enqueue(t, obj);
     }
     return obj;

@@ -152,9 +152,9 @@ static inline bool mdn_marksweep_contains(const mdn_marksweep_space *s, mdn_addr
  * the processor overlap the cache misses of successive marks, which a locked
  * instruction would serialise. */
 static inline bool mdn_marksweep_mark(const mdn_marksweep_space *s, mdn_address start, bool parallel) {
-    size_t i = mdn_side_index(&s->marks, start);
-    uint64_t mask = (uint64_t)1 << (i & 63);
-    uint64_t *word = (uint64_t *)(void *)s->marks.base + (i >> 6);
+    unsigned bit;
+    uint64_t *word = mdn_side_word_k(&s->marks, start, MDN_LOG_GRANULE, &bit); /* .side.const */
+    uint64_t mask = (uint64_t)1 << bit;
     uint64_t old = __atomic_load_n(word, __ATOMIC_RELAXED);
     if (old & mask)
         return false;

@@ -18,6 +18,8 @@
 #include <gc/gc_mark.h>
 #include <gc/gc_typed.h>
 
+#include "test_bdw_dso.h"
+
 #include <check.h>
 #include <dlfcn.h>
 #include <sched.h>
@@ -211,12 +213,14 @@ static NOINLINE void make_held(int atomic) {
     }
 }
 
-static int count_held_alive(void) {
+/* How many of n hidden addresses are still in an object. */
+static int count_alive(const uintptr_t *hidden, int n) {
     int alive = 0;
-    for (int i = 0; i < NHELD; i++)
-        alive += GC_base(unhide(held[i])) != NULL;
+    for (int i = 0; i < n; i++)
+        alive += GC_base(unhide(hidden[i])) != NULL;
     return alive;
 }
+static int count_held_alive(void) { return count_alive(held, NHELD); }
 
 START_TEST(atomic_objects_are_not_scanned) {
     make_held(1);
@@ -364,6 +368,123 @@ START_TEST(excluded_static_data_is_not_scanned) {
     ck_assert_ptr_null(GC_base(unhide(hidden_bss)));
     ck_assert_ptr_null(GC_base(unhide(hidden_data)));
     bss_root = data_root = NULL;
+}
+END_TEST
+
+/* GC_no_dls: a shared library's data is a root only while it is 0; the
+ * main program's data always is. */
+static uintptr_t dso_held[BDW_DSO_ROOTS];
+
+static NOINLINE void make_dso_roots(void) {
+    for (int i = 0; i < BDW_DSO_ROOTS; i++) {
+        unsigned char *obj = GC_malloc(40);
+        fill(obj, 40, (unsigned char)i);
+        bdw_dso_roots()[i] = obj;
+        dso_held[i] = hide(obj);
+    }
+}
+
+static int count_dso_alive(void) { return count_alive(dso_held, BDW_DSO_ROOTS); }
+
+START_TEST(no_dls_leaves_library_data_out_of_the_roots) {
+    ck_assert_int_eq(GC_get_no_dls(), 0);
+    make_dso_roots();
+    collect();
+    ck_assert_int_eq(count_dso_alive(), BDW_DSO_ROOTS);
+    for (int i = 0; i < BDW_DSO_ROOTS; i++)
+        ck_assert(check_fill(bdw_dso_roots()[i], 40, (unsigned char)i));
+    GC_set_no_dls(1);
+    ck_assert_int_eq(GC_get_no_dls(), 1);
+    make_static_roots();
+    collect();
+    int alive = count_dso_alive();
+    ck_assert_msg(alive <= BDW_DSO_ROOTS / 10, "%d of %d objects held by a library survived with GC_no_dls",
+                  alive, BDW_DSO_ROOTS);
+    /* The main program's data and bss are still roots. */
+    ck_assert_ptr_eq(GC_base(unhide(hidden_data)), unhide(hidden_data));
+    ck_assert_ptr_eq(GC_base(unhide(hidden_bss)), unhide(hidden_bss));
+    ck_assert(check_fill(data_root, 333, 1));
+    /* The variable itself, as older programs write it (Boehm's gc.h marks
+     * the variable deprecated in favour of GC_set_no_dls). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    GC_no_dls = 0;
+#pragma GCC diagnostic pop
+    make_dso_roots();
+    collect();
+    ck_assert_int_eq(count_dso_alive(), BDW_DSO_ROOTS);
+    for (int i = 0; i < BDW_DSO_ROOTS; i++)
+        bdw_dso_roots()[i] = NULL;
+}
+END_TEST
+
+/* The exported variables are the library's own: what a program writes to
+ * them (through its copy of the variable, where the linker made one) is
+ * what the library reads, and the other way round. */
+/* Boehm's gc.h marks the variables deprecated in favour of the accessors;
+ * programs still use them. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+START_TEST(exported_variables_are_shared_with_the_library) {
+    collect();
+    ck_assert_uint_eq(GC_gc_no, GC_get_gc_no());
+    GC_word before = GC_gc_no;
+    GC_dont_gc = 1;
+    ck_assert(GC_is_disabled());
+    GC_gcollect(); /* does nothing while collections are off */
+    ck_assert_uint_eq(GC_get_gc_no(), before);
+    GC_dont_gc = 0;
+    ck_assert(!GC_is_disabled());
+    collect();
+    ck_assert_uint_eq(GC_gc_no, before + 1);
+    GC_word divisor = GC_free_space_divisor;
+    GC_free_space_divisor = 5;
+    ck_assert_uint_eq(GC_get_free_space_divisor(), 5);
+    GC_free_space_divisor = divisor;
+}
+END_TEST
+#pragma GCC diagnostic pop
+
+/* GC_malloc_many: a list linked through the first word, the rest zeroed;
+ * the objects live while the list does. */
+static void *many_list;
+static uintptr_t many_hidden[64];
+static int many_count;
+
+static NOINLINE void make_many(size_t bytes) {
+    many_list = GC_malloc_many(bytes);
+    many_count = 0;
+    for (void *p = many_list; p; p = GC_NEXT(p)) {
+        ck_assert_uint_ge(GC_size(p), bytes);
+        ck_assert_ptr_eq(GC_base(p), p);
+        for (size_t i = sizeof(void *); i < bytes; i++)
+            ck_assert_int_eq(((unsigned char *)p)[i], 0);
+        if (many_count < 64)
+            many_hidden[many_count] = hide(p);
+        memset((char *)p + sizeof(void *), 0x5a, bytes - sizeof(void *));
+        many_count++;
+    }
+}
+
+START_TEST(malloc_many_links_zeroed_objects) {
+    static const size_t sizes[] = {16, 24, 48, 200, 1000, 5000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        make_many(sizes[k]);
+        ck_assert_int_ge(many_count, 1);
+        if (sizes[k] <= 48)
+            ck_assert_int_ge(many_count, 8);
+        collect();
+        int n = 0;
+        for (void *p = many_list; p; p = GC_NEXT(p), n++) {
+            for (size_t i = sizeof(void *); i < sizes[k]; i++)
+                ck_assert_int_eq(((unsigned char *)p)[i], 0x5a);
+        }
+        ck_assert_int_eq(n, many_count);
+        many_list = NULL;
+        collect();
+        int tracked = many_count < 64 ? many_count : 64, alive = count_alive(many_hidden, tracked);
+        ck_assert_msg(alive <= tracked / 4 + 1, "%d of %d objects of a dropped list survived", alive, tracked);
+    }
 }
 END_TEST
 
@@ -1083,6 +1204,9 @@ int main(void) {
     tcase_add_test(tc, registered_ranges_are_roots);
     tcase_add_test(tc, malloc_memory_is_not_a_root);
     tcase_add_test(tc, excluded_static_data_is_not_scanned);
+    tcase_add_test(tc, no_dls_leaves_library_data_out_of_the_roots);
+    tcase_add_test(tc, malloc_many_links_zeroed_objects);
+    tcase_add_test(tc, exported_variables_are_shared_with_the_library);
     tcase_add_test(tc, register_of_a_stopped_thread_is_a_root);
     tcase_add_test(tc, stack_of_a_stopped_thread_is_a_root);
     tcase_add_test(tc, own_stack_is_a_root);

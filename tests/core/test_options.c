@@ -22,16 +22,18 @@
 
 /* The option names as the documentation promises them, independent of the table. */
 static const char *const all_names[] = {"heap",         "gc-threads",     "verbose",         "verify",
-                                        "stress",       "poison",         "defrag-headroom", "conservative", "conservative-past-end", "gen-full-threshold",
-                                        "gen-full-alloc", "gen-min-yield", "heap-policy",
-                                        "heap-max",     "heap-initial",   "heap-factor",     "heap-shrink",     "heap-adaptive-c",
+                                        "stress",       "poison",         "defrag-headroom", "conservative", "conservative-past-end",
+                                        "gen-full-threshold", "gen-full-alloc", "gen-min-yield", "nursery", "nursery-percent",
+                                        "heap-policy",  "heap-max",       "heap-initial",    "heap-factor",  "heap-shrink",
+                                        "heap-adaptive-c",
                                         "return-idle-gcs", "return-idle-ms", "stats",       "heap-histogram",
                                         "trace",        "env"};
 static const char *const all_env_names[] = {"MDN_HEAP",         "MDN_GC_THREADS",  "MDN_VERBOSE",
                                             "MDN_VERIFY",       "MDN_STRESS",      "MDN_POISON",
-                                            "MDN_DEFRAG_HEADROOM", "MDN_CONSERVATIVE", "MDN_CONSERVATIVE_PAST_END", "MDN_GEN_FULL_THRESHOLD",
-                                            "MDN_GEN_FULL_ALLOC", "MDN_GEN_MIN_YIELD", "MDN_HEAP_POLICY", "MDN_HEAP_MAX",
-                                            "MDN_HEAP_INITIAL", "MDN_HEAP_FACTOR", "MDN_HEAP_SHRINK", "MDN_HEAP_ADAPTIVE_C",
+                                            "MDN_DEFRAG_HEADROOM", "MDN_CONSERVATIVE", "MDN_CONSERVATIVE_PAST_END",
+                                            "MDN_GEN_FULL_THRESHOLD", "MDN_GEN_FULL_ALLOC", "MDN_GEN_MIN_YIELD", "MDN_NURSERY",
+                                            "MDN_NURSERY_PERCENT", "MDN_HEAP_POLICY", "MDN_HEAP_MAX", "MDN_HEAP_INITIAL",
+                                            "MDN_HEAP_FACTOR", "MDN_HEAP_SHRINK", "MDN_HEAP_ADAPTIVE_C",
                                             "MDN_RETURN_IDLE_GCS", "MDN_RETURN_IDLE_MS", "MDN_STATS",
                                             "MDN_HEAP_HISTOGRAM", "MDN_TRACE", "MDN_ENV"};
 #define NAME_COUNT (sizeof all_names / sizeof all_names[0])
@@ -65,6 +67,10 @@ static uint64_t field_of(const mdn_options *o, const char *name) {
         return o->gen_full_alloc;
     if (strcmp(name, "gen-min-yield") == 0)
         return o->gen_min_yield;
+    if (strcmp(name, "nursery") == 0)
+        return o->nursery;
+    if (strcmp(name, "nursery-percent") == 0)
+        return o->nursery_percent;
     if (strcmp(name, "heap-policy") == 0)
         return o->heap_policy;
     if (strcmp(name, "heap-max") == 0)
@@ -101,6 +107,8 @@ static void assert_same(const mdn_options *a, const mdn_options *b) {
     ck_assert_uint_eq(a->defrag_headroom, b->defrag_headroom);
     ck_assert_int_eq(a->conservative, b->conservative);
     ck_assert_int_eq(a->conservative_past_end, b->conservative_past_end);
+    ck_assert_uint_eq(a->nursery, b->nursery);
+    ck_assert_uint_eq(a->nursery_percent, b->nursery_percent);
     ck_assert_int_eq(a->heap_shrink, b->heap_shrink);
     ck_assert_uint_eq(a->heap_policy, b->heap_policy);
     ck_assert_uint_eq(a->heap_max, b->heap_max);
@@ -130,6 +138,8 @@ static void assert_defaults(const mdn_options *o) {
     ck_assert_uint_eq(o->stress, 0);
     ck_assert(!o->poison);
     ck_assert_uint_eq(o->defrag_headroom, 2);
+    ck_assert_uint_eq(o->nursery, 0); /* unset: nursery-percent of the heap limit */
+    ck_assert_uint_eq(o->nursery_percent, 25);
     ck_assert(!o->stats);
     ck_assert(!o->heap_histogram);
     ck_assert_str_eq(o->trace, "");
@@ -146,6 +156,8 @@ static void init_nondefault(mdn_options *o) {
     o->stress = 8 * KIB;
     o->poison = true;
     o->defrag_headroom = 7;
+    o->nursery = 4 * MIB;
+    o->nursery_percent = 20;
     o->heap_policy = MDN_HEAP_POLICY_ADAPTIVE;
     o->heap_max = 512 * MIB;
     o->heap_initial = 8 * MIB;
@@ -425,6 +437,11 @@ static const valid_case valid_cases[] = {
     {"defrag-headroom=0", "defrag-headroom", 0},
     {"defrag-headroom=50", "defrag-headroom", 50},
     {"defrag-headroom=2", "defrag-headroom", 2},
+    {"nursery=64K", "nursery", 64 * KIB},
+    {"nursery=8M", "nursery", 8 * MIB},
+    {"nursery=0", "nursery", 0},
+    {"nursery-percent=1", "nursery-percent", 1},
+    {"nursery-percent=50", "nursery-percent", 50},
     {"verbose=1,verbose=2", "verbose", 2},
     {"heap=8M,heap=2M", "heap", 2 * MIB},
 };
@@ -621,6 +638,14 @@ static const invalid_case invalid_cases[] = {
     {"verbose=3", {"option 'verbose'", "out of range", "0..2"}},
     {"stress=1025G", {"option 'stress'", "out of range", "0..1T"}},
     {"defrag-headroom=51", {"option 'defrag-headroom'", "out of range", "0..50"}},
+    {"nursery=32K", {"option 'nursery'", "'32K' is out of range", "64K..1T"}},
+    {"nursery=2T", {"option 'nursery'", "out of range", "64K..1T"}},
+    {"nursery=10%", {"option 'nursery'", "'10%' has trailing characters", "a size in 64K..1T"}},
+    {"nursery=-1M", {"option 'nursery'", "is negative"}},
+    {"nursery=4Q", {"option 'nursery'", "has a bad suffix"}},
+    {"nursery-percent=0", {"option 'nursery-percent'", "out of range", "1..50"}},
+    {"nursery-percent=51", {"option 'nursery-percent'", "out of range", "1..50"}},
+    {"nursery-percent=10%", {"option 'nursery-percent'", "has trailing characters", "1..50"}},
     /* booleans */
     {"verify=2", {"option 'verify'", "'2' is not a boolean", BOOL_FORM}},
     {"verify=maybe", {"option 'verify'", "not a boolean", BOOL_FORM}},

@@ -52,6 +52,46 @@ START_TEST(bytes_load_store_cas) {
 }
 END_TEST
 
+/* .side.const: the accessors with a constant spec reach the entries the
+ * general ones do, for each spec the trace loop uses, across the whole
+ * reservation (its first and last entries included). */
+START_TEST(constant_spec_accessors_agree) {
+    static const struct {
+        unsigned log_region, log_bits;
+    } specs[] = {{MDN_LOG_GRANULE, 0}, {MDN_LOG_PAGE, 0}, {MDN_LOG_LINE, 3}, {MDN_LOG_GRANULE + 2, 3}};
+    size_t size = vs.end - vs.start;
+    const size_t offsets[] = {0, 8, 56, 64, 512, 4096 + 24, MDN_CHUNK_SIZE - 8, 17 * MDN_CHUNK_SIZE + 200, size - 8};
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        mdn_side_metadata md;
+        unsigned lr = specs[k].log_region, lb = specs[k].log_bits;
+        ck_assert(mdn_side_metadata_init(&md, &vs, lr, lb, "test"));
+        for (size_t j = 0; j < sizeof offsets / sizeof offsets[0]; j++) {
+            mdn_address a = at(offsets[j]);
+            size_t i = mdn_side_index(&md, a);
+            uint8_t *expect = lb == 3 ? mdn_side_byte_ptr(&md, a) : &md.base[i >> 3];
+            ck_assert_ptr_eq(mdn_side_byte_k(&md, a, lr, lb), expect);
+            if (lb != 0)
+                continue;
+            ck_assert_uint_eq(mdn_side_mask_k(a, lr), 1u << (i & 7));
+            unsigned bit;
+            uint64_t *word = mdn_side_word_k(&md, a, lr, &bit);
+            ck_assert_ptr_eq(word, (uint64_t *)(void *)md.base + (i >> 6));
+            ck_assert_uint_eq(bit, i & 63);
+            /* Setting through one accessor is seen by the other. */
+            ck_assert(!mdn_side_bit_test_k(&md, a, lr));
+            ck_assert(mdn_side_bit_set_k(&md, a, lr, j & 1));
+            ck_assert(!mdn_side_bit_set_k(&md, a, lr, j & 1));
+            ck_assert(mdn_side_bit_test(&md, a));
+            ck_assert(mdn_side_bit_test_k(&md, a, lr));
+            ck_assert_uint_eq((*word >> bit) & 1, 1);
+            mdn_side_bit_clear_atomic(&md, a);
+            ck_assert(!mdn_side_bit_test_k(&md, a, lr));
+        }
+        mdn_side_metadata_destroy(&md);
+    }
+}
+END_TEST
+
 START_TEST(bulk_clear_is_exact) {
     mdn_side_metadata md;
     ck_assert(mdn_side_metadata_init(&md, &vs, MDN_LOG_GRANULE, 0, "test"));
@@ -158,6 +198,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, bits_set_test_clear);
     tcase_add_test(tc, bytes_load_store_cas);
+    tcase_add_test(tc, constant_spec_accessors_agree);
     tcase_add_test(tc, bulk_clear_is_exact);
     tcase_add_test(tc, find_next_set_bit);
     tcase_add_test(tc, concurrent_set_one_winner_per_bit);

@@ -137,9 +137,17 @@ START_TEST(losers_of_a_forwarding_race_use_the_winners_copy) {
             ck_assert_uint_eq(first, HUBS);
         /* StickyImmix: its first collection is minor, after which a hub's
          * block is a candidate of the full one only sometimes, so how many
-         * hubs move varies; the graph check above is what holds. */
+         * hubs move varies; the graph check above is what holds. GenImmix
+         * promotes each hub once, in whichever collection first finds it
+         * in the nursery (one the full nursery started while the graph was
+         * built, or the first one here), and its full collection evacuates
+         * a hub's mature block only sometimes. */
         if (!strcmp(MDN_TEST_PLAN, "stickyimmix"))
             continue;
+        if (!strcmp(MDN_TEST_PLAN, "genimmix")) {
+            ck_assert_uint_le(first, HUBS);
+            continue;
+        }
         if (moving_plan())
             ck_assert_uint_eq(hub_claims, HUBS);
         else

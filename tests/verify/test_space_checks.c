@@ -5,7 +5,7 @@
  * child process, one corruption of a space is planted and
  * plan_verify_metadata() must abort naming it:
  *   immix      a marked object's line without the collection's epoch (.immix.verify)
- *   copy       forwarding state left on a to-space object (.copy.verify)
+ *   copy       forwarding state left on a to-space (or nursery) object (.copy.verify)
  *   nonmoving  a free-list cell that holds an object (.nm.verify)
  *   marksweep  a marked cell on a swept free list (.ms.eager)
  *   los        a listed object that is no recorded object start (every plan)
@@ -87,7 +87,16 @@ static void plant_immix_line(fixture *f) {
 
 static void plant_copy_forwarding(fixture *f) {
     mdn_copy_space *s = own_space(f->heap, "copy");
-    ck_assert(mdn_forwarding_try_claim(&s->fwd, mdn_vm_object_start(f->small)));
+    mdn_objref o = f->small;
+    if (!mdn_copy_contains(s, mdn_vm_object_start(o))) {
+        /* A nursery (genimmix): the collection promoted the small object
+         * out of it; a new one is in a block holding objects. */
+        plan_mutator_init(f->heap, f->t->mutator);
+        o = toyvm_alloc(f->t, 40, 0, 48, MDN_ALLOC_DEFAULT);
+        plan_mutator_retire(f->heap, f->t->mutator);
+    }
+    ck_assert(mdn_copy_contains(s, mdn_vm_object_start(o)));
+    ck_assert(mdn_forwarding_try_claim(&s->fwd, mdn_vm_object_start(o)));
 }
 
 static void plant_nonmoving_free_cell(fixture *f) {

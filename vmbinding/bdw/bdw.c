@@ -59,6 +59,7 @@ BDW_EXPORT int GC_java_finalization = 1;
 BDW_EXPORT int GC_finalize_on_demand;
 BDW_EXPORT GC_word GC_free_space_divisor = 3;
 BDW_EXPORT GC_oom_func GC_oom_fn;
+BDW_EXPORT int GC_no_dls; /* .cons.static: read at the start of every collection */
 
 /* The smallest heap maximum the core accepts (option heap-max). */
 #define BDW_MIN_HEAP ((size_t)4 << 20)
@@ -264,6 +265,8 @@ static void on_event(mdn_heap *heap, const mdn_event *e, void *data) {
     (void)heap, (void)data;
     GC_on_collection_event_proc ev = __atomic_load_n(&bdw_event_proc, __ATOMIC_ACQUIRE);
     if (e->kind == MDN_EVENT_GC_START) {
+        /* Before the roots are scanned; the program may write GC_no_dls at any time. */
+        mdn_set_library_roots(bdw_heap, __atomic_load_n(&GC_no_dls, __ATOMIC_RELAXED) == 0);
         if (ev)
             ev(GC_EVENT_START);
     } else if (e->kind == MDN_EVENT_GC_END) {
@@ -674,6 +677,23 @@ BDW_EXPORT void *GC_realloc(void *old, size_t bytes) {
     return p;
 }
 
+/* Boehm GC's batch allocation: objects of `bytes` each, linked through their
+ * first word (GC_NEXT), the last link NULL, all else zero; about a page of
+ * them, or one large object. */
+BDW_EXPORT void *GC_malloc_many(size_t bytes) {
+    size_t each = bytes < sizeof(void *) ? sizeof(void *) : bytes;
+    size_t n = each >= 2048 ? 1 : 4096 / (each + sizeof(uintptr_t));
+    void *head = NULL;
+    for (size_t i = 0; i < n; i++) {
+        void **p = GC_malloc(each);
+        if (!p)
+            break;
+        *p = head;
+        head = p;
+    }
+    return head;
+}
+
 BDW_EXPORT char *GC_strdup(const char *s) {
     if (!s)
         return NULL;
@@ -805,6 +825,10 @@ BDW_EXPORT void GC_remove_roots(void *low, void *high_plus_1) {
     if (GC_is_init_called())
         mdn_remove_ambiguous_roots(bdw_heap, mdn_address_from_ptr(low), mdn_address_from_ptr(high_plus_1));
 }
+/* .cons.static: the main program's data and bss are always roots; the
+ * shared libraries' only while GC_no_dls is 0. */
+BDW_EXPORT void GC_set_no_dls(int value) { __atomic_store_n(&GC_no_dls, value, __ATOMIC_RELAXED); }
+BDW_EXPORT int GC_get_no_dls(void) { return __atomic_load_n(&GC_no_dls, __ATOMIC_RELAXED); }
 BDW_EXPORT void GC_clear_roots(void) {
     if (GC_is_init_called())
         mdn_remove_ambiguous_roots(bdw_heap, mdn_address_zero(), mdn_address_from_word(UINTPTR_MAX));

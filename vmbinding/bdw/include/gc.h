@@ -84,6 +84,7 @@ GC_API int GC_java_finalization;
 GC_API int GC_finalize_on_demand;
 GC_API GC_word GC_free_space_divisor;
 GC_API GC_oom_func GC_oom_fn;
+GC_API int GC_no_dls; /* nonzero: the shared libraries' data and bss are not roots */
 
 /* ---- initialisation and allocation ---- */
 GC_API void GC_init(void);
@@ -97,6 +98,9 @@ GC_API void *GC_malloc_atomic_ignore_off_page(size_t bytes);
 GC_API void *GC_memalign(size_t align, size_t bytes);
 GC_API int GC_posix_memalign(void **memptr, size_t align, size_t bytes);
 GC_API void *GC_realloc(void *old, size_t bytes);
+/* A list of objects of `bytes` each, linked through their first word. */
+GC_API void *GC_malloc_many(size_t bytes);
+#define GC_NEXT(p) (*(void **)(p))
 GC_API void GC_free(void *obj);
 GC_API char *GC_strdup(const char *s);
 GC_API char *GC_strndup(const char *s, size_t n);
@@ -138,6 +142,8 @@ GC_API GC_word GC_get_free_space_divisor(void);
 GC_API void GC_add_roots(void *low, void *high_plus_1);
 GC_API void GC_remove_roots(void *low, void *high_plus_1);
 GC_API void GC_clear_roots(void);
+GC_API void GC_set_no_dls(int value);
+GC_API int GC_get_no_dls(void);
 GC_API void GC_exclude_static_roots(void *low, void *high_plus_1);
 GC_API void GC_register_displacement(size_t offset);
 GC_API void GC_set_all_interior_pointers(int value);
