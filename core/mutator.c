@@ -181,8 +181,11 @@ void mdn_enter_native(mdn_mutator *m) {
         m->stack_sp = (uintptr_t)__builtin_frame_address(0);
     }
     pthread_mutex_lock(&heap->lock);
-    __atomic_store_n(&m->state, MDN_MUTATOR_NATIVE, __ATOMIC_RELEASE);
+    /* Hide the buffers before the state says native: a conservative heap's
+     * stop polls the state without the lock (.cons.signals), and a
+     * collection that sees a native mutator takes its buffers over. */
     mdn_mutator_hide_buffers(m);
+    __atomic_store_n(&m->state, MDN_MUTATOR_NATIVE, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&heap->stopped_cond);
     pthread_mutex_unlock(&heap->lock);
     mdn_critical_leave(m);
