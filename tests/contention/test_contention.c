@@ -15,7 +15,7 @@
 #include "testutil.h"
 #include "toyvm.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

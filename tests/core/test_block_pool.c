@@ -8,7 +8,7 @@
 
 #include "testutil.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 
 #include "testutil.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>

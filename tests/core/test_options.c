@@ -8,7 +8,7 @@
 
 #include <midden/midden.h>
 
-#include <check.h>
+#include "mdn_check.h"
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 
 #include "testutil.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <pthread.h>
 #include <stdlib.h>
 

@@ -1,7 +1,7 @@
 /* Core value types: address arithmetic, object references, slots. */
 #include "testutil.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <midden/types.h>
 #include <stdlib.h>
 

@@ -12,7 +12,7 @@
 
 #include "testutil.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 
 #include "core/poison.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 #include "testutil.h"
 #include "toyvm.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #include "testutil.h"
 #include "toyvm.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

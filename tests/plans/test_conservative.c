@@ -6,7 +6,7 @@
 #include "testutil.h"
 #include "toyvm.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <stdlib.h>
 #include <string.h>
 

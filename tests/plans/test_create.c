@@ -9,7 +9,7 @@
 #include "plans/common/common.h"
 #include "testutil.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <stdio.h>
 #include <string.h>
 

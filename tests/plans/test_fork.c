@@ -14,7 +14,7 @@
 #include "testutil.h"
 #include "toyvm.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>

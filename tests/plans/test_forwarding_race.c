@@ -19,7 +19,7 @@
 
 #include "testutil.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -10,7 +10,7 @@
 #include "testutil.h"
 #include "toyvm.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>

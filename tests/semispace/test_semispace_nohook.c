@@ -6,7 +6,7 @@
 #include "testutil.h"
 #include "toyvm.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <stdlib.h>
 
 START_TEST(moves_without_the_hook) {

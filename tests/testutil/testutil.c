@@ -1,6 +1,6 @@
 #include "testutil.h"
 
-#include <check.h>
+#include "mdn_check.h"
 #include <midden/midden.h>
 
 #include <errno.h>
