@@ -29,6 +29,7 @@ bool mdn_immix_init(mdn_immix_space *s, mdn_heap *heap, unsigned id) {
     s->stats = stats;
     s->mark_epoch = 1;
     s->headroom_percent = headroom_percent;
+    s->never_evacuates = heap->options.conservative;
     /* .immix.defrag: the headroom, in whole blocks, kept from mutators. */
     s->reserve_bytes = (vs->budget / MDN_BLOCK_SIZE) * headroom_percent / 100 * MDN_BLOCK_SIZE;
     mdn_block_pool_init(&s->pool, vs, id);
@@ -277,9 +278,13 @@ void *mdn_immix_alloc_object(mdn_immix_allocator *a, size_t size, size_t align, 
     mdn_address start = mdn_address_from_ptr(obj);
     if (size > MDN_IMMIX_SMALL_MAX)
         mdn_immix_note_medium(a->space, start);
-    if (pinned)
-        mdn_immix_pin(a->space, start);
-    else if (align > MDN_MIN_ALIGN)
+    /* .immix.pin: a space that never evacuates keeps every object where it
+     * is without a pin, and a pinned bit per slow-path object would back
+     * the whole pinned bitmap with memory. */
+    if (pinned) {
+        if (!a->space->never_evacuates)
+            mdn_immix_pin(a->space, start);
+    } else if (align > MDN_MIN_ALIGN)
         mdn_immix_note_aligned(a->space, start, align);
     return obj;
 }
@@ -420,7 +425,7 @@ void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
     bool defrag = !minor && (full || stranded >= MDN_LINES_PER_BLOCK || s->tight);
     /* docs/design/conservative.md .cons.fast: a conservative heap never
      * evacuates (objects from the inline fast path are not pinned one by one). */
-    if (heap->options.conservative)
+    if (s->never_evacuates)
         defrag = false;
     bool by_bytes = full || s->tight;
     size_t ncand = 0;

@@ -105,6 +105,7 @@ typedef struct mdn_immix_space {
     uint32_t *candidates;      /* scratch for candidate selection: block numbers */
     uint32_t *candidate_live;  /* scratch: estimated live bytes of each candidate */
     bool tight;                /* the last sweep reclaimed little (.immix.defrag) */
+    bool never_evacuates;      /* a conservative heap's space: no pins needed (.immix.pin) */
 
     /* Figures of the last sweep. */
     size_t live_lines;
