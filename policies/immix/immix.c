@@ -29,6 +29,7 @@ bool mdn_immix_init(mdn_immix_space *s, mdn_heap *heap, unsigned id) {
     s->stats = stats;
     s->mark_epoch = 1;
     s->headroom_percent = headroom_percent;
+    s->never_evacuates = heap->options.conservative;
     /* .immix.defrag: the headroom, in whole blocks, kept from mutators. */
     s->reserve_bytes = (vs->budget / MDN_BLOCK_SIZE) * headroom_percent / 100 * MDN_BLOCK_SIZE;
     mdn_block_pool_init(&s->pool, vs, id);
@@ -42,11 +43,13 @@ bool mdn_immix_init(mdn_immix_space *s, mdn_heap *heap, unsigned id) {
     s->block_holes = reserve_table(vs->nblocks);
     s->block_has_pinned = reserve_table(vs->nblocks);
     s->block_has_aligned = reserve_table(vs->nblocks);
+    s->block_has_medium = reserve_table(vs->nblocks);
     s->block_full = reserve_table(vs->nblocks);
     s->recyclable = reserve_table(vs->nblocks * sizeof(uint32_t));
     s->candidates = reserve_table(vs->nblocks * sizeof(uint32_t));
     s->candidate_live = reserve_table(vs->nblocks * sizeof(uint32_t));
-    return ok && s->block_free_lines && s->block_holes && s->block_has_pinned && s->block_has_aligned && s->block_full && s->recyclable &&
+    return ok && s->block_free_lines && s->block_holes && s->block_has_pinned && s->block_has_aligned && s->block_has_medium &&
+           s->block_full && s->recyclable &&
            s->candidates && s->candidate_live;
 }
 
@@ -56,11 +59,12 @@ void mdn_immix_destroy(mdn_immix_space *s) {
     release_table(s->block_holes, nblocks);
     release_table(s->block_has_pinned, nblocks);
     release_table(s->block_has_aligned, nblocks);
+    release_table(s->block_has_medium, nblocks);
     release_table(s->block_full, nblocks);
     release_table(s->recyclable, nblocks * sizeof(uint32_t));
     release_table(s->candidates, nblocks * sizeof(uint32_t));
     release_table(s->candidate_live, nblocks * sizeof(uint32_t));
-    s->block_free_lines = s->block_holes = s->block_has_pinned = s->block_full = NULL;
+    s->block_free_lines = s->block_holes = s->block_has_pinned = s->block_has_aligned = s->block_has_medium = s->block_full = NULL;
     s->recyclable = s->candidates = s->candidate_live = NULL;
     mdn_forwarding_destroy(&s->fwd);
     mdn_side_metadata_destroy(&s->align_log);
@@ -135,6 +139,16 @@ static uintptr_t take_recyclable(mdn_immix_space *s) {
     return block.value;
 }
 
+/* .immix.medium: clear the medium bits of block number `b` when its flag
+ * says some may be set; a block that never held a medium object keeps its
+ * bitmap untouched (and its pages unbacked). */
+static void clear_medium(mdn_immix_space *s, size_t b, mdn_address block) {
+    if (__atomic_load_n(&s->block_has_medium[b], __ATOMIC_RELAXED)) {
+        mdn_side_clear_range(&s->medium, block, MDN_BLOCK_SIZE);
+        __atomic_store_n(&s->block_has_medium[b], 0, __ATOMIC_RELAXED);
+    }
+}
+
 /* Own a free block, taking its bytes from the budget. A mutator leaves the
  * headroom untouched; a copy allocator takes from the collection's copy
  * space. 0 when refused. */
@@ -168,7 +182,7 @@ static uintptr_t take_free(mdn_immix_allocator *a) {
         return 0;
     }
     size_t b = block_index(s, block.value);
-    mdn_side_clear_range(&s->medium, block, MDN_BLOCK_SIZE);
+    clear_medium(s, b, block);
     s->block_free_lines[b] = 0;
     s->block_holes[b] = 0;
     /* Copies overwrite every byte they use and later holes are zeroed when
@@ -183,7 +197,8 @@ static void start_hole(mdn_immix_allocator *a, uintptr_t start, uintptr_t end, b
     mdn_immix_space *s = a->space;
     if (zero) {
         memset((void *)start, 0, end - start);
-        mdn_side_clear_range(&s->medium, mdn_address_from_word(start), end - start);
+        if (__atomic_load_n(&s->block_has_medium[block_index(s, a->block)], __ATOMIC_RELAXED))
+            mdn_side_clear_range(&s->medium, mdn_address_from_word(start), end - start);
         if (__atomic_load_n(&s->block_has_pinned[block_index(s, a->block)], __ATOMIC_RELAXED))
             mdn_side_clear_range(&s->pinned, mdn_address_from_word(start), end - start);
         if (s->block_has_aligned[block_index(s, a->block)])
@@ -263,9 +278,13 @@ void *mdn_immix_alloc_object(mdn_immix_allocator *a, size_t size, size_t align, 
     mdn_address start = mdn_address_from_ptr(obj);
     if (size > MDN_IMMIX_SMALL_MAX)
         mdn_immix_note_medium(a->space, start);
-    if (pinned)
-        mdn_immix_pin(a->space, start);
-    else if (align > MDN_MIN_ALIGN)
+    /* .immix.pin: a space that never evacuates keeps every object where it
+     * is without a pin, and a pinned bit per slow-path object would back
+     * the whole pinned bitmap with memory. */
+    if (pinned) {
+        if (!a->space->never_evacuates)
+            mdn_immix_pin(a->space, start);
+    } else if (align > MDN_MIN_ALIGN)
         mdn_immix_note_aligned(a->space, start, align);
     return obj;
 }
@@ -406,7 +425,7 @@ void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
     bool defrag = !minor && (full || stranded >= MDN_LINES_PER_BLOCK || s->tight);
     /* docs/design/conservative.md .cons.fast: a conservative heap never
      * evacuates (objects from the inline fast path are not pinned one by one). */
-    if (heap->options.conservative)
+    if (s->never_evacuates)
         defrag = false;
     bool by_bytes = full || s->tight;
     size_t ncand = 0;

@@ -85,6 +85,7 @@ typedef struct mdn_immix_space {
     uint8_t *block_holes;       /* holes found by the last sweep; 0 = not a candidate */
     uint8_t *block_has_pinned;  /* some granule's pinned bit may be set (atomic) */
     uint8_t *block_has_aligned; /* some granule's align_log byte may be set */
+    uint8_t *block_has_medium;  /* some granule's medium bit may be set (atomic, .immix.medium) */
     uint8_t *block_full;        /* the last sweep found every line live; unchanged since */
 
     /* .immix.alloc: the recyclable list, rebuilt by every sweep. */
@@ -104,6 +105,7 @@ typedef struct mdn_immix_space {
     uint32_t *candidates;      /* scratch for candidate selection: block numbers */
     uint32_t *candidate_live;  /* scratch: estimated live bytes of each candidate */
     bool tight;                /* the last sweep reclaimed little (.immix.defrag) */
+    bool never_evacuates;      /* a conservative heap's space: no pins needed (.immix.pin) */
 
     /* Figures of the last sweep. */
     size_t live_lines;
@@ -168,9 +170,20 @@ void *mdn_immix_alloc_object(mdn_immix_allocator *a, size_t size, size_t align, 
  * line), so tracing marks all its lines without reading it (.immix.medium).
  * Only the owner of the block writes these bits. */
 static inline void mdn_immix_note_medium(mdn_immix_space *s, mdn_address start) {
+    uint8_t *flag = &s->block_has_medium[mdn_vmspace_block_index(s->vs, start)];
+    if (!__atomic_load_n(flag, __ATOMIC_RELAXED))
+        __atomic_store_n(flag, 1, __ATOMIC_RELAXED);
     size_t i = mdn_side_index(&s->medium, start);
     uint8_t *byte = &s->medium.base[i >> 3];
     *byte = (uint8_t)(*byte | (1u << (i & 7)));
+}
+
+/* .immix.medium: is the object at `start` medium? The block's flag first,
+ * a byte of a small table that stays in cache, and the granule's bit only
+ * in a block that holds medium objects. */
+static MDN_ALWAYS_INLINE bool mdn_immix_may_be_medium(const mdn_immix_space *s, mdn_address start) {
+    return __atomic_load_n(&s->block_has_medium[mdn_vmspace_block_index(s->vs, start)], __ATOMIC_RELAXED) &&
+           mdn_side_bit_test_k(&s->medium, start, MDN_LOG_GRANULE);
 }
 
 /* Record that the object just allocated at `start` asked for alignment
@@ -338,7 +351,7 @@ static MDN_ALWAYS_INLINE mdn_objref mdn_immix_trace_object_(mdn_immix_space *s, 
         /* .immix.medium: a small object marks its first line, which needs
          * no read of the object; its header is fetched while it waits in
          * the prefetch ring (.trace.fifo). */
-        if (MDN_UNLIKELY(mdn_side_bit_test_k(&s->medium, start, MDN_LOG_GRANULE)))
+        if (MDN_UNLIKELY(mdn_immix_may_be_medium(s, start)))
             mdn_immix_mark_lines(s, start, mdn_vm_object_size(obj));
         else
             mdn_immix_mark_lines(s, start, MDN_GRANULE_SIZE);

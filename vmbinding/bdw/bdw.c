@@ -252,6 +252,23 @@ static void sizing_options(mdn_options *o) {
     o->defrag_headroom = 0;
 }
 
+/* .cons.bdw-markers: the GC workers: GC_set_markers_count before GC_init,
+ * else GC_MARKERS, else one, as Boehm GC marks on the collecting thread
+ * alone until the program starts a second thread (the heap's workers are
+ * started once, with it). MDN_GC_THREADS overrides all. */
+static unsigned marker_count(void) {
+    if (bdw_markers)
+        return bdw_markers;
+    const char *v = getenv("GC_MARKERS");
+    if (!v || !*v)
+        return 1;
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*end || n < 1 || n > 256)
+        bdw_fatal("GC_MARKERS=%s is not a number of GC threads from 1 to 256", v);
+    return (unsigned)n;
+}
+
 /* GC_disable nesting and GC_dont_gc, told to the heap (.sizing.disabled
  * in sizing.md) when they change through this library. */
 static void push_disabled(void) {
@@ -348,8 +365,7 @@ BDW_EXPORT void GC_init(void) {
         mdn_error err;
         mdn_options_init(&o);
         sizing_options(&o);
-        if (bdw_markers)
-            o.gc_threads = bdw_markers;
+        o.gc_threads = marker_count();
         o.conservative = true;
         if (!mdn_options_from_env(&o, &err))
             bdw_fatal("%s", err.message);
