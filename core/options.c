@@ -66,7 +66,7 @@ static const mdn_option_desc options_table[] = {
      "generational plans: a full collection follows a minor one that reclaims less than this percent of the bytes allocated since the last collection"},
     {"nursery", MDN_OPTION_SIZE, 64 * OPTIONS_KIB, 1 * OPTIONS_TIB, 0, OPTIONS_FIELD(nursery, size_t),
      "genimmix: the nursery's bound in bytes (a collection starts when it is full); 0 (unset) means nursery-percent of the heap limit"},
-    {"nursery-percent", MDN_OPTION_UNSIGNED, 1, 50, 25, OPTIONS_FIELD(nursery_percent, unsigned),
+    {"nursery-percent", MDN_OPTION_UNSIGNED, 1, 50, 50, OPTIONS_FIELD(nursery_percent, unsigned),
      "genimmix: the nursery's bound as a percent of the heap limit, when nursery is unset"},
     {"heap-policy", MDN_OPTION_CHOICE, 0, 3, 0, OPTIONS_FIELD(heap_policy, unsigned),
      "heap sizing: auto (fixed if heap is set, else growable), fixed, growable or adaptive"},

@@ -79,10 +79,6 @@ bool mdn_gen_collection_full(mdn_gen *g, mdn_heap *heap, bool requested) {
     return full;
 }
 
-void mdn_gen_exclude_reserve(mdn_gen *g, size_t bytes) {
-    g->used_before = g->used_before > bytes ? g->used_before - bytes : 0;
-}
-
 void mdn_gen_released(mdn_gen *g, mdn_heap *heap) {
     size_t used = mdn_budget_used(&heap->vm);
     size_t limit = mdn_budget_limit(&heap->vm);
@@ -105,7 +101,10 @@ void mdn_gen_released(mdn_gen *g, mdn_heap *heap) {
     bool aged = heap->sizing.policy != MDN_HEAP_POLICY_FIXED &&
                 (double)g->allocated_since_full * 100.0 >
                     (double)heap->options.gen_full_alloc * (double)(g->used_after_full ? g->used_after_full : 1);
-    g->next_full = g->minor && (crowded || low_yield || aged);
+    /* A heap left crowded by any collection, full or minor, has too little
+     * room for a minor collection to pay: what it could reclaim is less
+     * than what the next full one finds among the old objects. */
+    g->next_full = crowded || (g->minor && (low_yield || aged));
     g->allocated_mark = __atomic_load_n(&heap->stats.bytes_allocated, __ATOMIC_RELAXED);
     if (heap->options.verbose >= 2)
         fprintf(stderr,

@@ -59,10 +59,6 @@ void mdn_gen_log(mdn_gen *g, mdn_gen_buffer *b, mdn_objref obj);
 
 /* .gen.policy: decide at the start of a collection; returns true for full. */
 bool mdn_gen_collection_full(mdn_gen *g, mdn_heap *heap, bool requested);
-/* At prepare: `bytes` of the budget in use are a copy reserve (a
- * nursery's, .gen.nursery), not objects; the yield of the collection does
- * not count them as reclaimed. */
-void mdn_gen_exclude_reserve(mdn_gen *g, size_t bytes);
 /* After the spaces' release: the figures the next decision uses. */
 void mdn_gen_released(mdn_gen *g, mdn_heap *heap);
 /* .gen.remset: a minor collection traces the remembered objects (worker

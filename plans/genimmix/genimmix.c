@@ -21,9 +21,10 @@
  *
  * The nursery is bounded by the `nursery` option (bytes) or, when that is
  * unset, by `nursery-percent` of the heap limit (.gen.nursery): a mutator
- * that would take a block past it starts a collection. Nursery blocks
- * carry the copy reserve of the copy policy (policies/copy/copy.h
- * .copy.budget), so the survivors of a full nursery always fit.
+ * that would take a block past it, or into the mature space's headroom,
+ * starts a collection. Nursery blocks are charged to the budget once
+ * (policies/copy/copy.h .copy.promote); the survivors' mature blocks are
+ * charged as they are taken.
  *
  * A conservative heap pins everything (docs/design/conservative.md
  * .cons.pin): the core routes every object to the mature space, and the
@@ -151,14 +152,14 @@ static void gi_created(mdn_heap *heap) {
     genimmix_plan *p = plan_of(heap);
     p->mature.unlogged = mdn_common_unlogged(heap);
     p->nursery.promotes = true;
+    /* .gen.nursery: nursery refills leave the mature space's headroom. */
+    p->nursery.headroom_bytes = p->mature.reserve_bytes;
 }
 
 static void gi_prepare(mdn_heap *heap, bool full) {
     (void)full;
     genimmix_plan *p = plan_of(heap);
     p->mature.minor = p->common.gen.minor;
-    /* .gen.nursery: half of each nursery block's charge is its reserve. */
-    mdn_gen_exclude_reserve(&p->common.gen, __atomic_load_n(&p->nursery.blocks, __ATOMIC_RELAXED) * MDN_BLOCK_SIZE);
 }
 
 /* .gen.verify: mature and marked by an earlier collection; nursery objects

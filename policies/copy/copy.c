@@ -28,19 +28,27 @@ static void set_region(mdn_bump_region *r, mdn_address block) {
 /* The block of a region (its limit is always the block's end). */
 static mdn_address region_block(const mdn_bump_region *r) { return mdn_address_from_word(r->limit - MDN_BLOCK_SIZE); }
 
-/* A block for a mutator: charged twice (.copy.budget), zeroed (.copy.zero). */
+/* The budget charge of a block holding objects: twice its size with the
+ * copy reserve (.copy.budget), once in a nursery (.copy.promote). */
+static size_t block_charge(const mdn_copy_space *s) { return s->promotes ? MDN_BLOCK_SIZE : 2 * MDN_BLOCK_SIZE; }
+
+/* A block for a mutator: charged (.copy.budget), zeroed (.copy.zero). */
 static bool take_mutator_block(mdn_copy_space *s, mdn_bump_region *r) {
     mdn_vmspace *vs = s->pool.vs;
     /* .copy.cap: a soft check; threads racing past it take a block each. */
     size_t cap = __atomic_load_n(&s->max_blocks, __ATOMIC_RELAXED);
     if (cap && __atomic_load_n(&s->blocks, __ATOMIC_RELAXED) >= cap)
         return false;
-    if (!mdn_budget_take(vs, 2 * MDN_BLOCK_SIZE))
+    /* .copy.promote: a soft check like the cap's, leaving the headroom. */
+    if (s->headroom_bytes && mdn_budget_used(vs) + MDN_BLOCK_SIZE + s->headroom_bytes > vs->budget)
+        return false;
+    size_t charge = block_charge(s);
+    if (!mdn_budget_take(vs, charge))
         return false;
     bool zeroed;
     mdn_address block = mdn_block_pool_acquire(&s->pool, &zeroed);
     if (mdn_address_is_zero(block)) {
-        mdn_budget_give(vs, 2 * MDN_BLOCK_SIZE);
+        mdn_budget_give(vs, charge);
         return false;
     }
     /* The atomic updates (block count, retiring the old region counts the
@@ -168,8 +176,8 @@ size_t mdn_copy_release(mdn_copy_space *s, mdn_heap *heap) {
     MDN_CHECK(from == s->from_blocks);
     /* .copy.budget: charge the survivors' blocks first so `used` never
      * drops below what is really held. */
-    mdn_budget_force_take(vs, 2 * to * MDN_BLOCK_SIZE);
-    mdn_budget_give(vs, 2 * from * MDN_BLOCK_SIZE);
+    mdn_budget_force_take(vs, to * block_charge(s));
+    mdn_budget_give(vs, from * block_charge(s));
     __atomic_store_n(&s->blocks, to, __ATOMIC_RELAXED);
     s->to_blocks = to;
     s->in_collection = false;
@@ -182,7 +190,7 @@ size_t mdn_copy_release(mdn_copy_space *s, mdn_heap *heap) {
 }
 
 /* .policy.check: outside a collection no block is in from-space and the
- * blocks holding objects are the ones charged twice; during one, the
+ * blocks holding objects are the ones charged; during one, the
  * from-space is what the flip made it. */
 void mdn_copy_check(const mdn_copy_space *s) {
     size_t used = 0, from = 0;

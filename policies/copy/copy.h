@@ -39,8 +39,10 @@
  * .copy.promote: a copy space may be a nursery whose survivors go to
  * another space (docs/design/generational.md .gen.promote): the trace
  * forwards with a placer that allocates there (mdn_copy_forward_object),
- * no to-space block is taken, and release frees every from-space block and
- * gives back its double charge.
+ * no to-space block is taken, and release frees every from-space block.
+ * Its blocks are charged once, not twice: the other space takes the
+ * survivors' blocks from the budget as it copies them in, and a mutator
+ * refill leaves `headroom_bytes` of the budget free for them.
  * .copy.cap: a nursery is bounded in blocks, not only by the budget: a
  * mutator refill past the cap fails, which starts a collection.
  */
@@ -72,14 +74,16 @@ typedef struct mdn_copy_space {
     mdn_forwarding fwd;
     unsigned id;
     mdn_stats_state *stats;
-    size_t blocks;      /* blocks holding objects, charged twice (outside a collection) */
+    size_t blocks;      /* blocks holding objects, charged (.copy.budget) outside a collection */
     size_t from_blocks; /* blocks flipped to from-space by the last prepare */
     size_t to_blocks;   /* blocks that survivors filled in the last collection */
     bool in_collection;
     bool single_worker; /* .copy.single: the collection runs on one GC worker */
-    /* .copy.promote: survivors are copied into another space (a nursery);
-     * release counts no live bytes of its own. */
+    /* .copy.promote: survivors are copied into another space (a nursery):
+     * blocks are charged once, mutator refills leave headroom_bytes of the
+     * budget free, release counts no live bytes of its own. */
     bool promotes;
+    size_t headroom_bytes;
     /* .copy.cap: mutators take no block past this many blocks holding
      * objects; 0 means no cap (the budget alone limits the space). */
     size_t max_blocks;
@@ -96,7 +100,7 @@ bool mdn_copy_init(mdn_copy_space *s, mdn_heap *heap, unsigned id);
 void mdn_copy_destroy(mdn_copy_space *s);
 
 /* Mutator slow path: `main` is the thread's inline-path region, `overflow`
- * its medium-object region. Takes a new block (charged twice, zeroed) when
+ * its medium-object region. Takes a new block (charged, zeroed) when
  * the object does not fit. NULL when the budget is used up. */
 void *mdn_copy_alloc(mdn_copy_space *s, mdn_bump_region *main, mdn_bump_region *overflow, size_t size);
 /* Give up a mutator region: its block holds objects (USED). */

@@ -45,11 +45,13 @@ bool mdn_immix_init(mdn_immix_space *s, mdn_heap *heap, unsigned id) {
     s->block_has_aligned = reserve_table(vs->nblocks);
     s->block_has_medium = reserve_table(vs->nblocks);
     s->block_full = reserve_table(vs->nblocks);
+    s->block_live_lines = reserve_table(vs->nblocks);
+    s->block_young = reserve_table(vs->nblocks);
     s->recyclable = reserve_table(vs->nblocks * sizeof(uint32_t));
     s->candidates = reserve_table(vs->nblocks * sizeof(uint32_t));
     s->candidate_live = reserve_table(vs->nblocks * sizeof(uint32_t));
     return ok && s->block_free_lines && s->block_holes && s->block_has_pinned && s->block_has_aligned && s->block_has_medium &&
-           s->block_full && s->recyclable &&
+           s->block_full && s->block_live_lines && s->block_young && s->recyclable &&
            s->candidates && s->candidate_live;
 }
 
@@ -61,10 +63,13 @@ void mdn_immix_destroy(mdn_immix_space *s) {
     release_table(s->block_has_aligned, nblocks);
     release_table(s->block_has_medium, nblocks);
     release_table(s->block_full, nblocks);
+    release_table(s->block_live_lines, nblocks);
+    release_table(s->block_young, nblocks);
     release_table(s->recyclable, nblocks * sizeof(uint32_t));
     release_table(s->candidates, nblocks * sizeof(uint32_t));
     release_table(s->candidate_live, nblocks * sizeof(uint32_t));
     s->block_free_lines = s->block_holes = s->block_has_pinned = s->block_has_aligned = s->block_has_medium = s->block_full = NULL;
+    s->block_live_lines = s->block_young = NULL;
     s->recyclable = s->candidates = s->candidate_live = NULL;
     mdn_forwarding_destroy(&s->fwd);
     mdn_side_metadata_destroy(&s->align_log);
@@ -136,6 +141,7 @@ static uintptr_t take_recyclable(mdn_immix_space *s) {
     bool owned = mdn_block_state_cas(s->vs, block, MDN_IMMIX_RECYCLABLE, MDN_BLOCK_ALLOCATING);
     MDN_CHECK(owned);
     (void)owned;
+    s->block_young[s->recyclable[i]] = 1; /* .immix.minor-sweep */
     return block.value;
 }
 
@@ -185,6 +191,7 @@ static uintptr_t take_free(mdn_immix_allocator *a) {
     clear_medium(s, b, block);
     s->block_free_lines[b] = 0;
     s->block_holes[b] = 0;
+    s->block_young[b] = 1; /* .immix.minor-sweep */
     /* Copies overwrite every byte they use and later holes are zeroed when
      * the allocator starts on them, so only mutator blocks need zeroing. */
     if (!zeroed && !a->copy)
@@ -501,8 +508,10 @@ static void sweep_holes(const mdn_immix_space *s, mdn_address block, uint8_t epo
 }
 
 size_t mdn_immix_release(mdn_immix_space *s, mdn_heap *heap) {
-    (void)heap;
     uint8_t epoch = s->mark_epoch;
+    /* .immix.minor-sweep: a conservative root may mark a dead object of
+     * any block (.cons.pin), so a conservative heap sweeps them all. */
+    bool sweep_young_only = s->minor && !heap->options.conservative;
     size_t live_lines = 0, nfree = 0, nrecyclable = 0, nfull = 0, evacuated = 0, reclaimed_lines = 0;
     FOR_EACH_BLOCK(s, block) {
         mdn_address b = mdn_address_from_word(block);
@@ -511,8 +520,23 @@ size_t mdn_immix_release(mdn_immix_space *s, mdn_heap *heap) {
             continue;
         MDN_CHECK(state == MDN_BLOCK_USED || state == MDN_IMMIX_EVACUATING);
         size_t i = block_index(s, block);
+        if (sweep_young_only && !s->block_young[i]) {
+            /* Untouched since the last sweep: its figures stand. */
+            live_lines += s->block_live_lines[i];
+            if (s->block_free_lines[i]) {
+                reclaimed_lines += s->block_free_lines[i];
+                mdn_block_state_set(s->vs, b, MDN_IMMIX_RECYCLABLE);
+                s->recyclable[s->recyclable_count++] = (uint32_t)i;
+                nrecyclable++;
+            } else {
+                nfull++;
+            }
+            continue;
+        }
+        s->block_young[i] = 0;
         unsigned free_lines, holes;
         unsigned live = mdn_immix_count_lines(mdn_immix_line_marks_of(s, b), epoch, &free_lines, &holes);
+        s->block_live_lines[i] = (uint8_t)live;
         if (state == MDN_IMMIX_EVACUATING)
             mdn_forwarding_clear(&s->fwd, b, MDN_BLOCK_SIZE); /* forwarded copies are now garbage */
         live_lines += live;

@@ -25,6 +25,10 @@
  * allocator skip holes.
  * .immix.sweep: after marking, each block is classified free, recyclable or
  * full from its line marks alone; free blocks go back to the pool.
+ * .immix.minor-sweep: with sticky marks a minor collection changes the line
+ * marks only of blocks an allocator took since the last sweep (old objects
+ * are already marked); it sweeps those and keeps the last sweep's figures
+ * for the others.
  * .immix.defrag: when the last collection left free lines stranded in
  * recyclable blocks nobody used, when it reclaimed little, or on a full
  * collection, the blocks with the fewest estimated live bytes are chosen as
@@ -87,6 +91,8 @@ typedef struct mdn_immix_space {
     uint8_t *block_has_aligned; /* some granule's align_log byte may be set */
     uint8_t *block_has_medium;  /* some granule's medium bit may be set (atomic, .immix.medium) */
     uint8_t *block_full;        /* the last sweep found every line live; unchanged since */
+    uint8_t *block_live_lines;  /* live lines found by the last sweep */
+    uint8_t *block_young;       /* an allocator took the block since the last sweep (.immix.minor-sweep) */
 
     /* .immix.alloc: the recyclable list, rebuilt by every sweep. */
     uint32_t *recyclable;      /* block indices */

@@ -139,7 +139,7 @@ static void assert_defaults(const mdn_options *o) {
     ck_assert(!o->poison);
     ck_assert_uint_eq(o->defrag_headroom, 2);
     ck_assert_uint_eq(o->nursery, 0); /* unset: nursery-percent of the heap limit */
-    ck_assert_uint_eq(o->nursery_percent, 25);
+    ck_assert_uint_eq(o->nursery_percent, 50);
     ck_assert(!o->stats);
     ck_assert(!o->heap_histogram);
     ck_assert_str_eq(o->trace, "");

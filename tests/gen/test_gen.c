@@ -339,8 +339,8 @@ START_TEST(mutators_store_while_collecting) {
 END_TEST
 
 /* .gen.policy: a minor collection that reclaims less than gen-min-yield
- * percent makes the next one full; one that leaves the heap more than
- * gen-full-threshold percent in use too. */
+ * percent makes the next one full; any collection that leaves the heap
+ * more than gen-full-threshold percent in use too. */
 START_TEST(policy_low_yield_then_full) {
     mdn_heap *h = mdn_test_heap_with(64 * MIB, gc_threads_of[_i], "gen-min-yield=50,gen-full-threshold=100,gen-full-alloc=100000");
     toyvm_thread *t = toyvm_thread_attach(h);
@@ -378,6 +378,16 @@ START_TEST(policy_crowded_then_full) {
     uint64_t f = fulls(h);
     mdn_collect(t->mutator, MDN_GC_DEFAULT);
     ck_assert_msg(fulls(h) == f + 1, "a minor collection that left half the heap in use was not followed by a full one");
+    /* The full one left the heap as crowded: the next is full too. */
+    mdn_collect(t->mutator, MDN_GC_DEFAULT);
+    ck_assert_msg(fulls(h) == f + 2, "a full collection that left half the heap in use was not followed by a full one");
+    /* Dropped, the objects leave the heap roomy: full, then minor again. */
+    toyvm_set_root(t, keep, mdn_objref_null());
+    mdn_collect(t->mutator, MDN_GC_DEFAULT);
+    ck_assert_uint_eq(fulls(h), f + 3);
+    uint64_t m = minors(h);
+    mdn_collect(t->mutator, MDN_GC_DEFAULT);
+    ck_assert_msg(minors(h) == m + 1 && fulls(h) == f + 3, "a collection after one that left the heap roomy was not minor");
     toyvm_thread_detach(t);
     mdn_heap_destroy(h);
 }

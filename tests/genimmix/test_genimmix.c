@@ -6,7 +6,8 @@
  * are old and do not move again in minor collections; pinned and
  * over-aligned young objects stay where they are; the `nursery` and
  * `nursery-percent` options bound the nursery (the number of collections a
- * given amount of allocation takes follows them).
+ * given amount of allocation takes follows them), and nursery blocks are
+ * charged to the budget once.
  *
  * MDN_TEST_LABELS: threads
  */
@@ -245,6 +246,39 @@ START_TEST(nursery_percent_bounds_the_nursery) {
 }
 END_TEST
 
+/* .gen.nursery: nursery blocks are charged to the budget once. With 24 MiB
+ * of old objects in a 64 MiB heap, a nursery bounded at half the heap
+ * (32 MiB) fits beside them (charged twice it could hold only 20 MiB), so
+ * 128 MiB of short-lived objects take four collections, not six or seven. */
+START_TEST(nursery_is_charged_once) {
+    mdn_heap *h = heap_with(1, false, "nursery-percent=50");
+    toyvm_thread *t = toyvm_thread_attach(h);
+    size_t keep = toyvm_push_root(t, mdn_objref_null());
+    size_t old_each = toyvm_object_bytes(1, 4096);
+    for (size_t n = 0; n < 24 * MIB; n += old_each) {
+        mdn_objref o = toyvm_alloc(t, 4, 1, 4096, MDN_ALLOC_DEFAULT);
+        ck_assert(!mdn_objref_is_null(o));
+        toyvm_init_ref(o, 0, toyvm_root(t, keep));
+        toyvm_set_root(t, keep, o);
+    }
+    mdn_collect(t->mutator, MDN_GC_FULL); /* the old objects are promoted */
+    mdn_stats st;
+    mdn_stats_get(h, &st);
+    uint64_t before = st.collections;
+    size_t each = toyvm_object_bytes(1, 40);
+    for (size_t n = 0; n < 128 * MIB; n += each)
+        MDN_EXPECT(!mdn_objref_is_null(toyvm_alloc(t, 3, 1, 40, MDN_ALLOC_DEFAULT)));
+    mdn_stats_get(h, &st);
+    assert_about(st.collections - before, 4, "24 MiB old, nursery-percent=50");
+    size_t length = 0;
+    for (mdn_objref o = toyvm_root(t, keep); !mdn_objref_is_null(o); o = toyvm_get_ref(o, 0))
+        length++;
+    ck_assert_uint_eq(length, (24 * MIB + old_each - 1) / old_each);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
 static Suite *genimmix_suite(void) {
     Suite *s = suite_create("genimmix");
     TCase *tc = tcase_create("genimmix");
@@ -254,6 +288,7 @@ static Suite *genimmix_suite(void) {
     tcase_add_loop_test(tc, pinned_and_aligned_young_objects_stay, 0, 2);
     tcase_add_test(tc, nursery_size_bounds_the_nursery);
     tcase_add_test(tc, nursery_percent_bounds_the_nursery);
+    tcase_add_test(tc, nursery_is_charged_once);
     suite_add_tcase(s, tc);
     return s;
 }
