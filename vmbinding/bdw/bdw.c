@@ -1379,11 +1379,14 @@ void bdw_scan_custom(mdn_objref obj, uintptr_t header, mdn_tracer *tracer) {
 BDW_EXPORT void *GC_least_plausible_heap_addr;
 BDW_EXPORT void *GC_greatest_plausible_heap_addr;
 
+/* The bounds lie one byte outside the reservation: the variables are in
+ * data that is scanned as roots, and a bound at the reservation's first
+ * byte, or at its end, would keep the object that starts or ends there. */
 static void set_plausible_bounds(mdn_heap *heap) {
     mdn_address start, end;
     mdn_heap_reserved_range(heap, &start, &end);
-    GC_least_plausible_heap_addr = mdn_address_to_ptr(start);
-    GC_greatest_plausible_heap_addr = mdn_address_to_ptr(end);
+    GC_least_plausible_heap_addr = (char *)mdn_address_to_ptr(start) - 1;
+    GC_greatest_plausible_heap_addr = (char *)mdn_address_to_ptr(end) + 1;
 }
 
 BDW_EXPORT struct GC_ms_entry *GC_mark_and_push(void *obj, struct GC_ms_entry *mark_stack_ptr,
