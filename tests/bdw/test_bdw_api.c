@@ -1169,6 +1169,38 @@ START_TEST(links_in_dead_objects_are_dropped) {
 }
 END_TEST
 
+/* A finalizer's client data is reachable while the finalizer is registered. */
+static void *cd_owners[NHELD];
+static uintptr_t cd_hidden[NHELD];
+static void ignore_finalization(void *obj, void *cd) { (void)obj, (void)cd; }
+
+static NOINLINE void make_finalizer_data(void) {
+    for (int i = 0; i < NHELD; i++) {
+        cd_owners[i] = GC_malloc(16);
+        unsigned char *cd = GC_malloc(40);
+        fill(cd, 40, (unsigned char)i);
+        cd_hidden[i] = hide(cd);
+        GC_register_finalizer_no_order(cd_owners[i], ignore_finalization, cd, NULL, NULL);
+    }
+}
+
+START_TEST(finalizer_data_is_reachable) {
+    make_finalizer_data();
+    collect();
+    garbage_rounds(&(uint64_t){5}, 2, GARBAGE, 64);
+    for (int i = 0; i < NHELD; i++) {
+        unsigned char *cd = unhide(cd_hidden[i]);
+        ck_assert_msg(GC_base(cd) == cd, "the client data of finalizer %d was reclaimed", i);
+        ck_assert(check_fill(cd, 40, (unsigned char)i));
+    }
+    for (int i = 0; i < NHELD; i++)
+        GC_register_finalizer_no_order(cd_owners[i], NULL, NULL, NULL, NULL);
+    collect();
+    int alive = count_alive(cd_hidden, NHELD);
+    ck_assert_msg(alive <= NHELD / 10, "%d of %d client data survived their cancelled finalizers", alive, NHELD);
+}
+END_TEST
+
 /* ---- custom kinds and mark procedures ---- */
 
 /* Each case makes NHELD objects of a kind, KWORDS words each, kept in
@@ -1476,6 +1508,7 @@ int main(void) {
     tcase_add_test(tc, long_links_outlive_finalization);
     tcase_add_test(tc, links_move_and_report_duplicates);
     tcase_add_test(tc, links_in_dead_objects_are_dropped);
+    tcase_add_test(tc, finalizer_data_is_reachable);
     tcase_add_test(tc, mark_procedures_report_the_words_that_keep_objects);
 #ifdef MIDDEN_BDW_GC_H
     tcase_add_test(tc, mark_procedures_push_entries_of_their_own);

@@ -162,12 +162,14 @@ static void uncollectable_remove(mdn_mutator *m, uintptr_t start) {
 }
 
 static void push_other_roots(mdn_tracer *tracer); /* custom kinds and mark procedures, below */
+static void final_scan_data(mdn_tracer *tracer);  /* finalization, below */
 
 void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer) {
     (void)heap;
     if (bdw_start_callback)
         bdw_start_callback();
     push_other_roots(tracer);
+    final_scan_data(tracer);
     for (size_t i = 0; i < bdw_uncollectable.cap; i++) {
         uintptr_t slot = *table_key(&bdw_uncollectable, i);
         if (slot > TABLE_TOMBSTONE)
@@ -764,11 +766,21 @@ BDW_EXPORT void GC_set_max_heap_size(GC_word bytes) {
     mdn_heap_set_max(bdw_heap, max);
 }
 
+/* The heap's statistics, read inside a critical section (.cons.critical):
+ * a thread stopped by the signal while it held the statistics lock would
+ * deadlock the collection's end, whose listener reads them too (seen as a
+ * hang of Guile's finalizer thread, which polls GC_get_gc_no). */
 static mdn_stats stats_now(void) {
     mdn_stats st;
     memset(&st, 0, sizeof st);
-    if (GC_is_init_called())
+    if (GC_is_init_called()) {
+        mdn_mutator *m = bdw_self;
+        if (m)
+            mdn_critical_enter(m);
         mdn_stats_get(bdw_heap, &st);
+        if (m)
+            mdn_critical_leave(m);
+    }
     return st;
 }
 
@@ -875,6 +887,18 @@ static __thread int bdw_in_finalizers __attribute__((tls_model("initial-exec")))
 
 static bdw_table bdw_finals = {.size = sizeof(bdw_final)};
 static bdw_final *final_find(uintptr_t obj, bool insert) { return table_find(&bdw_finals, obj, insert); }
+
+/* A finalizer's client data is reachable, as in Boehm GC, where the
+ * finalization table lies in the collected heap: Guile's guardians keep
+ * their only reference to a list there. The table changes only inside
+ * critical sections, so a collection reads it whole. */
+static void final_scan_data(mdn_tracer *tracer) {
+    for (size_t i = 0; i < bdw_finals.cap; i++) {
+        bdw_final *e = (bdw_final *)table_key(&bdw_finals, i);
+        if (e->obj > TABLE_TOMBSTONE && e->cd)
+            mdn_trace_ambiguous(tracer, mdn_address_from_ptr(&e->cd), sizeof e->cd);
+    }
+}
 
 /* The heap's finalizer for an object with a Boehm finalizer. */
 static void final_run(mdn_mutator *m, mdn_objref ref, void *data) {
