@@ -53,6 +53,12 @@ bool mdn_heap_contains(mdn_heap *heap, mdn_address address) {
     return mdn_vmspace_space_of(&heap->vm, address) != MDN_SPACE_NONE;
 }
 
+void mdn_heap_reserved_range(mdn_heap *heap, mdn_address *start, mdn_address *end) {
+    mdn_heap_check_api(heap, "heap_reserved_range");
+    *start = mdn_address_from_word(heap->vm.start);
+    *end = mdn_address_from_word(heap->vm.end);
+}
+
 void mdn_forget_object(mdn_heap *heap, mdn_objref obj) {
     mdn_heap_check_api(heap, "forget_object");
     if (!heap->cons)

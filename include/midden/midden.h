@@ -686,6 +686,16 @@ mdn_objref mdn_find_object(mdn_heap *heap, mdn_address address);
 bool mdn_heap_contains(mdn_heap *heap, mdn_address address);
 
 /**
+ * @brief The address range the heap reserved when it was created: every
+ * object it will ever hold lies in [@p *start, @p *end), whatever the heap
+ * grows to later.
+ * @param heap  the heap
+ * @param start receives the first byte of the reservation
+ * @param end   receives one past its last byte
+ */
+void mdn_heap_reserved_range(mdn_heap *heap, mdn_address *start, mdn_address *end);
+
+/**
  * @brief Drop an object now (explicit free): mdn_find_object() no longer
  * finds it, ambiguous references no longer keep it, and the next collection
  * reclaims its memory unless an exact reference still reaches it.

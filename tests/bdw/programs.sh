@@ -4,8 +4,10 @@
 # default settings and with frequent collections and the heap verifier:
 # mmv and mcp (renaming files), debfoster (package dependencies), w3m
 # (rendering HTML), GNU poke (its compiler and virtual machine), the Neko
-# virtual machine and the Nix expression evaluator (which sets GC_no_dls
-# and allocates with GC_malloc_many).
+# virtual machine, the Nix expression evaluator (which sets GC_no_dls
+# and allocates with GC_malloc_many) and Guile (custom kinds with mark
+# procedures, GC_generic_malloc_many, weak tables, guardians and its
+# finalizer thread), which runs guile-program.scm beside this script.
 #
 #   programs.sh <directory of Midden's libgc.so.1> <work directory> [soak]
 #
@@ -18,6 +20,7 @@ set -u
 lib=$1
 work=$2
 soak=${3:-}
+script_dir=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work" || exit 1
 cd "$work" || exit 1
 
@@ -26,8 +29,10 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libgc\.so\.1 '; then
     exit 77
 fi
 # The programs, and the libraries they need that a minimal system lacks.
-packages="mmv debfoster w3m poke libpoke0 libnbd0 neko libneko2 nix-bin libboost-context1.74.0 libcpuid16"
-if [ ! -f root/.complete ]; then
+packages="mmv debfoster w3m poke libpoke0 libnbd0 neko libneko2 nix-bin libboost-context1.74.0 libcpuid16
+    guile-3.0 guile-3.0-libs libreadline8 libunistring2 libffi8 libgmp10"
+# The marker holds the package list, so a changed list fetches anew.
+if [ "$(cat root/.complete 2>/dev/null)" != "$packages" ]; then
     rm -rf ./*.deb root
     if ! timeout 300 apt-get download $packages >download.log 2>&1; then
         echo "SKIP: cannot fetch $packages with apt-get download (is the package registry reachable?):"
@@ -37,12 +42,12 @@ if [ ! -f root/.complete ]; then
     for d in ./*.deb; do
         dpkg -x "$d" root || exit 1
     done
-    : >root/.complete
+    printf '%s' "$packages" >root/.complete
 fi
 here=$(pwd)
 # Libraries the programs load from the unpacked packages, not the system's.
 libs="$here/root/usr/lib/x86_64-linux-gnu:$here/root/usr/lib/nix"
-for p in mmv w3m poke neko nix-instantiate; do
+for p in mmv w3m poke neko nix-instantiate guile-3.0; do
     if ! LD_LIBRARY_PATH=$lib:$libs ldd "root/usr/bin/$p" | grep -q "$lib/libgc.so.1"; then
         echo "FAIL: with LD_LIBRARY_PATH=$lib, $p does not load Midden's libgc.so.1"
         exit 1
@@ -151,6 +156,15 @@ run_stressed "nix-instantiate --eval (expression evaluator)" ':' \
     NIX_LOG_DIR="$here/nix/log" HOME="$here/nix/home" \
     "$here/root/usr/bin/nix-instantiate" --eval --strict --readonly-mode -E "$nix_expr"
 stress=64K
+
+# Guile evaluates a program of lists, vectors, strings, hash tables,
+# closures, bignums, weak tables, guardians, continuations and exceptions
+# with its interpreter; its threads and VM stacks are objects of kinds
+# with mark procedures.
+guile_dir="$here/root/usr/lib/x86_64-linux-gnu/guile/3.0"
+run_stressed "guile (interpreter, custom kinds)" "cp '$script_dir/guile-program.scm' program.scm" \
+    env HOME=. GUILE_LOAD_PATH="$here/root/usr/share/guile/3.0" GUILE_LOAD_COMPILED_PATH="$guile_dir/ccache" \
+    GUILE_SYSTEM_EXTENSIONS_PATH="$guile_dir/extensions" "$here/root/usr/bin/guile-3.0" --no-auto-compile program.scm
 
 if [ "$soak" = soak ]; then
     run_stressed "mmv (collision report)" "$files" "$here/root/usr/bin/mmv" -n '*.c' 'same'

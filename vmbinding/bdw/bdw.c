@@ -34,7 +34,7 @@
 #define BDW_EXPORT __attribute__((visibility("default")))
 
 /* The largest request served (the header's size field). */
-#define BDW_MAX_REQUEST ((size_t)1 << 39)
+#define BDW_MAX_REQUEST ((size_t)1 << 38)
 
 /* ---- state ----------------------------------------------------------------- */
 
@@ -161,10 +161,15 @@ static void uncollectable_remove(mdn_mutator *m, uintptr_t start) {
     mdn_critical_leave(m);
 }
 
+static void push_other_roots(mdn_tracer *tracer); /* custom kinds and mark procedures, below */
+static void final_scan_data(mdn_tracer *tracer);  /* finalization, below */
+
 void mdn_vm_scan_roots(mdn_heap *heap, mdn_tracer *tracer) {
     (void)heap;
     if (bdw_start_callback)
         bdw_start_callback();
+    push_other_roots(tracer);
+    final_scan_data(tracer);
     for (size_t i = 0; i < bdw_uncollectable.cap; i++) {
         uintptr_t slot = *table_key(&bdw_uncollectable, i);
         if (slot > TABLE_TOMBSTONE)
@@ -181,6 +186,7 @@ void mdn_vm_out_of_memory(mdn_heap *heap, size_t bytes) { (void)heap, (void)byte
 /* ---- initialisation and threads -------------------------------------------- */
 
 static void final_ready(mdn_heap *heap, size_t pending, void *data); /* finalization, below */
+static void set_plausible_bounds(mdn_heap *heap);                           /* custom kinds, below */
 static void links_settle(void);                                      /* disappearing links, below */
 
 static void thread_exit(void *arg) {
@@ -379,6 +385,7 @@ BDW_EXPORT void GC_init(void) {
             bdw_fatal("cannot create the thread key");
         mdn_event_listener_add(heap, on_event, NULL);
         mdn_set_finalizer_notifier(heap, final_ready, NULL);
+        set_plausible_bounds(heap);
         __atomic_store_n(&bdw_heap, heap, __ATOMIC_RELEASE);
         push_disabled();
         install_fork_handlers();
@@ -581,7 +588,7 @@ static __attribute__((noinline)) void *bdw_alloc(size_t n, size_t align, unsigne
         offset = (((uintptr_t)p + sizeof(uintptr_t) + align - 1) & ~(uintptr_t)(align - 1)) - (uintptr_t)p;
         *(uintptr_t *)p = hdr_make(total, offset, kind);
     }
-    if ((kind & KIND_UNCOLLECTABLE) != 0)
+    if (kind_is_uncollectable(kind))
         uncollectable_add(m, (uintptr_t)p);
     maybe_finalize();
     return (char *)p + offset;
@@ -605,14 +612,14 @@ static inline __attribute__((always_inline)) void *alloc_small(size_t n, unsigne
 }
 
 BDW_EXPORT void *GC_malloc(size_t bytes) { return alloc_small(bytes, KIND_NORMAL); }
-BDW_EXPORT void *GC_malloc_atomic(size_t bytes) { return alloc_small(bytes, KIND_ATOMIC); }
+BDW_EXPORT void *GC_malloc_atomic(size_t bytes) { return alloc_small(bytes, KIND_PTRFREE); }
 BDW_EXPORT void *GC_malloc_uncollectable(size_t bytes) { return bdw_alloc(bytes, 0, KIND_UNCOLLECTABLE); }
 BDW_EXPORT void *GC_malloc_atomic_uncollectable(size_t bytes) {
     return bdw_alloc(bytes, 0, KIND_ATOMIC_UNCOLLECTABLE);
 }
 /* Every interior pointer is recognised, so the off-page hint changes nothing. */
 BDW_EXPORT void *GC_malloc_ignore_off_page(size_t bytes) { return alloc_small(bytes, KIND_NORMAL); }
-BDW_EXPORT void *GC_malloc_atomic_ignore_off_page(size_t bytes) { return alloc_small(bytes, KIND_ATOMIC); }
+BDW_EXPORT void *GC_malloc_atomic_ignore_off_page(size_t bytes) { return alloc_small(bytes, KIND_PTRFREE); }
 
 BDW_EXPORT void *GC_memalign(size_t align, size_t bytes) {
     if (align == 0 || (align & (align - 1)) != 0)
@@ -663,7 +670,7 @@ BDW_EXPORT void GC_free(void *p) {
     uintptr_t start = object_of(p);
     if (!start || (char *)start + hdr_offset(*(uintptr_t *)start) != (char *)p)
         bdw_fatal("GC_free: %p is not the start of an object of this heap", p);
-    if (hdr_kind(*(uintptr_t *)start) & KIND_UNCOLLECTABLE)
+    if (kind_is_uncollectable(hdr_kind(*(uintptr_t *)start)))
         uncollectable_remove(self(), start);
     mdn_forget_object(bdw_heap, mdn_objref_from_address(mdn_address_from_word(start)));
 }
@@ -693,15 +700,15 @@ BDW_EXPORT void *GC_realloc(void *old, size_t bytes) {
     return p;
 }
 
-/* Boehm GC's batch allocation: objects of `bytes` each, linked through their
- * first word (GC_NEXT), the last link NULL, all else zero; about a page of
- * them, or one large object. */
-BDW_EXPORT void *GC_malloc_many(size_t bytes) {
+/* Boehm GC's batch allocation: objects of `bytes` each and of `kind`,
+ * linked through their first word (GC_NEXT), the last link NULL, all else
+ * zero; about a page of them, or one large object. */
+static void *malloc_many(size_t bytes, unsigned kind) {
     size_t each = bytes < sizeof(void *) ? sizeof(void *) : bytes;
     size_t n = each >= 2048 ? 1 : 4096 / (each + sizeof(uintptr_t));
     void *head = NULL;
     for (size_t i = 0; i < n; i++) {
-        void **p = GC_malloc(each);
+        void **p = kind_is_uncollectable(kind) ? bdw_alloc(each, 0, kind) : alloc_small(each, kind);
         if (!p)
             break;
         *p = head;
@@ -709,6 +716,7 @@ BDW_EXPORT void *GC_malloc_many(size_t bytes) {
     }
     return head;
 }
+BDW_EXPORT void *GC_malloc_many(size_t bytes) { return malloc_many(bytes, KIND_NORMAL); }
 
 BDW_EXPORT char *GC_strdup(const char *s) {
     if (!s)
@@ -774,11 +782,21 @@ BDW_EXPORT void GC_set_max_heap_size(GC_word bytes) {
     mdn_heap_set_max(bdw_heap, max);
 }
 
+/* The heap's statistics, read inside a critical section (.cons.critical):
+ * a thread stopped by the signal while it held the statistics lock would
+ * deadlock the collection's end, whose listener reads them too (seen as a
+ * hang of Guile's finalizer thread, which polls GC_get_gc_no). */
 static mdn_stats stats_now(void) {
     mdn_stats st;
     memset(&st, 0, sizeof st);
-    if (GC_is_init_called())
+    if (GC_is_init_called()) {
+        mdn_mutator *m = bdw_self;
+        if (m)
+            mdn_critical_enter(m);
         mdn_stats_get(bdw_heap, &st);
+        if (m)
+            mdn_critical_leave(m);
+    }
     return st;
 }
 
@@ -885,6 +903,18 @@ static __thread int bdw_in_finalizers __attribute__((tls_model("initial-exec")))
 
 static bdw_table bdw_finals = {.size = sizeof(bdw_final)};
 static bdw_final *final_find(uintptr_t obj, bool insert) { return table_find(&bdw_finals, obj, insert); }
+
+/* A finalizer's client data is reachable, as in Boehm GC, where the
+ * finalization table lies in the collected heap: Guile's guardians keep
+ * their only reference to a list there. The table changes only inside
+ * critical sections, so a collection reads it whole. */
+static void final_scan_data(mdn_tracer *tracer) {
+    for (size_t i = 0; i < bdw_finals.cap; i++) {
+        bdw_final *e = (bdw_final *)table_key(&bdw_finals, i);
+        if (e->obj > TABLE_TOMBSTONE && e->cd)
+            mdn_trace_ambiguous(tracer, mdn_address_from_ptr(&e->cd), sizeof e->cd);
+    }
+}
 
 /* The heap's finalizer for an object with a Boehm finalizer. */
 static void final_run(mdn_mutator *m, mdn_objref ref, void *data) {
@@ -1256,23 +1286,291 @@ BDW_EXPORT void GC_debug_register_finalizer_ignore_self(void *obj, GC_finalizati
     GC_register_finalizer_ignore_self(obj, fn, cd, ofn, ocd);
 }
 
-/* ---- custom kinds and mark procedures (not yet) ------------------------------------- */
+/* ---- custom kinds and mark procedures (.cons.kinds in conservative.md) ------------ */
 
-BDW_EXPORT void **GC_new_free_list(void) { BDW_UNSUPPORTED("GC_new_free_list"); }
+/* A kind: its descriptor template (gc.h), whether the object's size is
+ * added to it, and the free list the program gave GC_new_kind. Kinds and
+ * procedures are added under bdw_kind_lock and never change after; a
+ * collection reads them with the world stopped, after the program made an
+ * object of the kind. */
+typedef struct bdw_kind {
+    GC_word descr;
+    int add_size;
+    void **free_list;
+} bdw_kind;
+static pthread_mutex_t bdw_kind_lock = PTHREAD_MUTEX_INITIALIZER;
+static bdw_kind bdw_kinds[KIND_MAX] = {
+    [KIND_PTRFREE] = {0, 0, NULL},
+    [KIND_NORMAL] = {0, 1, NULL},
+    [KIND_UNCOLLECTABLE] = {0, 1, NULL},
+    [KIND_ATOMIC_UNCOLLECTABLE] = {0, 0, NULL},
+};
+static unsigned bdw_nkinds = KIND_FIRST_CUSTOM;        /* (atomic) */
+static GC_mark_proc bdw_procs[GC_MAX_MARK_PROCS];
+static unsigned bdw_nprocs = GC_RESERVED_MARK_PROCS;   /* (atomic) */
+
+/* The collector's tracer while this thread runs a mark procedure or the
+ * push-other-roots procedure: what GC_mark_and_push and GC_push_all report to. */
+static __thread mdn_tracer *bdw_marking __attribute__((tls_model("initial-exec")));
+
+/* Entries a mark procedure may push itself (with the entry layout of
+ * gc.h), beside the references it reports with GC_mark_and_push, which go
+ * straight to the collector's own work list. */
+#define BDW_MARK_STACK 64
+
+static void trace_range(mdn_tracer *t, const void *p, size_t bytes) {
+    if (bytes >= sizeof(GC_word))
+        mdn_trace_ambiguous(t, mdn_address_from_ptr(p), bytes & ~(sizeof(GC_word) - 1));
+}
+
+/* The words of a GC_DS_BITMAP descriptor's bitmap (the most significant
+ * bit for the first word) among the first `words` of `base`, a run of
+ * consecutive pointer words at a time. */
+static void trace_bitmap(mdn_tracer *t, GC_word *base, size_t words, GC_word d) {
+    GC_word bits = d & ~(GC_word)GC_DS_TAGS;
+    size_t i = 0;
+    while (bits && i < words) {
+        unsigned skip = (unsigned)__builtin_clzl(bits);
+        i += skip;
+        bits <<= skip;
+        unsigned run = (unsigned)__builtin_clzl(~bits);
+        if (i >= words)
+            break;
+        if (run > words - i)
+            run = (unsigned)(words - i);
+        trace_range(t, base + i, run * sizeof(GC_word));
+        i += run;
+        bits = run < 64 ? bits << run : 0;
+    }
+}
+
+typedef struct bdw_mark_stack {
+    struct GC_ms_entry *bottom, *limit; /* bottom is an entry never used: the empty stack's top */
+} bdw_mark_stack;
+
+/* Scan `bytes` of `addr` (SIZE_MAX: as far as the descriptor says) by the
+ * descriptor `d`; a mark procedure may push entries on `ms` above `top`.
+ * Returns the new top. */
+static struct GC_ms_entry *scan_by_descriptor(mdn_tracer *t, GC_word *addr, size_t bytes, GC_word d,
+                                              const bdw_mark_stack *ms, struct GC_ms_entry *top, int nested) {
+    switch (d & GC_DS_TAGS) {
+    case GC_DS_LENGTH:
+        trace_range(t, addr, d < bytes ? d : bytes);
+        return top;
+    case GC_DS_BITMAP:
+        trace_bitmap(t, addr, bytes / sizeof(GC_word), d);
+        return top;
+    case GC_DS_PROC: {
+        unsigned index = (unsigned)(d >> GC_DS_TAG_BITS) & (GC_MAX_MARK_PROCS - 1);
+        GC_mark_proc proc = index < __atomic_load_n(&bdw_nprocs, __ATOMIC_ACQUIRE) ? bdw_procs[index] : NULL;
+        if (!proc)
+            bdw_fatal("an object at %p has the descriptor %#lx, whose mark procedure %u was never made by GC_new_proc",
+                      (void *)addr, d, index);
+        struct GC_ms_entry *r = proc(addr, top, ms->limit, d >> (GC_DS_TAG_BITS + GC_LOG_MAX_MARK_PROCS));
+        if (r < ms->bottom || r >= ms->limit)
+            bdw_fatal("mark procedure %u returned a mark stack pointer outside the stack it was given", index);
+        return r;
+    }
+    default: { /* GC_DS_PER_OBJECT */
+        GC_signed_word off = (GC_signed_word)(d & ~(GC_word)GC_DS_TAGS);
+        GC_word real;
+        if (off >= 0) {
+            if (bytes != SIZE_MAX && (size_t)off + sizeof(GC_word) > bytes)
+                return top; /* an object too small to hold its descriptor yet */
+            real = *(GC_word *)((char *)addr + off);
+        } else {
+            const char *type = *(const char **)addr;
+            if (!type)
+                return top; /* no type record yet: a new object holds nothing */
+            real = *(const GC_word *)(type - off - GC_INDIR_PER_OBJ_BIAS);
+        }
+        if (nested || (real & GC_DS_TAGS) == GC_DS_PER_OBJECT)
+            bdw_fatal("the per-object descriptor of the object at %p is itself a per-object descriptor (%#lx)",
+                      (void *)addr, real);
+        return scan_by_descriptor(t, addr, bytes, real, ms, top, 1);
+    }
+    }
+}
+
+/* Scan by a descriptor, then whatever its mark procedures pushed. */
+static void mark_by_descriptor(mdn_tracer *t, GC_word *addr, size_t bytes, GC_word d) {
+    struct GC_ms_entry entries[BDW_MARK_STACK + 1];
+    bdw_mark_stack ms = {entries, entries + BDW_MARK_STACK + 1};
+    mdn_tracer *outer = bdw_marking;
+    bdw_marking = t;
+    struct GC_ms_entry *top = scan_by_descriptor(t, addr, bytes, d, &ms, ms.bottom, 0);
+    while (top > ms.bottom) {
+        struct GC_ms_entry e = *top--;
+        top = scan_by_descriptor(t, e.mse_start, SIZE_MAX, e.mse_descr, &ms, top, 0);
+    }
+    bdw_marking = outer;
+}
+
+void bdw_scan_custom(mdn_objref obj, uintptr_t header, mdn_tracer *tracer) {
+    unsigned kind = hdr_kind(header);
+    if (kind >= __atomic_load_n(&bdw_nkinds, __ATOMIC_ACQUIRE))
+        bdw_fatal("the object at %p has kind %u, which GC_new_kind never made", mdn_objref_to_ptr(obj), kind);
+    const bdw_kind *k = &bdw_kinds[kind];
+    size_t offset = hdr_offset(header), bytes = hdr_size(header) - offset;
+    mark_by_descriptor(tracer, (GC_word *)((char *)mdn_objref_to_ptr(obj) + offset), bytes,
+                       k->descr + (k->add_size ? bytes : 0));
+}
+
+BDW_EXPORT void *GC_least_plausible_heap_addr;
+BDW_EXPORT void *GC_greatest_plausible_heap_addr;
+
+/* The bounds lie one byte outside the reservation: the variables are in
+ * data that is scanned as roots, and a bound at the reservation's first
+ * byte, or at its end, would keep the object that starts or ends there. */
+static void set_plausible_bounds(mdn_heap *heap) {
+    mdn_address start, end;
+    mdn_heap_reserved_range(heap, &start, &end);
+    GC_least_plausible_heap_addr = (char *)mdn_address_to_ptr(start) - 1;
+    GC_greatest_plausible_heap_addr = (char *)mdn_address_to_ptr(end) + 1;
+}
+
+BDW_EXPORT struct GC_ms_entry *GC_mark_and_push(void *obj, struct GC_ms_entry *mark_stack_ptr,
+                                                struct GC_ms_entry *mark_stack_limit, void **src) {
+    (void)mark_stack_limit, (void)src;
+    mdn_tracer *t = bdw_marking;
+    if (!t)
+        bdw_fatal("GC_mark_and_push called outside a mark procedure");
+    trace_range(t, &obj, sizeof obj);
+    return mark_stack_ptr;
+}
+
+static void push_range(void *bottom, void *top, const char *name) {
+    mdn_tracer *t = bdw_marking;
+    if (!t)
+        bdw_fatal("%s called outside a mark procedure and the push-other-roots procedure", name);
+    uintptr_t lo = ((uintptr_t)bottom + sizeof(GC_word) - 1) & ~(uintptr_t)(sizeof(GC_word) - 1);
+    if ((uintptr_t)top > lo)
+        trace_range(t, (void *)lo, (uintptr_t)top - lo);
+}
+BDW_EXPORT void GC_push_all(void *bottom, void *top) { push_range(bottom, top, "GC_push_all"); }
+BDW_EXPORT void GC_push_all_eager(void *bottom, void *top) { push_range(bottom, top, "GC_push_all_eager"); }
+/* Every page counts as dirty: the whole range is scanned. */
+BDW_EXPORT void GC_push_conditional(void *bottom, void *top, int all) {
+    (void)all;
+    push_range(bottom, top, "GC_push_conditional");
+}
+
+/* Threads' stacks and registers are the core's: the default has nothing to add. */
+static void push_other_roots_default(void) {}
+static GC_push_other_roots_proc bdw_push_other_roots = push_other_roots_default;
+
+BDW_EXPORT void GC_set_push_other_roots(GC_push_other_roots_proc fn) {
+    __atomic_store_n(&bdw_push_other_roots, fn ? fn : push_other_roots_default, __ATOMIC_RELEASE);
+}
+BDW_EXPORT GC_push_other_roots_proc GC_get_push_other_roots(void) {
+    return __atomic_load_n(&bdw_push_other_roots, __ATOMIC_ACQUIRE);
+}
+
+static void push_other_roots(mdn_tracer *tracer) {
+    GC_push_other_roots_proc fn = __atomic_load_n(&bdw_push_other_roots, __ATOMIC_ACQUIRE);
+    bdw_marking = tracer;
+    fn();
+    bdw_marking = NULL;
+}
+
+/* The library allocates every kind from the heap's own buffers: a free
+ * list stays empty, so a program that looks into it finds nothing there
+ * and calls GC_generic_malloc. */
+#define BDW_FREE_LIST_ENTRIES 257
+BDW_EXPORT void **GC_new_free_list_inner(void) {
+    void **fl = calloc(BDW_FREE_LIST_ENTRIES, sizeof(void *));
+    if (!fl)
+        bdw_fatal("GC_new_free_list: out of memory");
+    return fl;
+}
+BDW_EXPORT void **GC_new_free_list(void) { return GC_new_free_list_inner(); }
+
+static unsigned new_kind(void **free_list, GC_word descr, int add_size, int clear, const char *name) {
+    (void)clear; /* new objects are always cleared */
+    if (!free_list)
+        bdw_fatal("%s: the free list is NULL", name);
+    pthread_mutex_lock(&bdw_kind_lock);
+    unsigned kind = bdw_nkinds;
+    if (kind >= KIND_MAX)
+        bdw_fatal("%s: all %d kinds are taken", name, KIND_MAX);
+    if ((descr & GC_DS_TAGS) == GC_DS_PROC) {
+        unsigned index = (unsigned)(descr >> GC_DS_TAG_BITS) & (GC_MAX_MARK_PROCS - 1);
+        if (index >= bdw_nprocs || !bdw_procs[index])
+            bdw_fatal("%s: the descriptor %#lx names mark procedure %u, which GC_new_proc never made", name, descr,
+                      index);
+    }
+    bdw_kinds[kind] = (bdw_kind){descr, add_size != 0, free_list};
+    __atomic_store_n(&bdw_nkinds, kind + 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&bdw_kind_lock);
+    return kind;
+}
 BDW_EXPORT unsigned GC_new_kind(void **free_list, GC_word mark_descriptor, int add_size_to_descriptor,
                                 int clear_new_objects) {
-    (void)free_list, (void)mark_descriptor, (void)add_size_to_descriptor, (void)clear_new_objects;
-    BDW_UNSUPPORTED("GC_new_kind");
+    return new_kind(free_list, mark_descriptor, add_size_to_descriptor, clear_new_objects, "GC_new_kind");
 }
-BDW_EXPORT unsigned GC_new_proc(void *mark_proc) {
-    (void)mark_proc;
-    BDW_UNSUPPORTED("GC_new_proc");
+BDW_EXPORT unsigned GC_new_kind_inner(void **free_list, GC_word mark_descriptor, int add_size_to_descriptor,
+                                      int clear_new_objects) {
+    return new_kind(free_list, mark_descriptor, add_size_to_descriptor, clear_new_objects, "GC_new_kind_inner");
 }
-BDW_EXPORT void *GC_generic_malloc(size_t bytes, int kind) {
-    (void)bytes, (void)kind;
-    BDW_UNSUPPORTED("GC_generic_malloc");
+
+static unsigned new_proc(GC_mark_proc proc, const char *name) {
+    if (!proc)
+        bdw_fatal("%s: the mark procedure is NULL", name);
+    pthread_mutex_lock(&bdw_kind_lock);
+    unsigned index = bdw_nprocs;
+    if (index >= GC_MAX_MARK_PROCS)
+        bdw_fatal("%s: all %d mark procedures are taken", name, GC_MAX_MARK_PROCS);
+    bdw_procs[index] = proc;
+    __atomic_store_n(&bdw_nprocs, index + 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&bdw_kind_lock);
+    return index;
 }
-BDW_EXPORT void GC_set_push_other_roots(void (*fn)(void)) {
-    (void)fn;
-    BDW_UNSUPPORTED("GC_set_push_other_roots");
+BDW_EXPORT unsigned GC_new_proc(GC_mark_proc proc) { return new_proc(proc, "GC_new_proc"); }
+BDW_EXPORT unsigned GC_new_proc_inner(GC_mark_proc proc) { return new_proc(proc, "GC_new_proc_inner"); }
+
+static unsigned kind_of(int kind, const char *name) {
+    if (kind < 0 || (unsigned)kind >= __atomic_load_n(&bdw_nkinds, __ATOMIC_ACQUIRE))
+        bdw_fatal("%s: %d is not a kind (there are %u)", name, kind, __atomic_load_n(&bdw_nkinds, __ATOMIC_ACQUIRE));
+    return (unsigned)kind;
 }
+
+static void *generic_malloc(size_t bytes, int kind, const char *name) {
+    unsigned k = kind_of(kind, name);
+    return kind_is_uncollectable(k) ? bdw_alloc(bytes, 0, k) : alloc_small(bytes, k);
+}
+BDW_EXPORT void *GC_generic_malloc(size_t bytes, int kind) { return generic_malloc(bytes, kind, "GC_generic_malloc"); }
+/* Every interior pointer is recognised, so the off-page hint changes nothing. */
+BDW_EXPORT void *GC_generic_malloc_ignore_off_page(size_t bytes, int kind) {
+    return generic_malloc(bytes, kind, "GC_generic_malloc_ignore_off_page");
+}
+BDW_EXPORT void *GC_generic_or_special_malloc(size_t bytes, int kind) {
+    return generic_malloc(bytes, kind, "GC_generic_or_special_malloc");
+}
+BDW_EXPORT void *GC_malloc_kind(size_t bytes, int kind) { return generic_malloc(bytes, kind, "GC_malloc_kind"); }
+BDW_EXPORT void *GC_malloc_kind_global(size_t bytes, int kind) {
+    return generic_malloc(bytes, kind, "GC_malloc_kind_global");
+}
+BDW_EXPORT void *GC_generic_malloc_uncollectable(size_t bytes, int kind) {
+    unsigned k = kind_of(kind, "GC_generic_malloc_uncollectable");
+    if (k >= KIND_FIRST_CUSTOM)
+        bdw_fatal("GC_generic_malloc_uncollectable: uncollectable objects of a kind made by GC_new_kind (%u) are not "
+                  "supported yet",
+                  k);
+    return bdw_alloc(bytes, 0, k == KIND_PTRFREE || k == KIND_ATOMIC_UNCOLLECTABLE ? KIND_ATOMIC_UNCOLLECTABLE
+                                                                                : KIND_UNCOLLECTABLE);
+}
+BDW_EXPORT void GC_generic_malloc_many(size_t bytes, int kind, void **result) {
+    *result = malloc_many(bytes, kind_of(kind, "GC_generic_malloc_many"));
+}
+
+BDW_EXPORT int GC_get_kind_and_size(const void *obj, size_t *psize) {
+    uintptr_t start = object_of(obj);
+    if (!start)
+        bdw_fatal("GC_get_kind_and_size: %p is not in an object of this heap", obj);
+    uintptr_t h = *(uintptr_t *)start;
+    if (psize)
+        *psize = hdr_size(h) - hdr_offset(h);
+    return (int)hdr_kind(h);
+}
+
+BDW_EXPORT void *GC_is_visible(void *p) { return p; }

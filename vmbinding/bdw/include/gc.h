@@ -210,13 +210,90 @@ GC_API void GC_debug_register_finalizer_no_order(void *obj, GC_finalization_proc
 GC_API void GC_debug_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
                                                     GC_finalization_proc *ofn, void **ocd);
 
-/* ---- custom kinds and mark procedures (gc_mark.h in Boehm GC) ---- */
+/* ---- custom kinds and mark procedures (gc_mark.h and gc_inline.h in Boehm GC) ----
+ *
+ * A kind is a way of scanning objects: its mark descriptor says which words
+ * of an object may be pointers. The low two bits of a descriptor are its
+ * tag:
+ *   GC_DS_LENGTH      the descriptor is a length in bytes: that many leading
+ *                     bytes are scanned (with add_size_to_descriptor the
+ *                     object's size is added: 0 then means "the whole object");
+ *   GC_DS_BITMAP      the other 62 bits are a bitmap of pointer words, the
+ *                     most significant bit for the first word;
+ *   GC_DS_PROC        a mark procedure (GC_MAKE_PROC(index, env)) is called
+ *                     with the object and reports the object's references
+ *                     with GC_mark_and_push (GC_MARK_AND_PUSH);
+ *   GC_DS_PER_OBJECT  the real descriptor is in the object, at byte offset
+ *                     descr & ~GC_DS_TAGS, or, for a negative descr, in the
+ *                     type record the object's first word points to, at
+ *                     -(descr & ~GC_DS_TAGS) - GC_INDIR_PER_OBJ_BIAS.
+ * Mark procedures run during collections, possibly on several collector
+ * threads at once, and only on objects the collection reached. */
+#define GC_I_PTRFREE 0
+#define GC_I_NORMAL 1
+#define GC_LOG_MAX_MARK_PROCS 6
+#define GC_MAX_MARK_PROCS (1 << GC_LOG_MAX_MARK_PROCS)
+#define GC_RESERVED_MARK_PROCS 8
+#define GC_DS_TAG_BITS 2
+#define GC_DS_TAGS ((1 << GC_DS_TAG_BITS) - 1)
+#define GC_DS_LENGTH 0
+#define GC_DS_BITMAP 1
+#define GC_DS_PROC 2
+#define GC_DS_PER_OBJECT 3
+#define GC_INDIR_PER_OBJ_BIAS 0x10
+#define GC_MAKE_PROC(proc_index, env) (((((env) << GC_LOG_MAX_MARK_PROCS) | (proc_index)) << GC_DS_TAG_BITS) | GC_DS_PROC)
+
+/* A mark stack entry: a range to scan and its descriptor. */
+struct GC_ms_entry {
+    void *mse_start;
+    GC_word mse_descr;
+};
+typedef struct GC_ms_entry *(*GC_mark_proc)(GC_word *addr, struct GC_ms_entry *mark_stack_ptr,
+                                            struct GC_ms_entry *mark_stack_limit, GC_word env);
+typedef void (*GC_push_other_roots_proc)(void);
+
+/* Bounds of every address the heap may ever hold (set by GC_init). */
+GC_API void *GC_least_plausible_heap_addr;
+GC_API void *GC_greatest_plausible_heap_addr;
+
 GC_API void **GC_new_free_list(void);
+GC_API void **GC_new_free_list_inner(void);
 GC_API unsigned GC_new_kind(void **free_list, GC_word mark_descriptor, int add_size_to_descriptor,
                             int clear_new_objects);
-GC_API unsigned GC_new_proc(void *mark_proc);
+GC_API unsigned GC_new_kind_inner(void **free_list, GC_word mark_descriptor, int add_size_to_descriptor,
+                                  int clear_new_objects);
+GC_API unsigned GC_new_proc(GC_mark_proc proc);
+GC_API unsigned GC_new_proc_inner(GC_mark_proc proc);
 GC_API void *GC_generic_malloc(size_t bytes, int kind);
-GC_API void GC_set_push_other_roots(void (*fn)(void));
+GC_API void *GC_generic_malloc_ignore_off_page(size_t bytes, int kind);
+GC_API void *GC_generic_malloc_uncollectable(size_t bytes, int kind);
+GC_API void *GC_generic_or_special_malloc(size_t bytes, int kind);
+GC_API void *GC_malloc_kind(size_t bytes, int kind);
+GC_API void *GC_malloc_kind_global(size_t bytes, int kind);
+/* *result: a list of objects of `bytes` and `kind`, linked through their first word. */
+GC_API void GC_generic_malloc_many(size_t bytes, int kind, void **result);
+GC_API int GC_get_kind_and_size(const void *obj, size_t *psize);
+/* Inside a mark procedure: mark obj if it is in an object of the heap and
+ * scan that object later; returns mark_stack_ptr. */
+GC_API struct GC_ms_entry *GC_mark_and_push(void *obj, struct GC_ms_entry *mark_stack_ptr,
+                                            struct GC_ms_entry *mark_stack_limit, void **src);
+#define GC_MARK_AND_PUSH(obj, msp, lim, src)                                                                         \
+    ((GC_word)(obj) >= (GC_word)GC_least_plausible_heap_addr &&                                                      \
+             (GC_word)(obj) <= (GC_word)GC_greatest_plausible_heap_addr                                              \
+         ? GC_mark_and_push(obj, msp, lim, src)                                                                      \
+         : (msp))
+/* Inside a mark procedure or the push-other-roots procedure: every word of
+ * [bottom, top) is an ambiguous reference. */
+GC_API void GC_push_all(void *bottom, void *top);
+GC_API void GC_push_all_eager(void *bottom, void *top);
+GC_API void GC_push_conditional(void *bottom, void *top, int all);
+/* Called at the start of every collection's root scan; the default does
+ * nothing (threads' stacks are always scanned). A procedure set here
+ * should call the one it replaces. */
+GC_API void GC_set_push_other_roots(GC_push_other_roots_proc fn);
+GC_API GC_push_other_roots_proc GC_get_push_other_roots(void);
+/* Returns p: every pointer is visible to the collector. */
+GC_API void *GC_is_visible(void *p);
 
 /* ---- threads ---- */
 GC_API void GC_allow_register_threads(void);

@@ -1,0 +1,2 @@
+/* gc_inline.h: in Midden's libgc every declaration is in gc.h. */
+#include "gc.h"
