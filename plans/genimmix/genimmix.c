@@ -199,7 +199,7 @@ static MDN_ALWAYS_INLINE void *promote_place(mdn_copy_space *s, void *ctx, size_
     return mdn_immix_alloc_promoted(ctx, size);
 }
 
-static inline mdn_objref genimmix_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
+static MDN_ALWAYS_INLINE mdn_objref genimmix_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
     genimmix_plan *p = plan_of(t->heap);
     genimmix_worker *w = worker_of(t);
     if (MDN_LIKELY(space == SPACE_NURSERY))

@@ -140,7 +140,7 @@ const mdn_plan_desc plan_desc = {
 #endif
 };
 
-static inline mdn_objref immix_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
+static MDN_ALWAYS_INLINE mdn_objref immix_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
     (void)space;
 #if IMMIX_PLAN_STICKY
     return mdn_immix_sticky_trace_object(&plan_of(t->heap)->immix, t, obj, worker_of(t));

@@ -68,7 +68,7 @@ const mdn_plan_desc plan_desc = {
 /* [/snippet] */
 
 /* [snippet:marksweep-trace] */
-static inline mdn_objref marksweep_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
+static MDN_ALWAYS_INLINE mdn_objref marksweep_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
     (void)space;
     return mdn_marksweep_trace_object(&marksweep_plan_of(t->heap)->ms, t, obj);
 }

@@ -31,7 +31,7 @@ const mdn_plan_desc plan_desc = {
 
 /* [snippet:nogc-trace] */
 /* No space of its own: every reference is in a common space. */
-static inline mdn_objref nogc_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
+static MDN_ALWAYS_INLINE mdn_objref nogc_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
     (void)space;
     mdn_common_no_space(t->heap, obj);
 }

@@ -127,7 +127,7 @@ const mdn_plan_desc plan_desc = {
     .pin = ss_pin,
 };
 
-static inline mdn_objref semispace_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
+static MDN_ALWAYS_INLINE mdn_objref semispace_trace_own(mdn_tracer *t, mdn_objref obj, unsigned space) {
     semispace_plan *p = plan_of(t->heap);
     mdn_address start = mdn_vm_object_start(obj);
     if (MDN_LIKELY(space == SPACE_COPY))

@@ -205,8 +205,8 @@ static MDN_ALWAYS_INLINE void *mdn_copy_place_to_space(mdn_copy_space *s, void *
 }
 
 /* Forward `obj` into the space's to-space with the worker's allocator `a`. */
-static inline mdn_objref mdn_copy_trace_object(mdn_copy_space *s, mdn_copy_allocator *a, mdn_tracer *t,
-                                               mdn_objref obj, mdn_address start) {
+static MDN_ALWAYS_INLINE mdn_objref mdn_copy_trace_object(mdn_copy_space *s, mdn_copy_allocator *a, mdn_tracer *t,
+                                                          mdn_objref obj, mdn_address start) {
     return mdn_copy_forward_object(s, t, obj, start, mdn_copy_place_to_space, a);
 }
 

@@ -368,14 +368,14 @@ static MDN_ALWAYS_INLINE mdn_objref mdn_immix_trace_object_(mdn_immix_space *s, 
     return obj;
 }
 
-static inline mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
-                                                mdn_immix_allocator *copy) {
+static MDN_ALWAYS_INLINE mdn_objref mdn_immix_trace_object(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
+                                                           mdn_immix_allocator *copy) {
     return mdn_immix_trace_object_(s, t, obj, copy, false);
 }
 
 /* The same with sticky mark bits (a generational plan). */
-static inline mdn_objref mdn_immix_sticky_trace_object(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
-                                                       mdn_immix_allocator *copy) {
+static MDN_ALWAYS_INLINE mdn_objref mdn_immix_sticky_trace_object(mdn_immix_space *s, mdn_tracer *t, mdn_objref obj,
+                                                                  mdn_immix_allocator *copy) {
     return mdn_immix_trace_object_(s, t, obj, copy, true);
 }
 

@@ -165,7 +165,7 @@ static inline bool mdn_marksweep_mark(const mdn_marksweep_space *s, mdn_address 
     return (__atomic_fetch_or(word, mask, __ATOMIC_RELAXED) & mask) == 0;
 }
 
-static inline mdn_objref mdn_marksweep_trace_object(mdn_marksweep_space *s, mdn_tracer *t, mdn_objref obj) {
+static MDN_ALWAYS_INLINE mdn_objref mdn_marksweep_trace_object(mdn_marksweep_space *s, mdn_tracer *t, mdn_objref obj) {
     if (mdn_marksweep_mark(s, mdn_vm_object_start(obj), t->heap->nworkers > 1))
         mdn_tracer_enqueue(t, obj);
     return obj;

@@ -72,8 +72,8 @@ static inline bool mdn_nonmoving_contains(const mdn_nonmoving_space *s, mdn_addr
     return mdn_vmspace_space_of(s->pool.vs, a) == s->id;
 }
 
-static inline mdn_objref mdn_nonmoving_trace_object(mdn_nonmoving_space *s, mdn_tracer *t, mdn_objref obj,
-                                                    mdn_address start) {
+static MDN_ALWAYS_INLINE mdn_objref mdn_nonmoving_trace_object(mdn_nonmoving_space *s, mdn_tracer *t, mdn_objref obj,
+                                                               mdn_address start) {
     if (mdn_side_bit_set_atomic(&s->marks, start))
         mdn_tracer_enqueue(t, obj);
     return obj;
