@@ -43,6 +43,7 @@ void mdn_gen_flush(mdn_gen *g, mdn_gen_buffer *b) {
                                   "for the remembered set");
     for (size_t i = 0; i < b->count; i++)
         g->remset[g->nremset++] = b->entries[i];
+    g->logged += b->count;
     g->flushes++;
     pthread_mutex_unlock(&g->lock);
     b->count = 0;
@@ -58,7 +59,8 @@ void mdn_gen_log(mdn_gen *g, mdn_gen_buffer *b, mdn_objref obj) {
     uint8_t mask = (uint8_t)(1u << (i & 7));
     if (!(__atomic_fetch_and(&g->unlogged.base[i >> 3], (uint8_t)~mask, __ATOMIC_RELAXED) & mask))
         return; /* another thread logged it first */
-    __atomic_fetch_add(&g->logged, 1, __ATOMIC_RELAXED);
+    /* Counted when the buffer is flushed, under the lock: a shared counter
+     * here would be a contended cache line on every thread's slow path. */
     if (b->count == MDN_GEN_BUFFER_ENTRIES)
         mdn_gen_flush(g, b);
     b->entries[b->count++] = obj.value;

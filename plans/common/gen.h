@@ -40,7 +40,7 @@ typedef struct mdn_gen {
     size_t used_after_full;     /* budget used after the last full collection */
     /* Figures (verbose=2, tests). */
     uint64_t minor_collections, full_collections;
-    uint64_t logged;            /* objects logged by the barrier so far */
+    uint64_t logged;            /* objects logged by the barrier, as of the last flush */
     uint64_t flushes;           /* buffers flushed into the remembered set */
     size_t last_remembered;     /* remembered objects scanned by the last minor collection */
     unsigned last_yield;        /* percent reclaimed of what was allocated, last minor collection */
