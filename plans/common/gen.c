@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 bool mdn_gen_init(mdn_gen *g, mdn_heap *heap) {
     if (!mdn_side_metadata_init(&g->unlogged, &heap->vm, MDN_LOG_GRANULE, 0, "unlogged"))
@@ -66,6 +67,21 @@ void mdn_gen_log(mdn_gen *g, mdn_gen_buffer *b, mdn_objref obj) {
     b->entries[b->count++] = obj.value;
 }
 
+/* .gen.disarm: the next collection is full and reads no remembered set,
+ * so clear the unlogged bits of every chunk in use: until that collection
+ * marks objects again, no store takes the barrier's slow path. A plain
+ * store of zeros, not a decommit: the pages are written again soon. */
+static void disarm_barrier(mdn_gen *g, mdn_heap *heap) {
+    const mdn_vmspace *vs = &heap->vm;
+    size_t bytes = (size_t)MDN_CHUNK_SIZE >> (MDN_LOG_GRANULE + 3);
+    for (size_t i = 0; i < vs->nchunks; i++) {
+        if (__atomic_load_n(&vs->chunk_space[i], __ATOMIC_RELAXED) == MDN_SPACE_NONE)
+            continue;
+        mdn_address chunk = mdn_address_from_word(vs->start + (i << MDN_LOG_CHUNK));
+        memset(g->unlogged.base + (mdn_side_index(&g->unlogged, chunk) >> 3), 0, bytes);
+    }
+}
+
 /* .gen.policy */
 bool mdn_gen_collection_full(mdn_gen *g, mdn_heap *heap, bool requested) {
     bool full = requested || g->next_full;
@@ -107,6 +123,8 @@ void mdn_gen_released(mdn_gen *g, mdn_heap *heap) {
      * room for a minor collection to pay: what it could reclaim is less
      * than what the next full one finds among the old objects. */
     g->next_full = crowded || (g->minor && (low_yield || aged));
+    if (g->next_full)
+        disarm_barrier(g, heap);
     g->allocated_mark = __atomic_load_n(&heap->stats.bytes_allocated, __ATOMIC_RELAXED);
     if (heap->options.verbose >= 2)
         fprintf(stderr,

@@ -393,6 +393,45 @@ START_TEST(policy_crowded_then_full) {
 }
 END_TEST
 
+/* .gen.disarm: a collection that leaves the heap crowded clears the
+ * unlogged bits, since the next one is full; a store into an old object in
+ * that cycle is found by the full trace, and the full collection that
+ * leaves the heap roomy arms the barrier again for the minor one after it
+ * (the verifier, on, checks every old-to-young reference before it). */
+START_TEST(barrier_rearmed_after_crowded_cycle) {
+    mdn_heap *h = mdn_test_heap_with(16 * MIB, gc_threads_of[_i],
+                                     "poison=1,verify=1,gen-min-yield=0,gen-full-threshold=30,gen-full-alloc=100000");
+    toyvm_thread *t = toyvm_thread_attach(h);
+    size_t holder = old_root(t, 2);
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    size_t keep = toyvm_push_root(t, mdn_objref_null());
+    for (unsigned i = 0; i < 8 * 16; i++) { /* 8 MiB kept: half the heap */
+        mdn_objref n = toyvm_alloc(t, 4, 1, 65536 - 16, MDN_ALLOC_DEFAULT);
+        toyvm_init_ref(n, 0, toyvm_root(t, keep));
+        toyvm_set_root(t, keep, n);
+    }
+    mdn_collect(t->mutator, MDN_GC_FULL); /* crowded: the next is full, the barrier disarmed */
+    uint64_t f = fulls(h);
+    mdn_objref y = young(t, 0xd15a);
+    toyvm_set_ref(t, toyvm_root(t, holder), 0, y);
+    y = mdn_objref_null();
+    mdn_collect(t->mutator, MDN_GC_DEFAULT);
+    ck_assert_msg(fulls(h) == f + 1, "a collection after one that left the heap crowded was not full");
+    check_young(toyvm_get_ref(toyvm_root(t, holder), 0), 0xd15a);
+    toyvm_set_root(t, keep, mdn_objref_null());
+    mdn_collect(t->mutator, MDN_GC_DEFAULT); /* full again, and leaves the heap roomy */
+    ck_assert_uint_eq(fulls(h), f + 2);
+    y = young(t, 0xa2ed);
+    toyvm_set_ref(t, toyvm_root(t, holder), 1, y);
+    y = mdn_objref_null();
+    minor_collect(h, t);
+    check_young(toyvm_get_ref(toyvm_root(t, holder), 1), 0xa2ed);
+    check_young(toyvm_get_ref(toyvm_root(t, holder), 0), 0xd15a);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
 /* ---- the barrier verifier ------------------------------------------------ */
 
 static void plant_missing_barrier(void *arg) {
@@ -448,6 +487,7 @@ static Suite *gen_suite(void) {
     tcase_add_loop_test(tc, mutators_store_while_collecting, 0, 2);
     tcase_add_loop_test(tc, policy_low_yield_then_full, 0, 2);
     tcase_add_loop_test(tc, policy_crowded_then_full, 0, 2);
+    tcase_add_loop_test(tc, barrier_rearmed_after_crowded_cycle, 0, 2);
     tcase_add_test(tc, verifier_names_missing_barrier);
     tcase_add_test(tc, verifier_accepts_barrier);
     suite_add_tcase(s, tc);
