@@ -26,7 +26,16 @@
  * of a collection, finalizers included. */
 #define MDN_TEST_CLEARED_STACK 32768
 
-static __attribute__((noinline, unused)) void mdn_test_clear_stack(void) {
+/* Without AddressSanitizer's redzones around the buffer: memset() would
+ * leave their bytes, at the very depths where the next calls' frames begin,
+ * as they were. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MDN_TEST_NO_REDZONES __attribute__((no_sanitize_address))
+#else
+#define MDN_TEST_NO_REDZONES
+#endif
+
+static __attribute__((noinline, unused)) MDN_TEST_NO_REDZONES void mdn_test_clear_stack(void) {
     char buf[MDN_TEST_CLEARED_STACK];
     memset(buf, 0, sizeof buf);
     __asm__ volatile("" : : "r"(buf) : "memory");
