@@ -18,6 +18,8 @@
 
 #include <midden/midden.h>
 
+#include <string.h>
+
 typedef struct mdn_ambiguous_range {
     uintptr_t start;
     uintptr_t end;
@@ -177,18 +179,29 @@ void mdn_conservative_after_fork_child(mdn_heap *heap, mdn_mutator *self);
  * and mdn_critical_leave() (<midden/midden.h>), shared with the inline
  * fast path and the bindings. */
 
+/* .cons.context: take the calling thread's registers into `ctx` (a
+ * ucontext_t lvalue) and record them and the stack pointer `sp` in `m`.
+ * getcontext fills only part of a context: the context is cleared first, so
+ * the fields it leaves alone hold no stale words for the stack scan (the
+ * context usually lies on the scanned stack), and only the machine context
+ * is scanned as registers. */
+#define MDN_TAKE_CONTEXT(m, ctx, sp)                                                                                   \
+    do {                                                                                                               \
+        memset(&(ctx), 0, sizeof(ctx));                                                                                \
+        getcontext(&(ctx));                                                                                            \
+        (m)->saved_regs = &(ctx).uc_mcontext;                                                                          \
+        (m)->saved_regs_bytes = sizeof (ctx).uc_mcontext;                                                              \
+        (m)->stack_sp = (sp);                                                                                          \
+    } while (0)
+
 /* Save the calling thread's registers and stack pointer into `m` before it
- * blocks in the core (park, native, coordinating a collection). A macro so
- * the context is taken in the caller's frame: `ctx` must stay alive while
- * the thread is stopped. */
+ * blocks in the core (park, coordinating a collection). A macro so the
+ * context is taken in the caller's frame: `ctx` must stay alive while the
+ * thread is stopped. */
 #define MDN_SAVE_CONTEXT(m, ctx)                                                                                       \
     do {                                                                                                               \
-        if ((m)->heap->cons) {                                                                                         \
-            getcontext(&(ctx));                                                                                        \
-            (m)->saved_regs = &(ctx);                                                                                  \
-            (m)->saved_regs_bytes = sizeof(ctx);                                                                       \
-            (m)->stack_sp = (uintptr_t)&(ctx);                                                                         \
-        }                                                                                                              \
+        if ((m)->heap->cons)                                                                                           \
+            MDN_TAKE_CONTEXT(m, ctx, (uintptr_t)&(ctx));                                                               \
     } while (0)
 
 #endif

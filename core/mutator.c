@@ -175,10 +175,7 @@ void mdn_enter_native(mdn_mutator *m) {
         m->fast.conservative = 0; /* .cons.fast: closed while native */
         /* .cons.stacks: the registers stay in the mutator while native; the
          * stack is scanned from here up. */
-        getcontext(&m->native_ctx);
-        m->saved_regs = &m->native_ctx;
-        m->saved_regs_bytes = sizeof m->native_ctx;
-        m->stack_sp = (uintptr_t)__builtin_frame_address(0);
+        MDN_TAKE_CONTEXT(m, m->native_ctx, (uintptr_t)__builtin_frame_address(0));
     }
     pthread_mutex_lock(&heap->lock);
     /* Hide the buffers before the state says native: a conservative heap's

@@ -21,7 +21,8 @@
 
 #include "test_bdw_dso.h"
 
-#include <check.h>
+#include "clear_stack.h"
+#include "mdn_check.h"
 #include <dlfcn.h>
 #include <sched.h>
 #include <signal.h>
@@ -58,15 +59,8 @@ static uint64_t rnd(uint64_t *s) {
     return *s;
 }
 
-/* Overwrite dead stack below the caller, so stale copies of addresses do
- * not keep objects alive. */
-static NOINLINE void clear_stack(void) {
-    volatile char buf[32768];
-    memset((char *)buf, 0, sizeof buf);
-}
-
 static NOINLINE void collect(void) {
-    clear_stack();
+    mdn_test_clear_stack();
     GC_gcollect();
 }
 
@@ -533,7 +527,7 @@ static void *register_holder(void *arg) {
     register uintptr_t r = (uintptr_t)p;
 #endif
     p = NULL;
-    clear_stack();
+    mdn_test_clear_stack();
     __atomic_store_n(&spin_ready, 1, __ATOMIC_RELEASE);
     while (!__atomic_load_n(&spin_stop, __ATOMIC_ACQUIRE)) {
         __asm__ volatile("" : "+r"(r));
@@ -549,7 +543,7 @@ static void *stack_holder(void *arg) {
     volatile uintptr_t slot[4];
     slot[2] = (uintptr_t)GC_malloc(72);
     fill((unsigned char *)slot[2], 72, 5);
-    clear_stack();
+    mdn_test_clear_stack();
     __atomic_store_n(&spin_ready, 1, __ATOMIC_RELEASE);
     while (!__atomic_load_n(&spin_stop, __ATOMIC_ACQUIRE))
         SPIN_PAUSE();

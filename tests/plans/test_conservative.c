@@ -3,13 +3,12 @@
  * address inside an object (interior included) to it and nothing else to
  * anything, forgets reclaimed and freed objects, and ambiguous roots (the
  * C stack, registered ranges) keep objects alive. */
+#include "core/conservative.h"
 #include "testutil.h"
 #include "toyvm.h"
 
-/* Plain Check, not mdn_check.h: each passed assertion here makes a call that
- * overwrites dead stack, and these tests depend on stale copies of addresses
- * being gone (see mdn_check.h). */
-#include <check.h>
+#include "clear_stack.h"
+#include "mdn_check.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,17 +113,12 @@ static void __attribute__((noinline)) make_garbage(uint64_t *seed) {
     }
 }
 
-static void __attribute__((noinline)) clear_stack(void) {
-    volatile char buf[32768];
-    memset((char *)buf, 0, sizeof buf);
-}
-
 /* Three rounds of garbage and a full collection, the stack cleared. */
 static void collect_amid_garbage(const char *test) {
     uint64_t seed = mdn_test_seed(test);
     for (int round = 0; round < 3; round++) {
         make_garbage(&seed);
-        clear_stack();
+        mdn_test_clear_stack();
         mdn_collect(t->mutator, MDN_GC_FULL);
     }
 }
@@ -134,7 +128,7 @@ START_TEST(reclaimed_objects_are_not_found) {
         return;
     uint64_t seed = mdn_test_seed("reclaimed_objects_are_not_found");
     make_garbage(&seed);
-    clear_stack();
+    mdn_test_clear_stack();
     mdn_collect(t->mutator, MDN_GC_FULL);
     int found = 0;
     for (int i = 0; i < NOBJ; i++)
@@ -181,11 +175,53 @@ START_TEST(stack_and_ranges_are_ambiguous_roots) {
     static volatile uintptr_t hb;
     hb = ~((volatile uintptr_t *)range)[2];
     ((volatile uintptr_t *)range)[2] = 0;
-    clear_stack();
+    mdn_test_clear_stack();
     mdn_collect(t->mutator, MDN_GC_FULL);
     if (strcmp(MDN_TEST_PLAN, "nogc") != 0)
         ck_assert_msg(mdn_objref_is_null(find(~hb)), "the object stayed after its range was removed");
     free(range);
+}
+END_TEST
+
+/* .cons.context: the context the core saves when a thread stops holds only
+ * what the save wrote. getcontext leaves most of a ucontext_t alone (on
+ * x86-64 the vector registers, the shadow-stack words and several general
+ * registers' slots), and the context lies on the stack the collector scans:
+ * whatever an earlier call left in those bytes would be an ambiguous root.
+ * The context is filled first with a word that is in no register (read from
+ * memory before the fill and after the save). */
+static volatile uintptr_t dirt;
+
+static size_t __attribute__((noinline)) stale_words_after_save(mdn_mutator *m) {
+    ucontext_t ctx;
+    uintptr_t *w = (uintptr_t *)(void *)&ctx;
+    const size_t n = sizeof ctx / sizeof *w;
+    for (size_t i = 0; i < n; i++)
+        w[i] = dirt;
+    __asm__ volatile("" : : "r"(w) : "memory");
+    const void *regs = m->saved_regs;
+    size_t regs_bytes = m->saved_regs_bytes;
+    uintptr_t sp = m->stack_sp;
+    MDN_SAVE_CONTEXT(m, ctx);
+    const char *saved = m->saved_regs;
+    size_t saved_bytes = m->saved_regs_bytes;
+    m->saved_regs = regs, m->saved_regs_bytes = regs_bytes, m->stack_sp = sp;
+    ck_assert_msg(saved >= (const char *)&ctx && saved + saved_bytes <= (const char *)(&ctx + 1) && saved_bytes > 0,
+                  "the saved registers are not inside the context");
+    size_t stale = 0;
+    for (size_t i = 0; i < n; i++)
+        stale += w[i] == dirt;
+    return stale;
+}
+
+START_TEST(saved_contexts_hold_no_stale_words) {
+    if (refuses())
+        return;
+    mdn_objref a = toyvm_alloc(t, 2, 0, 64, MDN_ALLOC_DEFAULT);
+    dirt = a.value + 8; /* what a dead slot typically holds: an object's address */
+    size_t stale = stale_words_after_save(t->mutator);
+    ck_assert_msg(stale == 0, "%zu of %zu words of the saved context still hold what was there before the save", stale,
+                  sizeof(ucontext_t) / sizeof(uintptr_t));
 }
 END_TEST
 
@@ -233,6 +269,7 @@ int main(void) {
     tcase_add_test(tc, find_object_maps_interior_addresses);
     tcase_add_test(tc, reclaimed_objects_are_not_found);
     tcase_add_test(tc, stack_and_ranges_are_ambiguous_roots);
+    tcase_add_test(tc, saved_contexts_hold_no_stale_words);
     suite_add_tcase(s, tc);
     TCase *pe = tcase_create("past-end");
     tcase_add_checked_fixture(pe, setup_past_end, teardown);

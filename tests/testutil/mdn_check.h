@@ -14,11 +14,9 @@
  * assertion is reported at its last explicit mark_point() (or its start),
  * and the sanitizer builds print the crash's stack.
  *
- * Every test source includes this header instead of <check.h>, except the
- * conservative-root suites (tests/plans/test_conservative.c and the Boehm API
- * test): without the call a passed assertion makes, stale copies of
- * addresses stay on the stack and in registers and keep objects those tests
- * expect reclaimed.
+ * Every test source includes this header instead of <check.h>. The tests of
+ * conservative roots do not rely on the calls a passed assertion used to make
+ * to overwrite dead stack: they clear it themselves (clear_stack.h).
  */
 #ifndef MDN_TEST_MDN_CHECK_H
 #define MDN_TEST_MDN_CHECK_H
