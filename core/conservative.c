@@ -329,6 +329,11 @@ void mdn_critical_deferred_stop(mdn_mutator *m) {
         pthread_kill(pthread_self(), CONS_SUSPEND_SIGNAL);
 }
 
+void *mdn_critical_deferred_stop_then(mdn_mutator *m, void *p) {
+    mdn_critical_deferred_stop(m);
+    return p;
+}
+
 static bool is_stopped(const mdn_mutator *m) {
     int state = __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
     return state == MDN_MUTATOR_PARKED || state == MDN_MUTATOR_NATIVE ||

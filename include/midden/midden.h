@@ -437,12 +437,9 @@ static inline void mdn_critical_leave(mdn_mutator *m) {
 }
 
 /** @cond MDN_INTERNAL */
-/* The stop deferred by a critical section, served on leaving it; returns
- * `p`, so that callers reach it by a tail call. */
-static __attribute__((noinline, unused)) void *mdn_critical_leave_slow_(mdn_mutator *m, void *p) {
-    mdn_critical_deferred_stop(m);
-    return p;
-}
+/* mdn_critical_deferred_stop(), then return `p`: callers reach it by a
+ * tail call, so no value of theirs stays live across it. */
+void *mdn_critical_deferred_stop_then(mdn_mutator *m, void *p);
 /** @endcond */
 
 /**
@@ -490,7 +487,7 @@ static inline void *mdn_alloc_conservative_fast(mdn_mutator *m, size_t bytes, ui
         /* mdn_critical_leave(), with the rare stop as a tail call: no value
          * stays live across a call, so the fast path saves fewer registers. */
         if (mdn_critical_exit_(m))
-            return mdn_critical_leave_slow_(m, (void *)start);
+            return mdn_critical_deferred_stop_then(m, (void *)start);
         return (void *)start;
     }
 #else
