@@ -40,7 +40,7 @@ static bool take_mutator_block(mdn_copy_space *s, mdn_bump_region *r) {
     if (cap && __atomic_load_n(&s->blocks, __ATOMIC_RELAXED) >= cap)
         return false;
     /* .copy.promote: a soft check like the cap's, leaving the headroom. */
-    if (s->headroom_bytes && mdn_budget_used(vs) + MDN_BLOCK_SIZE + s->headroom_bytes > vs->budget)
+    if (s->headroom_bytes && mdn_budget_used(vs) + MDN_BLOCK_SIZE + s->headroom_bytes > mdn_budget_limit(vs))
         return false;
     size_t charge = block_charge(s);
     if (!mdn_budget_take(vs, charge))

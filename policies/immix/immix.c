@@ -203,13 +203,15 @@ static uintptr_t take_free(mdn_immix_allocator *a) {
 static void start_hole(mdn_immix_allocator *a, uintptr_t start, uintptr_t end, bool zero) {
     mdn_immix_space *s = a->space;
     if (zero) {
+        size_t b = block_index(s, a->block);
+        mdn_address from = mdn_address_from_word(start);
         memset((void *)start, 0, end - start);
-        if (__atomic_load_n(&s->block_has_medium[block_index(s, a->block)], __ATOMIC_RELAXED))
-            mdn_side_clear_range(&s->medium, mdn_address_from_word(start), end - start);
-        if (__atomic_load_n(&s->block_has_pinned[block_index(s, a->block)], __ATOMIC_RELAXED))
-            mdn_side_clear_range(&s->pinned, mdn_address_from_word(start), end - start);
-        if (s->block_has_aligned[block_index(s, a->block)])
-            mdn_side_clear_range(&s->align_log, mdn_address_from_word(start), end - start);
+        if (__atomic_load_n(&s->block_has_medium[b], __ATOMIC_RELAXED))
+            mdn_side_clear_range(&s->medium, from, end - start);
+        if (__atomic_load_n(&s->block_has_pinned[b], __ATOMIC_RELAXED))
+            mdn_side_clear_range(&s->pinned, from, end - start);
+        if (s->block_has_aligned[b])
+            mdn_side_clear_range(&s->align_log, from, end - start);
     }
     a->hole->cursor = start;
     a->hole->limit = end;
