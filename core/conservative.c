@@ -196,18 +196,21 @@ static void ranges_add(mdn_ambiguous_range **a, size_t *n, size_t *cap, uintptr_
     (*n)++;
 }
 
-/* Ranges are changed by running threads: inside a critical section, so the
- * stop signal never catches a thread holding the lock (.cons.critical). */
-static void ranges_lock(mdn_conservative *c) {
+void mdn_lock_for_mutator(pthread_mutex_t *lock) {
     if (cons_self)
         mdn_critical_enter(cons_self);
-    pthread_mutex_lock(&c->ranges_lock);
+    pthread_mutex_lock(lock);
 }
-static void ranges_unlock(mdn_conservative *c) {
-    pthread_mutex_unlock(&c->ranges_lock);
+
+void mdn_unlock_for_mutator(pthread_mutex_t *lock) {
+    pthread_mutex_unlock(lock);
     if (cons_self)
         mdn_critical_leave(cons_self);
 }
+
+/* Ranges are changed by running threads (.cons.locks). */
+static void ranges_lock(mdn_conservative *c) { mdn_lock_for_mutator(&c->ranges_lock); }
+static void ranges_unlock(mdn_conservative *c) { mdn_unlock_for_mutator(&c->ranges_lock); }
 
 static mdn_conservative *require_conservative(mdn_heap *heap, const char *check) {
     mdn_heap_check_api(heap, check);

@@ -146,6 +146,14 @@ static MDN_CONS_FOREIGN uintptr_t mdn_conservative_foreign_word(uintptr_t p) { r
 bool mdn_conservative_create(mdn_heap *heap, mdn_error *err);
 void mdn_conservative_destroy(mdn_heap *heap);
 
+/* .cons.locks: take and release a lock that a collection also takes, from
+ * an entry point a mutator calls. On a thread bound to a conservative heap
+ * the hold is a critical section (.cons.critical), so the stop signal never
+ * stops the thread holding the lock; elsewhere these are the plain mutex
+ * calls. The section must not wait for a collection while it holds. */
+void mdn_lock_for_mutator(pthread_mutex_t *lock);
+void mdn_unlock_for_mutator(pthread_mutex_t *lock);
+
 /* A mutator was bound on the calling thread: record the thread and its stack. */
 void mdn_conservative_bind(mdn_mutator *m);
 void mdn_conservative_unbind(mdn_mutator *m);

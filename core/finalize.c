@@ -6,6 +6,7 @@
  */
 #include "core/weak.h"
 
+#include "core/conservative.h"
 #include "core/plan.h"
 
 #include <string.h>
@@ -20,28 +21,28 @@ void mdn_finalizer_register(mdn_mutator *m, mdn_objref obj, mdn_finalizer_fn fn,
     if (order != MDN_FINALIZE_UNORDERED && order != MDN_FINALIZE_ORDERED)
         mdn_misuse("finalizer_register", "unknown finalization order %d", (int)order);
     mdn_weak_state *st = m->heap->weak;
-    pthread_mutex_lock(&st->lock);
+    mdn_lock_for_mutator(&st->lock);
     st->finals = mdn_array_reserve(st->finals, st->nfinals, &st->finals_capacity, sizeof *st->finals, 256,
                                    "registering a finalizer");
     st->finals[st->nfinals++] = (mdn_final_entry){obj, fn, data, (uint8_t)order, 0};
-    pthread_mutex_unlock(&st->lock);
+    mdn_unlock_for_mutator(&st->lock);
 }
 
 void mdn_set_finalizer_notifier(mdn_heap *heap, mdn_finalizer_notifier fn, void *data) {
     mdn_heap_check_api(heap, "set_finalizer_notifier");
     mdn_weak_state *st = heap->weak;
-    pthread_mutex_lock(&st->lock);
+    mdn_lock_for_mutator(&st->lock);
     st->notifier = fn;
     st->notifier_data = data;
-    pthread_mutex_unlock(&st->lock);
+    mdn_unlock_for_mutator(&st->lock);
 }
 
 size_t mdn_finalizers_pending(mdn_heap *heap) {
     mdn_heap_check_api(heap, "finalizers_pending");
     mdn_weak_state *st = heap->weak;
-    pthread_mutex_lock(&st->lock);
+    mdn_lock_for_mutator(&st->lock);
     size_t n = st->nqueue - st->queue_head;
-    pthread_mutex_unlock(&st->lock);
+    mdn_unlock_for_mutator(&st->lock);
     return n;
 }
 
@@ -54,14 +55,14 @@ size_t mdn_run_finalizers(mdn_mutator *m) {
     mdn_weak_state *st = m->heap->weak;
     size_t ran = 0;
     for (;;) {
-        pthread_mutex_lock(&st->lock);
+        mdn_lock_for_mutator(&st->lock);
         if (st->queue_head == st->nqueue) {
             st->queue_head = st->nqueue = 0;
-            pthread_mutex_unlock(&st->lock);
+            mdn_unlock_for_mutator(&st->lock);
             return ran;
         }
         mdn_final_entry e = st->queue[st->queue_head++];
-        pthread_mutex_unlock(&st->lock);
+        mdn_unlock_for_mutator(&st->lock);
         e.fn(m, e.obj, e.data);
         ran++;
     }

@@ -210,10 +210,10 @@ void mdn_add_roots(mdn_heap *heap, mdn_objref *start, size_t count) {
         mdn_misuse("add_roots", "the root range start is NULL");
     if (((uintptr_t)start & (sizeof(uintptr_t) - 1)) != 0)
         mdn_misuse("add_roots", "root range %p is not word aligned", (void *)start);
-    pthread_mutex_lock(&heap->roots_lock);
+    mdn_lock_for_mutator(&heap->roots_lock);
     for (size_t i = 0; i < heap->nroots; i++) {
         if (heap->roots[i].start == start) {
-            pthread_mutex_unlock(&heap->roots_lock);
+            mdn_unlock_for_mutator(&heap->roots_lock);
             mdn_misuse("add_roots", "a root range starting at %p is already registered", (void *)start);
         }
     }
@@ -222,20 +222,20 @@ void mdn_add_roots(mdn_heap *heap, mdn_objref *start, size_t count) {
     heap->roots[heap->nroots].start = start;
     heap->roots[heap->nroots].count = count;
     heap->nroots++;
-    pthread_mutex_unlock(&heap->roots_lock);
+    mdn_unlock_for_mutator(&heap->roots_lock);
 }
 
 void mdn_remove_roots(mdn_heap *heap, mdn_objref *start) {
     mdn_heap_check_api(heap, "remove_roots");
-    pthread_mutex_lock(&heap->roots_lock);
+    mdn_lock_for_mutator(&heap->roots_lock);
     for (size_t i = 0; i < heap->nroots; i++) {
         if (heap->roots[i].start == start) {
             heap->roots[i] = heap->roots[--heap->nroots];
-            pthread_mutex_unlock(&heap->roots_lock);
+            mdn_unlock_for_mutator(&heap->roots_lock);
             return;
         }
     }
-    pthread_mutex_unlock(&heap->roots_lock);
+    mdn_unlock_for_mutator(&heap->roots_lock);
     mdn_misuse("remove_roots", "no root range starting at %p is registered", (void *)start);
 }
 
@@ -334,18 +334,18 @@ size_t mdn_heap_set_max(mdn_heap *heap, size_t bytes) {
     size_t reserved = (vs->end - vs->start - 64 * MDN_CHUNK_SIZE) / 2; /* .heap.reserve */
     if (bytes > reserved)
         bytes = reserved;
-    pthread_mutex_lock(&heap->lock);
+    mdn_lock_for_mutator(&heap->lock);
     __atomic_store_n(&vs->max, bytes, __ATOMIC_RELAXED);
     if (mdn_budget_limit(vs) > bytes)
         __atomic_store_n(&vs->budget, bytes, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&heap->lock);
+    mdn_unlock_for_mutator(&heap->lock);
     return bytes;
 }
 
 bool mdn_heap_expand(mdn_heap *heap, size_t bytes) {
     require_growing(heap, "heap_expand");
     mdn_vmspace *vs = &heap->vm;
-    pthread_mutex_lock(&heap->lock);
+    mdn_lock_for_mutator(&heap->lock);
     size_t max = __atomic_load_n(&vs->max, __ATOMIC_RELAXED);
     size_t limit = mdn_budget_limit(vs);
     bool whole = bytes <= max - limit;
@@ -353,7 +353,7 @@ bool mdn_heap_expand(mdn_heap *heap, size_t bytes) {
     __atomic_store_n(&vs->budget, limit, __ATOMIC_RELAXED);
     if (limit > heap->options.heap_initial)
         __atomic_store_n(&heap->options.heap_initial, limit, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&heap->lock);
+    mdn_unlock_for_mutator(&heap->lock);
     return whole;
 }
 

@@ -2,6 +2,7 @@
 #include "core/stats.h"
 
 #include "core/heap.h"
+#include "core/conservative.h"
 #include "core/plan.h"
 
 #include <inttypes.h>
@@ -73,7 +74,7 @@ void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
     if (!out)
         mdn_misuse("stats_get", "the output pointer is NULL");
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&heap->lock);
+    mdn_lock_for_mutator(&heap->lock);
     const mdn_stats_state *s = &heap->stats;
     out->collections = s->collections;
     out->full_collections = s->full_collections;
@@ -101,7 +102,7 @@ void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
     out->heap_max_bytes = __atomic_load_n(&heap->vm.max, __ATOMIC_RELAXED);
     out->returned_bytes = heap->vm.returned_bytes;
     out->external_bytes = __atomic_load_n(&heap->vm.external, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&heap->lock);
+    mdn_unlock_for_mutator(&heap->lock);
     /* Process-wide figures: the kernel's view of the memory the run touched. */
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
@@ -112,10 +113,10 @@ void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
 
 void mdn_harness_begin(mdn_heap *heap) {
     mdn_heap_check_api(heap, "harness_begin");
-    pthread_mutex_lock(&heap->lock);
+    mdn_lock_for_mutator(&heap->lock);
     mdn_stats_reset(&heap->stats);
     heap->stats.harness_start_ns = mdn_now_ns();
-    pthread_mutex_unlock(&heap->lock);
+    mdn_unlock_for_mutator(&heap->lock);
 }
 
 void mdn_harness_end(mdn_heap *heap) {

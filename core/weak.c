@@ -9,6 +9,7 @@
  */
 #include "core/weak.h"
 
+#include "core/conservative.h"
 #include "core/plan.h"
 
 #include <stdio.h>
@@ -126,10 +127,10 @@ mdn_objref mdn_weak_retain(mdn_weak_context *ctx, mdn_slot slot) {
 void mdn_set_weak_processor(mdn_heap *heap, mdn_weak_processor fn, void *data) {
     mdn_heap_check_api(heap, "set_weak_processor");
     mdn_weak_state *st = heap->weak;
-    pthread_mutex_lock(&st->lock);
+    mdn_lock_for_mutator(&st->lock);
     st->processor = fn;
     st->processor_data = data;
-    pthread_mutex_unlock(&st->lock);
+    mdn_unlock_for_mutator(&st->lock);
 }
 
 /* ---- registration --------------------------------------------------------- */
@@ -154,25 +155,25 @@ void mdn_weak_register(mdn_mutator *m, mdn_objref holder, mdn_slot slot, mdn_wea
         mdn_misuse("weak_register", "unknown weak strength %d", (int)strength);
     uintptr_t offset = holder_offset(holder, slot, "weak_register");
     mdn_weak_state *st = m->heap->weak;
-    pthread_mutex_lock(&st->lock);
+    mdn_lock_for_mutator(&st->lock);
     st->slots = mdn_array_reserve(st->slots, st->nslots, &st->slots_capacity, sizeof *st->slots, 256,
                                   "registering a weak slot");
     st->slots[st->nslots++] = (mdn_weak_slot_entry){holder.value, offset, (uint8_t)strength};
-    pthread_mutex_unlock(&st->lock);
+    mdn_unlock_for_mutator(&st->lock);
 }
 
 void mdn_weak_unregister(mdn_mutator *m, mdn_slot slot) {
     mdn_weak_require_running(m, "weak_unregister");
     mdn_weak_state *st = m->heap->weak;
-    pthread_mutex_lock(&st->lock);
+    mdn_lock_for_mutator(&st->lock);
     for (size_t i = 0; i < st->nslots; i++) {
         if (st->slots[i].holder == 0 && st->slots[i].offset == slot.value) {
             st->slots[i] = st->slots[--st->nslots];
-            pthread_mutex_unlock(&st->lock);
+            mdn_unlock_for_mutator(&st->lock);
             return;
         }
     }
-    pthread_mutex_unlock(&st->lock);
+    mdn_unlock_for_mutator(&st->lock);
     mdn_misuse("weak_unregister", "no weak slot at %p was registered without a holder", (void *)slot.value);
 }
 
@@ -185,11 +186,11 @@ void mdn_ephemeron_register(mdn_mutator *m, mdn_objref holder, mdn_slot key, mdn
     uintptr_t ko = holder_offset(holder, key, "ephemeron_register");
     uintptr_t vo = holder_offset(holder, value, "ephemeron_register");
     mdn_weak_state *st = m->heap->weak;
-    pthread_mutex_lock(&st->lock);
+    mdn_lock_for_mutator(&st->lock);
     st->ephemerons = mdn_array_reserve(st->ephemerons, st->nephemerons, &st->ephemerons_capacity,
                                        sizeof *st->ephemerons, 256, "registering an ephemeron");
     st->ephemerons[st->nephemerons++] = (mdn_ephemeron_entry){holder.value, ko, vo};
-    pthread_mutex_unlock(&st->lock);
+    mdn_unlock_for_mutator(&st->lock);
 }
 
 /* ---- the weak phase ------------------------------------------------------- */

@@ -9,6 +9,7 @@
 
 #include "clear_stack.h"
 #include "mdn_check.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,6 +262,70 @@ START_TEST(past_end_words_keep_the_object_they_end) {
 }
 END_TEST
 
+/* .cons.locks: a thread that never polls, stopped by the signal anywhere,
+ * must not be stopped holding a lock the collection takes. This thread
+ * spends its time in the core calls that take the weak-reference lock
+ * (running finalizers, asking how many wait, registering and unregistering
+ * a weak slot) while the main thread collects; a stop inside one of them,
+ * holding the lock, used to hang the next collection (the timeout fails it). */
+static volatile int lock_loop_stop;
+static int lock_loop_finalized;
+static size_t lock_loop_rounds; /* atomic */
+
+static void count_final(mdn_mutator *m, mdn_objref obj, void *data) {
+    (void)m, (void)obj, (void)data;
+    __atomic_fetch_add(&lock_loop_finalized, 1, __ATOMIC_RELAXED);
+}
+
+static void *lock_loop(void *arg) {
+    (void)arg;
+    toyvm_thread *me = toyvm_thread_attach(heap);
+    mdn_objref *cell = malloc(sizeof *cell);
+    ck_assert_ptr_nonnull(cell);
+    *cell = mdn_objref_null();
+    while (!__atomic_load_n(&lock_loop_stop, __ATOMIC_ACQUIRE)) {
+        mdn_run_finalizers(me->mutator);
+        (void)mdn_finalizers_pending(heap);
+        mdn_weak_register(me->mutator, mdn_objref_null(), mdn_slot_from_ptr(cell), MDN_WEAK_SHORT);
+        mdn_weak_unregister(me->mutator, mdn_slot_from_ptr(cell));
+        __atomic_fetch_add(&lock_loop_rounds, 1, __ATOMIC_RELEASE);
+    }
+    mdn_run_finalizers(me->mutator);
+    toyvm_thread_detach(me);
+    free(cell);
+    return NULL;
+}
+
+START_TEST(threads_stopped_by_signal_hold_no_collector_lock) {
+    if (refuses())
+        return;
+    lock_loop_stop = 0;
+    lock_loop_finalized = 0;
+    lock_loop_rounds = 0;
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, lock_loop, NULL), 0);
+    while (__atomic_load_n(&lock_loop_rounds, __ATOMIC_ACQUIRE) == 0)
+        mdn_safepoint(t->mutator); /* the thread binds once no collection runs */
+    int registered = 0;
+    for (int round = 0; round < 400; round++) {
+        for (int i = 0; i < 8; i++, registered++)
+            mdn_finalizer_register(t->mutator, toyvm_alloc(t, 1, 0, 16, MDN_ALLOC_DEFAULT), count_final, NULL,
+                                   MDN_FINALIZE_UNORDERED);
+        mdn_collect(t->mutator, MDN_GC_FULL);
+    }
+    __atomic_store_n(&lock_loop_stop, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    mdn_test_clear_stack();
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    mdn_run_finalizers(t->mutator);
+    if (strcmp(MDN_TEST_PLAN, "nogc") == 0)
+        return; /* no collections, no finalization */
+    /* Conservative roots may keep a few of the last objects (stale stack words). */
+    ck_assert_msg(lock_loop_finalized > registered / 2, "only %d of %d finalizers ran", lock_loop_finalized,
+                  registered);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("conservative");
     TCase *tc = tcase_create("conservative");
@@ -275,5 +340,10 @@ int main(void) {
     tcase_add_checked_fixture(pe, setup_past_end, teardown);
     tcase_add_test(pe, past_end_words_keep_the_object_they_end);
     suite_add_tcase(s, pe);
+    TCase *th = tcase_create("threads");
+    tcase_add_checked_fixture(th, setup, teardown);
+    tcase_set_timeout(th, 120);
+    tcase_add_test(th, threads_stopped_by_signal_hold_no_collector_lock);
+    suite_add_tcase(s, th);
     return mdn_run_suite(s);
 }

@@ -918,8 +918,9 @@ static void final_scan_data(mdn_tracer *tracer) {
 
 /* The heap's finalizer for an object with a Boehm finalizer. */
 static void final_run(mdn_mutator *m, mdn_objref ref, void *data) {
-    (void)m, (void)ref;
+    (void)ref;
     uintptr_t obj = (uintptr_t)data;
+    mdn_critical_enter(m); /* the table changes only inside critical sections */
     pthread_mutex_lock(&bdw_final_lock);
     bdw_final *e = final_find(obj, false);
     GC_finalization_proc fn = e ? e->fn : NULL;
@@ -927,6 +928,7 @@ static void final_run(mdn_mutator *m, mdn_objref ref, void *data) {
     if (e)
         e->obj = TABLE_TOMBSTONE;
     pthread_mutex_unlock(&bdw_final_lock);
+    mdn_critical_leave(m);
     if (fn)
         fn((void *)obj, cd);
 }
