@@ -22,7 +22,7 @@ void mdn_block_pool_init(mdn_block_pool *pool, mdn_vmspace *vs, unsigned space) 
 void mdn_block_pool_destroy(mdn_block_pool *pool) {
     for (size_t i = 0; i < pool->nchunks; i++)
         mdn_vmspace_release_chunks(pool->vs, mdn_address_from_word(pool->chunks[i]), 1);
-    free(pool->chunks);
+    mdn_table_free(pool->chunks, pool->chunks_capacity * sizeof *pool->chunks);
     pthread_mutex_destroy(&pool->chunks_lock);
     if (pool->vs && pool->vs->pools[pool->space] == pool)
         pool->vs->pools[pool->space] = NULL;
@@ -73,14 +73,14 @@ static bool grow(mdn_block_pool *pool) {
     }
     if (pool->nchunks == pool->chunks_capacity) {
         size_t cap = pool->chunks_capacity ? pool->chunks_capacity * 2 : 16;
-        uintptr_t *grown = malloc(cap * sizeof *grown);
+        uintptr_t *grown = mdn_table_alloc(cap * sizeof *grown);
         if (!grown)
             mdn_fatal("out of memory growing a block pool");
         if (pool->nchunks)
             memcpy(grown, pool->chunks, pool->nchunks * sizeof *grown);
         /* Readers index `chunks` only while the pool cannot grow (during a
          * collection), so the old array can go now. */
-        free(pool->chunks);
+        mdn_table_free(pool->chunks, pool->chunks_capacity * sizeof *pool->chunks);
         pool->chunks = grown;
         pool->chunks_capacity = cap;
     }

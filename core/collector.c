@@ -118,8 +118,11 @@ static uint64_t lap(uint64_t *clock) {
     return d;
 }
 
-/* The collection proper; world stopped, heap->lock not held. */
-static void collect(mdn_heap *heap, bool requested_full) {
+/* The collection proper; world stopped, heap->lock not held. With the
+ * verbose option it writes its report lines into `report` (printed once
+ * the world runs again: a thread the signal stopped may hold the stdio
+ * lock, .overview.tables). */
+static void collect(mdn_heap *heap, bool requested_full, char *report, size_t report_size) {
     uint64_t start = mdn_now_ns(), clock = start;
     uint64_t phase[MDN_PHASE_COUNT] = {0};
     /* A generational plan may make a default request full, or minor. */
@@ -182,17 +185,20 @@ static void collect(mdn_heap *heap, bool requested_full) {
         s->phase_ns[i] += phase[i];
     uint64_t number = s->collections;
     pthread_mutex_unlock(&heap->lock);
+    report[0] = 0;
+    int used = 0;
     if (heap->options.verbose >= 1)
-        fprintf(stderr,
-                "midden: gc %llu %s: pause %.3f ms, %llu objects traced, %zu bytes live, %llu bytes copied, "
-                "%zu of %zu budget bytes used\n",
-                (unsigned long long)number, full ? "full" : plan_partial_collection_name(), (double)pause / 1e6,
-                (unsigned long long)traced, live, (unsigned long long)copied, mdn_budget_used(&heap->vm),
-                heap->vm.budget);
-    if (heap->options.verbose >= 2)
-        fprintf(stderr, "midden:   phases (ms): prepare %.3f roots %.3f closure %.3f weak %.3f release %.3f\n",
-                (double)phase[0] / 1e6, (double)phase[1] / 1e6, (double)phase[2] / 1e6, (double)phase[3] / 1e6,
-                (double)phase[4] / 1e6);
+        used = snprintf(report, report_size,
+                        "midden: gc %llu %s: pause %.3f ms, %llu objects traced, %zu bytes live, %llu bytes copied, "
+                        "%zu of %zu budget bytes used\n",
+                        (unsigned long long)number, full ? "full" : plan_partial_collection_name(),
+                        (double)pause / 1e6, (unsigned long long)traced, live, (unsigned long long)copied,
+                        mdn_budget_used(&heap->vm), heap->vm.budget);
+    if (heap->options.verbose >= 2 && used >= 0 && (size_t)used < report_size)
+        snprintf(report + used, report_size - (size_t)used,
+                 "midden:   phases (ms): prepare %.3f roots %.3f closure %.3f weak %.3f release %.3f\n",
+                 (double)phase[0] / 1e6, (double)phase[1] / 1e6, (double)phase[2] / 1e6, (double)phase[3] / 1e6,
+                 (double)phase[4] / 1e6);
 }
 
 /* .alloc.fair: a served request whose thread has not yet taken its memory
@@ -260,12 +266,15 @@ static void gc_request_locked(mdn_mutator *self, mdn_gc_kind kind, mdn_gc_trigge
     mdn_stop_others(heap, self);
 
     bool full = kind == MDN_GC_FULL;
+    char report[512];
     requeue_untaken(heap);
-    collect(heap, full);
+    collect(heap, full, report, sizeof report);
     serve_waiters(heap, full);
     mdn_obs_resumed(heap);
     if (heap->cons)
         mdn_conservative_resume_world(heap, self);
+    if (report[0])
+        fputs(report, stderr);
 
     pthread_mutex_lock(&heap->lock);
     MDN_FOR_EACH_MUTATOR(heap, m) { __atomic_store_n(&m->fast.gc_pending, 0u, __ATOMIC_RELAXED); }

@@ -455,8 +455,8 @@ void mdn_conservative_destroy(mdn_heap *heap) {
         return;
     mdn_side_metadata_destroy(&c->valid);
     mdn_os_release(mdn_address_from_ptr(c->large_map), c->large_map_bytes);
-    free(c->ranges);
-    free(c->excluded);
+    mdn_array_free(c->ranges, c->ranges_capacity, sizeof *c->ranges);
+    mdn_array_free(c->excluded, c->excluded_capacity, sizeof *c->excluded);
     pthread_mutex_destroy(&c->ranges_lock);
     free(c);
     heap->cons = NULL;

@@ -41,8 +41,17 @@
 #define DEQUE_STEAL_LOAD memory_order_acquire
 #endif
 
+/* Tables, not malloc memory: arrays grow and go during collections
+ * (.overview.tables). */
+static size_t deque_array_bytes(size_t capacity) { return sizeof(mdn_deque_array) + capacity * sizeof(uintptr_t); }
+
+static void deque_array_free(mdn_deque_array *a) {
+    if (a)
+        mdn_table_free(a, deque_array_bytes(a->capacity));
+}
+
 static mdn_deque_array *deque_array_new(size_t capacity) {
-    mdn_deque_array *a = malloc(sizeof *a + capacity * sizeof a->items[0]);
+    mdn_deque_array *a = mdn_table_alloc(deque_array_bytes(capacity));
     if (a == NULL)
         return NULL;
     a->capacity = capacity;
@@ -73,7 +82,7 @@ bool mdn_deque_init(mdn_deque *d, unsigned log_capacity) {
 
 void mdn_deque_destroy(mdn_deque *d) {
     mdn_deque_reclaim(d);
-    free(atomic_load_explicit(&d->array, memory_order_relaxed));
+    deque_array_free(atomic_load_explicit(&d->array, memory_order_relaxed));
     atomic_store_explicit(&d->array, NULL, memory_order_relaxed);
 }
 
@@ -174,7 +183,7 @@ void mdn_deque_reclaim(mdn_deque *d) {
     mdn_deque_array *a = d->retired;
     while (a != NULL) {
         mdn_deque_array *next = a->retired_next;
-        free(a);
+        deque_array_free(a);
         a = next;
     }
     d->retired = NULL;

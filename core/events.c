@@ -66,7 +66,7 @@ void mdn_obs_destroy(mdn_heap *heap) {
         mdn_timeline_close(o->timeline, true);
     o->timeline = NULL;
     free(o->workers);
-    free(o->parked);
+    mdn_array_free(o->parked, o->parked_capacity, sizeof *o->parked);
     o->workers = NULL;
     o->parked = NULL;
 }

@@ -186,7 +186,7 @@ void mdn_heap_destroy(mdn_heap *heap) {
     for (unsigned i = 0; heap->tracers && i < heap->nworkers; i++)
         free(heap->tracers[i].local);
     free(heap->tracers);
-    free(heap->roots);
+    mdn_array_free(heap->roots, heap->roots_capacity, sizeof *heap->roots);
     mdn_conservative_destroy(heap);
     mdn_weak_destroy(heap);
     mdn_stats_destroy(&heap->stats);

@@ -13,7 +13,7 @@
 void mdn_stats_init(mdn_stats_state *s) { memset(s, 0, sizeof *s); }
 
 void mdn_stats_destroy(mdn_stats_state *s) {
-    free(s->pauses);
+    mdn_array_free(s->pauses, s->pauses_capacity, sizeof *s->pauses);
     memset(s, 0, sizeof *s);
 }
 
@@ -56,17 +56,20 @@ static uint64_t percentile(const uint64_t *sorted, size_t n, unsigned pct) {
     return sorted[rank - 1];
 }
 
+/* A table, not malloc memory: mdn_stats_get runs in a critical section
+ * (.overview.tables). */
 void mdn_stats_pause_percentiles(const mdn_stats_state *s, const unsigned *pcts, uint64_t *out, size_t n) {
-    uint64_t *sorted = malloc((s->npauses ? s->npauses : 1) * sizeof *sorted);
+    size_t bytes = (s->npauses ? s->npauses : 1) * sizeof(uint64_t);
+    uint64_t *sorted = mdn_table_alloc(bytes);
     if (!sorted)
         mdn_fatal("out of memory computing pause percentiles");
     if (s->npauses) {
         memcpy(sorted, s->pauses, s->npauses * sizeof *sorted);
-        qsort(sorted, s->npauses, sizeof *sorted, compare_u64);
+        mdn_sort(sorted, s->npauses, sizeof *sorted, compare_u64);
     }
     for (size_t i = 0; i < n; i++)
         out[i] = percentile(sorted, s->npauses, pcts[i]);
-    free(sorted);
+    mdn_table_free(sorted, bytes);
 }
 
 void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
@@ -82,14 +85,11 @@ void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {
     out->max_pause_ns = s->max_pause_ns;
     out->last_pause_ns = s->last_pause_ns;
     if (s->npauses) {
-        uint64_t *sorted = malloc(s->npauses * sizeof *sorted);
-        if (!sorted)
-            mdn_fatal("out of memory computing pause percentiles");
-        memcpy(sorted, s->pauses, s->npauses * sizeof *sorted);
-        qsort(sorted, s->npauses, sizeof *sorted, compare_u64);
-        out->p50_pause_ns = percentile(sorted, s->npauses, 50);
-        out->p99_pause_ns = percentile(sorted, s->npauses, 99);
-        free(sorted);
+        static const unsigned pcts[] = {50, 99};
+        uint64_t p[2];
+        mdn_stats_pause_percentiles(s, pcts, p, 2);
+        out->p50_pause_ns = p[0];
+        out->p99_pause_ns = p[1];
     }
     out->bytes_allocated = __atomic_load_n(&s->bytes_allocated, __ATOMIC_RELAXED);
     out->bytes_copied = __atomic_load_n(&s->bytes_copied, __ATOMIC_RELAXED);

@@ -215,7 +215,7 @@ void mdn_timeline_close(mdn_timeline *tl, bool complete) {
         fclose(tl->file);
     }
     pthread_mutex_destroy(&tl->lock);
-    free(tl->named);
+    mdn_array_free(tl->named, tl->named_capacity, sizeof *tl->named);
     free(tl->buf);
     free(tl->path);
     free(tl);

@@ -53,10 +53,33 @@ static inline bool mdn_is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)
 static inline size_t mdn_align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uintptr_t mdn_align_down_word(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
 
+/* .overview.tables: the core's own tables (growable arrays, hash sets,
+ * work-queue arrays) are pages mapped from the OS, never malloc memory: a
+ * collection, and a conservative heap's critical sections, must not wait
+ * for a malloc lock that a thread stopped by the signal may hold. */
+
+/* `bytes` (rounded up to whole pages) of zeroed memory, or NULL when
+ * memory runs out. */
+void *mdn_table_alloc(size_t bytes);
+/* Resize a table from mdn_table_alloc (NULL with old_bytes 0: a new one);
+ * the contents are kept, the new part is zero. NULL (the table untouched)
+ * when memory runs out. */
+void *mdn_table_resize(void *table, size_t old_bytes, size_t new_bytes);
+/* Give a table back; NULL is ignored. `bytes` as it was allocated. */
+void mdn_table_free(void *table, size_t bytes);
+
 /* Make room for one more element in a growable array of `count` elements
- * of `size` bytes: doubles `*capacity` (from `initial`) when full. Returns
- * the (possibly moved) array; aborts naming `what` if memory runs out. */
+ * of `size` bytes (a table): doubles `*capacity` (from `initial`, then to
+ * whatever fills the pages) when full. Returns the (possibly moved) array;
+ * aborts naming `what` if memory runs out. */
 void *mdn_array_reserve(void *array, size_t count, size_t *capacity, size_t size, size_t initial, const char *what);
+/* Give back an array grown by mdn_array_reserve (NULL is ignored). */
+void mdn_array_free(void *array, size_t capacity, size_t size);
+
+/* Sort `n` elements of `size` bytes (at most 64) in place by `compare`, as
+ * qsort does but never allocating (.overview.tables: glibc's qsort takes
+ * malloc memory for arrays above a kilobyte). Not stable. */
+void mdn_sort(void *base, size_t n, size_t size, int (*compare)(const void *, const void *));
 
 /* Fill an mdn_error (may be NULL) with a code and a formatted message. */
 struct mdn_error;

@@ -69,7 +69,7 @@ static size_t hash_word(uintptr_t x) {
 static size_t set_find_or_add(mdn_verifier *v, uintptr_t key, bool *fresh) {
     if ((v->nrecords + 1) * 2 > v->set_capacity) {
         size_t cap = v->set_capacity ? v->set_capacity * 2 : 8192;
-        uint32_t *grown = calloc(cap, sizeof *grown);
+        uint32_t *grown = mdn_table_alloc(cap * sizeof *grown);
         if (!grown)
             mdn_fatal("heap verifier: out of memory");
         for (size_t i = 0; i < v->set_capacity; i++) {
@@ -80,7 +80,7 @@ static size_t set_find_or_add(mdn_verifier *v, uintptr_t key, bool *fresh) {
                 grown[j] = v->set[i];
             }
         }
-        free(v->set);
+        mdn_table_free(v->set, v->set_capacity * sizeof *v->set);
         v->set = grown;
         v->set_capacity = cap;
     }
@@ -184,7 +184,7 @@ MDN_NORETURN static void report_overlap(const verify_record *outer, const verify
 static void check_overlaps(mdn_verifier *v) {
     if (v->nrecords < 2)
         return; /* nothing reached (records NULL): qsort must not see it */
-    qsort(v->records, v->nrecords, sizeof *v->records, by_start);
+    mdn_sort(v->records, v->nrecords, sizeof *v->records, by_start);
     for (size_t i = 1; i < v->nrecords; i++) {
         const verify_record *prev = &v->records[i - 1];
         if (prev->start + prev->size > v->records[i].start)
@@ -260,9 +260,9 @@ static size_t walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data, bool (*is
         visit(mdn_objref_from_address(mdn_address_from_word(r->obj)), r->size,
               mdn_vmspace_space_of(&heap->vm, mdn_address_from_word(r->start)), data);
     }
-    free(v.set);
-    free(v.records);
-    free(v.stack);
+    mdn_table_free(v.set, v.set_capacity * sizeof *v.set);
+    mdn_array_free(v.records, v.records_capacity, sizeof *v.records);
+    mdn_array_free(v.stack, v.stack_capacity, sizeof *v.stack);
     return reached;
 }
 

@@ -205,7 +205,7 @@ size_t mdn_vmspace_return_idle(mdn_vmspace *vs, uint64_t after_gcs, uint64_t aft
     vs->nwarm = kept;
     /* Chunks are unowned and off the stack, so nobody acquires them until
      * the lock is dropped; decommit them in runs of adjacent chunks. */
-    qsort(vs->scratch, nidle, sizeof *vs->scratch, compare_u32);
+    mdn_sort(vs->scratch, nidle, sizeof *vs->scratch, compare_u32);
     for (size_t k = 0; k < nidle;) {
         size_t run = 1;
         while (k + run < nidle && vs->scratch[k + run] == vs->scratch[k] + run)

@@ -34,11 +34,11 @@ void mdn_weak_destroy(mdn_heap *heap) {
     mdn_weak_state *st = heap->weak;
     if (!st)
         return;
-    free(st->slots);
-    free(st->ephemerons);
-    free(st->pending);
-    free(st->finals);
-    free(st->queue);
+    mdn_array_free(st->slots, st->slots_capacity, sizeof *st->slots);
+    mdn_array_free(st->ephemerons, st->ephemerons_capacity, sizeof *st->ephemerons);
+    mdn_table_free(st->pending, st->pending_capacity * sizeof *st->pending);
+    mdn_array_free(st->finals, st->finals_capacity, sizeof *st->finals);
+    mdn_array_free(st->queue, st->queue_capacity, sizeof *st->queue);
     pthread_mutex_destroy(&st->lock);
     free(st);
     heap->weak = NULL;
@@ -349,9 +349,9 @@ void mdn_weak_process(mdn_heap *heap) {
     if (st->nephemerons > UINT32_MAX)
         mdn_fatal("too many ephemerons (%zu)", st->nephemerons);
     if (st->pending_capacity < st->nephemerons) {
-        free(st->pending);
+        mdn_table_free(st->pending, st->pending_capacity * sizeof *st->pending);
         st->pending_capacity = st->nephemerons;
-        st->pending = malloc(st->pending_capacity * sizeof *st->pending);
+        st->pending = mdn_table_alloc(st->pending_capacity * sizeof *st->pending);
         if (!st->pending)
             mdn_fatal("out of memory in the weak phase (%zu ephemerons)", st->nephemerons);
     }

@@ -238,16 +238,17 @@ mdn_workqueue *mdn_workqueue_create(unsigned workers) {
     atomic_init(&q->active, workers);
     atomic_init(&q->exited, 0);
     atomic_init(&q->injector_size, 0);
-    q->injector = malloc(WORKQUEUE_INJECTOR_INITIAL * sizeof q->injector[0]);
+    /* A table: it grows during collections (.overview.tables). */
+    q->injector = mdn_table_alloc(WORKQUEUE_INJECTOR_INITIAL * sizeof q->injector[0]);
+    q->injector_capacity = WORKQUEUE_INJECTOR_INITIAL;
     size_t slots_size = mdn_align_up(workers * sizeof(workqueue_worker), MDN_CACHE_LINE);
     q->slots = aligned_alloc(MDN_CACHE_LINE, slots_size);
     if (q->injector == NULL || q->slots == NULL) {
-        free(q->injector);
+        mdn_table_free(q->injector, q->injector_capacity * sizeof q->injector[0]);
         free(q->slots);
         free(q);
         return NULL;
     }
-    q->injector_capacity = WORKQUEUE_INJECTOR_INITIAL;
     pthread_mutex_init(&q->injector_lock, NULL);
     memset(q->slots, 0, slots_size);
     for (unsigned i = 0; i < workers; i++) {
@@ -255,7 +256,7 @@ mdn_workqueue *mdn_workqueue_create(unsigned workers) {
             while (i-- > 0)
                 mdn_deque_destroy(&q->slots[i].deque);
             pthread_mutex_destroy(&q->injector_lock);
-            free(q->injector);
+            mdn_table_free(q->injector, q->injector_capacity * sizeof q->injector[0]);
             free(q->slots);
             free(q);
             return NULL;
@@ -272,7 +273,7 @@ void mdn_workqueue_destroy(mdn_workqueue *q) {
     for (unsigned i = 0; i < q->workers; i++)
         mdn_deque_destroy(&q->slots[i].deque);
     pthread_mutex_destroy(&q->injector_lock);
-    free(q->injector);
+    mdn_table_free(q->injector, q->injector_capacity * sizeof q->injector[0]);
     free(q->slots);
     free(q);
 }
@@ -299,7 +300,8 @@ void mdn_workqueue_inject(mdn_workqueue *q, uintptr_t item) {
         }
         if (q->injector_count * 2 > q->injector_capacity) {
             size_t capacity = q->injector_capacity * 2;
-            uintptr_t *grown = realloc(q->injector, capacity * sizeof grown[0]);
+            uintptr_t *grown = mdn_table_resize(q->injector, q->injector_capacity * sizeof grown[0],
+                                                capacity * sizeof grown[0]);
             if (grown == NULL)
                 mdn_fatal("work queue: out of memory growing the injector to %zu items", capacity);
             q->injector = grown;

@@ -26,7 +26,7 @@ void mdn_gen_destroy(mdn_gen *g) {
     if (!g->unlogged.base)
         return;
     pthread_mutex_destroy(&g->lock);
-    free(g->remset);
+    mdn_array_free(g->remset, g->remset_capacity, sizeof *g->remset);
     g->remset = NULL;
     mdn_side_metadata_destroy(&g->unlogged);
 }

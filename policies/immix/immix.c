@@ -347,14 +347,14 @@ static int by_live_bytes(const void *x, const void *y) {
 enum { COPY_SLACK_BLOCKS = 2 };
 
 static void choose_candidates(mdn_immix_space *s, size_t ncand, size_t copy_blocks, unsigned workers) {
-    candidate_key *keys = malloc(ncand * sizeof *keys);
+    candidate_key *keys = mdn_table_alloc(ncand * sizeof *keys);
     if (!keys)
         mdn_fatal("out of memory choosing evacuation candidates");
     for (size_t i = 0; i < ncand; i++) {
         uint32_t b = s->candidates[i];
         keys[i] = (candidate_key){b, s->candidate_live[i], s->block_holes[b]};
     }
-    qsort(keys, ncand, sizeof *keys, by_live_bytes);
+    mdn_sort(keys, ncand, sizeof *keys, by_live_bytes);
     size_t room = copy_blocks * MDN_BLOCK_SIZE, chosen = 0;
     for (size_t i = 0; i < ncand && room > 0; i++) {
         if (keys[i].live > room)
@@ -363,7 +363,7 @@ static void choose_candidates(mdn_immix_space *s, size_t ncand, size_t copy_bloc
         mdn_block_state_set(s->vs, mdn_vmspace_block_at(s->vs, keys[i].block), MDN_IMMIX_EVACUATING);
         chosen++;
     }
-    free(keys);
+    mdn_table_free(keys, ncand * sizeof *keys);
     s->candidate_blocks = chosen;
     s->defrag = chosen > 0;
     s->copy_blocks_left = s->defrag ? copy_blocks + (size_t)workers * COPY_SLACK_BLOCKS : 0;

@@ -34,6 +34,12 @@ bool mdn_los_init(mdn_los_space *s, mdn_heap *heap, unsigned id) {
            mdn_side_metadata_init(&s->starts, vs, MDN_LOG_PAGE, 0, "los-start");
 }
 
+/* A run of dirty pages, for the sweep's trimming (trim_dirty). */
+typedef struct dirty_run {
+    uintptr_t chunk_start;
+    uint32_t first, pages;
+} dirty_run;
+
 void mdn_los_destroy(mdn_los_space *s) {
     for (size_t i = 0; i < s->nobjects; i++) {
         size_t pages = s->objects[i].pages;
@@ -43,9 +49,9 @@ void mdn_los_destroy(mdn_los_space *s) {
     }
     for (size_t i = 0; i < s->nchunks; i++)
         mdn_vmspace_release_chunks(s->vs, mdn_address_from_word(s->chunks[i].start), 1);
-    free(s->chunks);
-    free(s->objects);
-    free(s->runs);
+    mdn_array_free(s->chunks, s->chunks_capacity, sizeof *s->chunks);
+    mdn_array_free(s->objects, s->objects_capacity, sizeof *s->objects);
+    mdn_array_free(s->runs, s->runs_capacity, sizeof(dirty_run));
     mdn_side_metadata_destroy(&s->marks);
     mdn_side_metadata_destroy(&s->starts);
     pthread_mutex_destroy(&s->lock);
@@ -305,11 +311,6 @@ static void release_empty_chunks(mdn_los_space *s) {
     s->nchunks = kept;
 }
 
-typedef struct dirty_run {
-    uintptr_t chunk_start;
-    uint32_t first, pages;
-} dirty_run;
-
 static int by_pages_descending(const void *a, const void *b) {
     const dirty_run *x = a, *y = b;
     return x->pages < y->pages ? 1 : x->pages > y->pages ? -1 : 0;
@@ -333,7 +334,7 @@ static void trim_dirty(mdn_los_space *s) {
         }
     }
     dirty_run *runs = s->runs;
-    qsort(runs, nruns, sizeof *runs, by_pages_descending);
+    mdn_sort(runs, nruns, sizeof *runs, by_pages_descending);
     for (size_t r = 0; r < nruns && s->dirty_bytes > bound; r++) {
         mdn_los_chunk *c = chunk_of(s, runs[r].chunk_start);
         size_t bytes = (size_t)runs[r].pages << MDN_LOG_PAGE;

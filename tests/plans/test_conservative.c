@@ -9,6 +9,7 @@
 
 #include "clear_stack.h"
 #include "mdn_check.h"
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +327,57 @@ START_TEST(threads_stopped_by_signal_hold_no_collector_lock) {
 }
 END_TEST
 
+/* .overview.tables: nor is it stopped holding a malloc lock the collection
+ * would wait for. With one malloc arena for the process (M_ARENA_MAX=1,
+ * as MALLOC_ARENA_MAX=1 sets it), this thread spends its time inside
+ * malloc and free, holding the arena's lock, while the main thread
+ * collects; a collection that called malloc or free (to grow its record of
+ * pauses, for one) would wait for the lock forever. */
+static volatile int malloc_loop_stop;
+static size_t malloc_loop_rounds; /* atomic */
+
+static void *malloc_loop(void *arg) {
+    (void)arg;
+    toyvm_thread *me = toyvm_thread_attach(heap);
+    for (size_t i = 0; !__atomic_load_n(&malloc_loop_stop, __ATOMIC_ACQUIRE); i++) {
+        /* Above the per-thread caches' sizes, so each call takes the arena's lock. */
+        void *p = malloc(4096 + (i % 64) * 512);
+        ck_assert_ptr_nonnull(p);
+        *(volatile char *)p = 1;
+        free(p);
+        __atomic_fetch_add(&malloc_loop_rounds, 1, __ATOMIC_RELEASE);
+    }
+    toyvm_thread_detach(me);
+    return NULL;
+}
+
+START_TEST(collections_never_wait_for_a_stopped_threads_malloc) {
+    if (refuses())
+        return;
+    ck_assert_int_eq(mallopt(M_ARENA_MAX, 1), 1);
+    malloc_loop_stop = 0;
+    malloc_loop_rounds = 0;
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, malloc_loop, NULL), 0);
+    while (__atomic_load_n(&malloc_loop_rounds, __ATOMIC_ACQUIRE) == 0)
+        mdn_safepoint(t->mutator);
+    mdn_stats before, after;
+    mdn_stats_get(heap, &before);
+    for (int round = 0; round < 600; round++) {
+        for (int i = 0; i < 4; i++)
+            mdn_finalizer_register(t->mutator, toyvm_alloc(t, 1, 0, 16, MDN_ALLOC_DEFAULT), count_final, NULL,
+                                   MDN_FINALIZE_UNORDERED);
+        mdn_collect(t->mutator, MDN_GC_FULL);
+        mdn_run_finalizers(t->mutator);
+    }
+    mdn_stats_get(heap, &after);
+    __atomic_store_n(&malloc_loop_stop, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    if (strcmp(MDN_TEST_PLAN, "nogc") != 0)
+        ck_assert_uint_ge(after.collections - before.collections, 600);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("conservative");
     TCase *tc = tcase_create("conservative");
@@ -344,6 +396,7 @@ int main(void) {
     tcase_add_checked_fixture(th, setup, teardown);
     tcase_set_timeout(th, 120);
     tcase_add_test(th, threads_stopped_by_signal_hold_no_collector_lock);
+    tcase_add_test(th, collections_never_wait_for_a_stopped_threads_malloc);
     suite_add_tcase(s, th);
     return mdn_run_suite(s);
 }

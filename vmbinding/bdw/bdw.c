@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define BDW_EXPORT __attribute__((visibility("default")))
@@ -99,20 +100,30 @@ typedef struct bdw_table {
 
 static inline uintptr_t *table_key(const bdw_table *t, size_t i) { return (uintptr_t *)(t->entries + i * t->size); }
 
+/* The library's tables and link cells are pages from the OS, not malloc
+ * memory: they change inside critical sections, and a thread there must
+ * never wait for a malloc lock held by a thread the signal stopped
+ * (docs/design/overview.md .overview.tables). */
+static void *os_pages(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 /* The entry of `key`, or with `insert` a new zeroed one holding the key;
  * NULL when absent. */
 static void *table_find(bdw_table *t, uintptr_t key, bool insert) {
     if (insert && (t->used + 1) * 4 > t->cap * 3) {
         bdw_table old = *t;
         t->cap = old.cap ? old.cap * 2 : 64;
-        t->entries = calloc(t->cap, t->size);
+        t->entries = os_pages(t->cap * t->size);
         if (!t->entries)
             bdw_fatal("out of memory recording an uncollectable object, a finalizer or a disappearing link");
         t->used = 0;
         for (size_t i = 0; i < old.cap; i++)
             if (*table_key(&old, i) > TABLE_TOMBSTONE)
                 memcpy(table_find(t, *table_key(&old, i), true), table_key(&old, i), t->size);
-        free(old.entries);
+        if (old.entries)
+            munmap(old.entries, old.cap * old.size);
     }
     if (!t->cap)
         return NULL;
@@ -1058,6 +1069,29 @@ static size_t bdw_links_retired;
 
 static inline uintptr_t link_key(void **link, int is_long) { return (uintptr_t)link | (uintptr_t)(is_long != 0); }
 
+/* Link cells, from pages of the OS (os_pages), with a free list threaded
+ * through the free ones; bdw_link_lock held, in a critical section. */
+#define LINK_CELL_PAGE 4096
+static mdn_objref *bdw_free_cells;
+static mdn_objref *cell_new(void) {
+    if (!bdw_free_cells) {
+        mdn_objref *page = os_pages(LINK_CELL_PAGE);
+        if (!page)
+            return NULL;
+        size_t n = LINK_CELL_PAGE / sizeof *page;
+        for (size_t i = 0; i < n; i++)
+            page[i].value = i + 1 < n ? (uintptr_t)&page[i + 1] : 0;
+        bdw_free_cells = page;
+    }
+    mdn_objref *c = bdw_free_cells;
+    bdw_free_cells = (mdn_objref *)c->value;
+    return c;
+}
+static void cell_free(mdn_objref *c) {
+    c->value = (uintptr_t)bdw_free_cells;
+    bdw_free_cells = c;
+}
+
 /* With bdw_link_lock held, in a critical section: unregister retired entries. */
 static void links_reap(mdn_mutator *m) {
     if (!bdw_links_retired)
@@ -1066,7 +1100,7 @@ static void links_reap(mdn_mutator *m) {
         bdw_link *e = (bdw_link *)table_key(&bdw_links, i);
         if (e->key > TABLE_TOMBSTONE && e->retired) {
             mdn_weak_unregister(m, mdn_slot_from_ptr(e->cell));
-            free(e->cell);
+            cell_free(e->cell);
             e->key = TABLE_TOMBSTONE;
         }
     }
@@ -1099,21 +1133,21 @@ static int register_link(void **link, const void *obj, int is_long, const char *
     uintptr_t start = obj ? object_of(obj) : 0;
     if (!start || (char *)start + hdr_offset(*(uintptr_t *)start) != (const char *)obj)
         bdw_fatal("%s: %p is not the base of an object of this heap", name, obj);
-    mdn_objref *cell = malloc(sizeof *cell);
-    if (!cell)
-        return GC_NO_MEMORY;
-    *cell = mdn_objref_from_ptr((void *)start);
     int rc = GC_SUCCESS;
     mdn_critical_enter(m);
     pthread_mutex_lock(&bdw_link_lock);
     links_reap(m);
     bdw_link *e = table_find(&bdw_links, link_key(link, is_long), false);
+    mdn_objref *cell = NULL;
     if (e && !e->retired) {
         rc = GC_DUPLICATE;
+    } else if (!(cell = cell_new())) {
+        rc = GC_NO_MEMORY;
     } else {
+        *cell = mdn_objref_from_ptr((void *)start);
         if (e) { /* a retired registration of the same link: replace it */
             mdn_weak_unregister(m, mdn_slot_from_ptr(e->cell));
-            free(e->cell);
+            cell_free(e->cell);
         } else {
             e = table_find(&bdw_links, link_key(link, is_long), true);
         }
@@ -1121,11 +1155,9 @@ static int register_link(void **link, const void *obj, int is_long, const char *
         e->in_heap = object_of(link) != 0;
         e->retired = 0;
         mdn_weak_register(m, mdn_objref_null(), mdn_slot_from_ptr(cell), is_long ? MDN_WEAK_LONG : MDN_WEAK_SHORT);
-        cell = NULL;
     }
     pthread_mutex_unlock(&bdw_link_lock);
     mdn_critical_leave(m);
-    free(cell);
     return rc;
 }
 
