@@ -1421,6 +1421,55 @@ START_TEST(push_other_roots_adds_roots) {
 }
 END_TEST
 
+/* Programs built against Boehm GC's older headers (ECL) set the
+ * push-other-roots procedure through the exported variable, and keep
+ * objects alive from it with GC_set_mark_bit. */
+extern GC_push_other_roots_proc GC_push_other_roots;
+static GC_push_other_roots_proc chained_push_other_roots;
+static int marks_set;
+static void mark_malloc_block(void) {
+    marks_set++;
+    for (int i = 0; i < NHELD; i++)
+        GC_set_mark_bit(malloc_block[i]);
+    chained_push_other_roots();
+}
+
+START_TEST(push_other_roots_variable_and_mark_bits) {
+    chained_push_other_roots = GC_push_other_roots;
+    ck_assert_ptr_nonnull(chained_push_other_roots);
+    ck_assert_ptr_eq(chained_push_other_roots, GC_get_push_other_roots());
+    fill_malloc_block();
+    GC_push_other_roots = mark_malloc_block;
+    ck_assert_ptr_eq(GC_get_push_other_roots(), mark_malloc_block);
+    collect();
+    collect();
+    ck_assert_int_ge(marks_set, 2);
+    ck_assert_int_eq(count_held_alive(), NHELD);
+    for (int i = 0; i < NHELD; i++)
+        ck_assert(check_fill(malloc_block[i], 56, (unsigned char)i));
+    GC_push_other_roots = chained_push_other_roots;
+    collect();
+    int alive = count_held_alive();
+    ck_assert_msg(alive <= NHELD / 10, "%d of %d objects survived once nothing marked them", alive, NHELD);
+    free(malloc_block);
+}
+END_TEST
+
+/* Collections stop the world: incremental mode stays off when asked for,
+ * and the time limit of an incremental step is kept. */
+START_TEST(incremental_mode_stays_off_and_keeps_its_time_limit) {
+    GC_enable_incremental();
+    ck_assert_int_eq(GC_is_incremental_mode(), 0);
+    ck_assert_uint_eq(GC_get_time_limit(), GC_TIME_UNLIMITED);
+    GC_set_time_limit(50);
+    ck_assert_uint_eq(GC_get_time_limit(), 50);
+    GC_set_time_limit(GC_TIME_UNLIMITED);
+    void *p = GC_malloc(64);
+    ck_assert_ptr_nonnull(p);
+    collect();
+}
+END_TEST
+
 /* ---- what is not supported yet, or misused, stops the program, naming the function ---- */
 
 static void call_unsupported(int which) {
@@ -1511,6 +1560,8 @@ int main(void) {
     tcase_add_test(tc, generic_malloc_many_makes_objects_of_the_kind);
     tcase_add_test(tc, plausible_heap_bounds_cover_the_heap);
     tcase_add_test(tc, push_other_roots_adds_roots);
+    tcase_add_test(tc, push_other_roots_variable_and_mark_bits);
+    tcase_add_test(tc, incremental_mode_stays_off_and_keeps_its_time_limit);
     tcase_add_test(tc, unsupported_functions_fail_with_their_name);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

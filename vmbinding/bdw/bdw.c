@@ -760,8 +760,19 @@ BDW_EXPORT void GC_gcollect(void) {
     maybe_finalize();
 }
 BDW_EXPORT void GC_gcollect_and_unmap(void) { GC_gcollect(); }
-/* Collections are not incremental: there is never work left to do. */
+/* Collections are not incremental: there is never work left to do. As
+ * Boehm GC does where it cannot collect incrementally, GC_enable_incremental
+ * leaves the mode off (GC_is_incremental_mode says so), and the time limit
+ * of an incremental step is kept but bounds nothing. */
 BDW_EXPORT int GC_collect_a_little(void) { return 0; }
+BDW_EXPORT void GC_enable_incremental(void) {
+    if (!GC_is_init_called())
+        GC_init();
+}
+BDW_EXPORT int GC_is_incremental_mode(void) { return 0; }
+BDW_EXPORT unsigned long GC_time_limit = GC_TIME_UNLIMITED;
+BDW_EXPORT void GC_set_time_limit(unsigned long ms) { __atomic_store_n(&GC_time_limit, ms, __ATOMIC_RELAXED); }
+BDW_EXPORT unsigned long GC_get_time_limit(void) { return __atomic_load_n(&GC_time_limit, __ATOMIC_RELAXED); }
 BDW_EXPORT void GC_enable(void) {
     if (__atomic_sub_fetch(&bdw_disabled, 1, __ATOMIC_RELAXED) < 0)
         bdw_fatal("GC_enable called more often than GC_disable");
@@ -909,7 +920,9 @@ typedef struct bdw_final {
 } bdw_final;
 static pthread_mutex_t bdw_final_lock = PTHREAD_MUTEX_INITIALIZER;
 static int bdw_finalizers_ready;                 /* a collection queued finalizers (atomic) */
-static GC_finalizer_notifier_proc bdw_notifier;  /* GC_set_finalizer_notifier */
+/* GC_set_finalizer_notifier; the variable is exported, as in Boehm GC,
+ * whose older API sets it directly. */
+BDW_EXPORT GC_finalizer_notifier_proc GC_finalizer_notifier;
 static __thread int bdw_in_finalizers __attribute__((tls_model("initial-exec")));
 
 static bdw_table bdw_finals = {.size = sizeof(bdw_final)};
@@ -1025,7 +1038,7 @@ static __attribute__((noinline)) void notify_or_invoke_finalizers(void) {
     if (!GC_finalize_on_demand) {
         GC_invoke_finalizers();
     } else {
-        GC_finalizer_notifier_proc fn = __atomic_load_n(&bdw_notifier, __ATOMIC_ACQUIRE);
+        GC_finalizer_notifier_proc fn = __atomic_load_n(&GC_finalizer_notifier, __ATOMIC_ACQUIRE);
         if (fn)
             fn();
     }
@@ -1039,10 +1052,10 @@ static void maybe_finalize(void) {
 BDW_EXPORT void GC_set_finalize_on_demand(int value) { GC_finalize_on_demand = value; }
 BDW_EXPORT int GC_get_finalize_on_demand(void) { return GC_finalize_on_demand; }
 BDW_EXPORT void GC_set_finalizer_notifier(GC_finalizer_notifier_proc fn) {
-    __atomic_store_n(&bdw_notifier, fn, __ATOMIC_RELEASE);
+    __atomic_store_n(&GC_finalizer_notifier, fn, __ATOMIC_RELEASE);
 }
 BDW_EXPORT GC_finalizer_notifier_proc GC_get_finalizer_notifier(void) {
-    return __atomic_load_n(&bdw_notifier, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&GC_finalizer_notifier, __ATOMIC_ACQUIRE);
 }
 
 /* ---- disappearing links (.cons.links in conservative.md) --------------------------- */
@@ -1463,6 +1476,16 @@ static void set_plausible_bounds(mdn_heap *heap) {
     GC_greatest_plausible_heap_addr = (char *)mdn_address_to_ptr(end) + 1;
 }
 
+/* In a collection (a mark procedure, the push-other-roots procedure, a
+ * start callback) the object is kept with everything it reaches, which
+ * its mark bit alone would not ensure here; at other times mark bits
+ * mean nothing: the last collection has already swept. */
+BDW_EXPORT void GC_set_mark_bit(const void *p) {
+    mdn_tracer *t = bdw_marking;
+    if (t && p)
+        trace_range(t, &p, sizeof p);
+}
+
 BDW_EXPORT struct GC_ms_entry *GC_mark_and_push(void *obj, struct GC_ms_entry *mark_stack_ptr,
                                                 struct GC_ms_entry *mark_stack_limit, void **src) {
     (void)mark_stack_limit, (void)src;
@@ -1491,19 +1514,22 @@ BDW_EXPORT void GC_push_conditional(void *bottom, void *top, int all) {
 
 /* Threads' stacks and registers are the core's: the default has nothing to add. */
 static void push_other_roots_default(void) {}
-static GC_push_other_roots_proc bdw_push_other_roots = push_other_roots_default;
+/* Exported as the variable too, as in Boehm GC: programs built against its
+ * older headers (ECL) read and chain it directly. */
+BDW_EXPORT GC_push_other_roots_proc GC_push_other_roots = push_other_roots_default;
 
 BDW_EXPORT void GC_set_push_other_roots(GC_push_other_roots_proc fn) {
-    __atomic_store_n(&bdw_push_other_roots, fn ? fn : push_other_roots_default, __ATOMIC_RELEASE);
+    __atomic_store_n(&GC_push_other_roots, fn ? fn : push_other_roots_default, __ATOMIC_RELEASE);
 }
 BDW_EXPORT GC_push_other_roots_proc GC_get_push_other_roots(void) {
-    return __atomic_load_n(&bdw_push_other_roots, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&GC_push_other_roots, __ATOMIC_ACQUIRE);
 }
 
 static void push_other_roots(mdn_tracer *tracer) {
-    GC_push_other_roots_proc fn = __atomic_load_n(&bdw_push_other_roots, __ATOMIC_ACQUIRE);
+    GC_push_other_roots_proc fn = __atomic_load_n(&GC_push_other_roots, __ATOMIC_ACQUIRE);
     bdw_marking = tracer;
-    fn();
+    if (fn)
+        fn();
     bdw_marking = NULL;
 }
 

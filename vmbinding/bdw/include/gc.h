@@ -136,6 +136,12 @@ GC_API void GC_atfork_prepare(void);
 GC_API void GC_atfork_parent(void);
 GC_API void GC_atfork_child(void);
 GC_API void GC_set_free_space_divisor(GC_word divisor);
+/* Incremental collection: never on (collections stop the world). */
+#define GC_TIME_UNLIMITED 999999
+GC_API void GC_enable_incremental(void);
+GC_API int GC_is_incremental_mode(void);
+GC_API void GC_set_time_limit(unsigned long ms);
+GC_API unsigned long GC_get_time_limit(void);
 GC_API GC_word GC_get_free_space_divisor(void);
 
 /* ---- roots ---- */
@@ -275,6 +281,8 @@ GC_API void GC_generic_malloc_many(size_t bytes, int kind, void **result);
 GC_API int GC_get_kind_and_size(const void *obj, size_t *psize);
 /* Inside a mark procedure: mark obj if it is in an object of the heap and
  * scan that object later; returns mark_stack_ptr. */
+/* Inside a collection, keep the object and what it reaches; elsewhere nothing. */
+GC_API void GC_set_mark_bit(const void *p);
 GC_API struct GC_ms_entry *GC_mark_and_push(void *obj, struct GC_ms_entry *mark_stack_ptr,
                                             struct GC_ms_entry *mark_stack_limit, void **src);
 #define GC_MARK_AND_PUSH(obj, msp, lim, src)                                                                         \
