@@ -270,15 +270,17 @@ static void sizing_options(mdn_options *o) {
 }
 
 /* .cons.bdw-markers: the GC workers: GC_set_markers_count before GC_init,
- * else GC_MARKERS, else one, as Boehm GC marks on the collecting thread
- * alone until the program starts a second thread (the heap's workers are
- * started once, with it). MDN_GC_THREADS overrides all. */
+ * else GC_MARKERS, else one per processor, at most BDW_DEFAULT_MARKERS.
+ * MDN_GC_THREADS overrides all. */
+#define BDW_DEFAULT_MARKERS 8
 static unsigned marker_count(void) {
     if (bdw_markers)
         return bdw_markers;
     const char *v = getenv("GC_MARKERS");
-    if (!v || !*v)
-        return 1;
+    if (!v || !*v) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n < 1 ? 1 : n > BDW_DEFAULT_MARKERS ? BDW_DEFAULT_MARKERS : (unsigned)n;
+    }
     char *end;
     unsigned long n = strtoul(v, &end, 10);
     if (*end || n < 1 || n > 256)
