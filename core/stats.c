@@ -29,10 +29,25 @@ void mdn_stats_reset(mdn_stats_state *s) {
     memset(s->phase_ns, 0, sizeof s->phase_ns);
 }
 
+/* The pauses are kept sorted: each is inserted in its place (a memmove of
+ * the longer ones, small beside a collection), so a percentile is one
+ * index and reading the statistics, which programs may do often (the
+ * Boehm-compatible library's GC_get_heap_size, at every collection's end
+ * too), neither sorts nor allocates. */
 void mdn_stats_record_pause(mdn_stats_state *s, uint64_t ns, bool full) {
     s->pauses = mdn_array_reserve(s->pauses, s->npauses, &s->pauses_capacity, sizeof *s->pauses, 64,
                                   "recording pause times");
-    s->pauses[s->npauses++] = ns;
+    size_t lo = 0, hi = s->npauses;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->pauses[mid] <= ns)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(&s->pauses[lo + 1], &s->pauses[lo], (s->npauses - lo) * sizeof *s->pauses);
+    s->pauses[lo] = ns;
+    s->npauses++;
     s->collections++;
     s->full_collections += full;
     s->total_pause_ns += ns;
@@ -41,12 +56,7 @@ void mdn_stats_record_pause(mdn_stats_state *s, uint64_t ns, bool full) {
         s->max_pause_ns = ns;
 }
 
-static int compare_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile over a sorted copy. */
+/* Nearest-rank percentile of the sorted pauses. */
 static uint64_t percentile(const uint64_t *sorted, size_t n, unsigned pct) {
     if (n == 0)
         return 0;
@@ -56,20 +66,9 @@ static uint64_t percentile(const uint64_t *sorted, size_t n, unsigned pct) {
     return sorted[rank - 1];
 }
 
-/* A table, not malloc memory: mdn_stats_get runs in a critical section
- * (.overview.tables). */
 void mdn_stats_pause_percentiles(const mdn_stats_state *s, const unsigned *pcts, uint64_t *out, size_t n) {
-    size_t bytes = (s->npauses ? s->npauses : 1) * sizeof(uint64_t);
-    uint64_t *sorted = mdn_table_alloc(bytes);
-    if (!sorted)
-        mdn_fatal("out of memory computing pause percentiles");
-    if (s->npauses) {
-        memcpy(sorted, s->pauses, s->npauses * sizeof *sorted);
-        mdn_sort(sorted, s->npauses, sizeof *sorted, compare_u64);
-    }
     for (size_t i = 0; i < n; i++)
-        out[i] = percentile(sorted, s->npauses, pcts[i]);
-    mdn_table_free(sorted, bytes);
+        out[i] = percentile(s->pauses, s->npauses, pcts[i]);
 }
 
 void mdn_stats_get(mdn_heap *heap, mdn_stats *out) {

@@ -14,7 +14,7 @@ enum { MDN_PHASE_PREPARE, MDN_PHASE_ROOTS, MDN_PHASE_CLOSURE, MDN_PHASE_WEAK, MD
 typedef struct mdn_stats_state {
     uint64_t collections;
     uint64_t full_collections;
-    uint64_t *pauses;         /* every pause since the last reset, ns */
+    uint64_t *pauses;         /* every pause since the last reset, ns, sorted */
     size_t npauses;
     size_t pauses_capacity;
     uint64_t total_pause_ns;

@@ -835,7 +835,9 @@ BDW_EXPORT size_t GC_get_bytes_since_gc(void) {
     return total > at ? (size_t)(total - at) : 0;
 }
 BDW_EXPORT size_t GC_get_total_bytes(void) { return (size_t)stats_now().bytes_allocated; }
-BDW_EXPORT GC_word GC_get_gc_no(void) { return (GC_word)stats_now().collections; }
+/* GC_gc_no, which the end of every collection sets: polled often (Guile's
+ * finalizer thread), it reads one word. */
+BDW_EXPORT GC_word GC_get_gc_no(void) { return __atomic_load_n(&GC_gc_no, __ATOMIC_RELAXED); }
 BDW_EXPORT void GC_get_heap_usage_safe(GC_word *heap_size, GC_word *free_bytes, GC_word *unmapped_bytes,
                                        GC_word *bytes_since_gc, GC_word *total_bytes) {
     if (heap_size)
