@@ -56,7 +56,7 @@ static void count_object(mdn_objref obj, size_t bytes, unsigned space, void *dat
 void mdn_histogram_update(mdn_heap *heap) {
     struct mdn_histogram *h = heap->obs.histogram;
     if (!h) {
-        h = heap->obs.histogram = malloc(sizeof *h);
+        h = heap->obs.histogram = mdn_table_alloc(sizeof *h); /* at a collection's end (.overview.tables) */
         if (!h)
             mdn_fatal("out of memory allocating the heap histogram");
     }
@@ -98,6 +98,6 @@ void mdn_histogram_print(mdn_heap *heap, FILE *out) {
 }
 
 void mdn_histogram_free(mdn_heap *heap) {
-    free(heap->obs.histogram);
+    mdn_table_free(heap->obs.histogram, sizeof *heap->obs.histogram);
     heap->obs.histogram = NULL;
 }
