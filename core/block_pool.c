@@ -22,7 +22,7 @@ void mdn_block_pool_init(mdn_block_pool *pool, mdn_vmspace *vs, unsigned space) 
 void mdn_block_pool_destroy(mdn_block_pool *pool) {
     for (size_t i = 0; i < pool->nchunks; i++)
         mdn_vmspace_release_chunks(pool->vs, mdn_address_from_word(pool->chunks[i]), 1);
-    mdn_table_free(pool->chunks, pool->chunks_capacity * sizeof *pool->chunks);
+    mdn_array_free(pool->chunks, pool->chunks_capacity, sizeof *pool->chunks);
     pthread_mutex_destroy(&pool->chunks_lock);
     if (pool->vs && pool->vs->pools[pool->space] == pool)
         pool->vs->pools[pool->space] = NULL;
@@ -71,19 +71,10 @@ static bool grow(mdn_block_pool *pool) {
         pthread_mutex_unlock(&pool->chunks_lock);
         return false;
     }
-    if (pool->nchunks == pool->chunks_capacity) {
-        size_t cap = pool->chunks_capacity ? pool->chunks_capacity * 2 : 16;
-        uintptr_t *grown = mdn_table_alloc(cap * sizeof *grown);
-        if (!grown)
-            mdn_fatal("out of memory growing a block pool");
-        if (pool->nchunks)
-            memcpy(grown, pool->chunks, pool->nchunks * sizeof *grown);
-        /* Readers index `chunks` only while the pool cannot grow (during a
-         * collection), so the old array can go now. */
-        mdn_table_free(pool->chunks, pool->chunks_capacity * sizeof *pool->chunks);
-        pool->chunks = grown;
-        pool->chunks_capacity = cap;
-    }
+    /* Readers index `chunks` only while the pool cannot grow (during a
+     * collection), so the array may move now. */
+    pool->chunks = mdn_array_reserve(pool->chunks, pool->nchunks, &pool->chunks_capacity, sizeof *pool->chunks, 16,
+                                     "growing a block pool");
     pool->chunks[pool->nchunks] = chunk.value;
     __atomic_store_n(&pool->nchunks, pool->nchunks + 1, __ATOMIC_RELEASE);
     size_t first = mdn_vmspace_block_index(pool->vs, chunk);

@@ -208,9 +208,6 @@ void mdn_unlock_for_mutator(pthread_mutex_t *lock) {
         mdn_critical_leave(cons_self);
 }
 
-/* Ranges are changed by running threads (.cons.locks). */
-static void ranges_lock(mdn_conservative *c) { mdn_lock_for_mutator(&c->ranges_lock); }
-static void ranges_unlock(mdn_conservative *c) { mdn_unlock_for_mutator(&c->ranges_lock); }
 
 static mdn_conservative *require_conservative(mdn_heap *heap, const char *check) {
     mdn_heap_check_api(heap, check);
@@ -223,14 +220,14 @@ void mdn_add_ambiguous_roots(mdn_heap *heap, mdn_address start, size_t bytes) {
     mdn_conservative *c = require_conservative(heap, "add_ambiguous_roots");
     if (mdn_address_is_zero(start) || start.value + bytes < start.value)
         mdn_misuse("add_ambiguous_roots", "bad range [%p, +%zu)", mdn_address_to_ptr(start), bytes);
-    ranges_lock(c);
+    mdn_lock_for_mutator(&c->ranges_lock); /* .cons.locks */
     ranges_add(&c->ranges, &c->nranges, &c->ranges_capacity, start.value, start.value + bytes, false);
-    ranges_unlock(c);
+    mdn_unlock_for_mutator(&c->ranges_lock);
 }
 
 size_t mdn_remove_ambiguous_roots(mdn_heap *heap, mdn_address lo, mdn_address hi) {
     mdn_conservative *c = require_conservative(heap, "remove_ambiguous_roots");
-    ranges_lock(c);
+    mdn_lock_for_mutator(&c->ranges_lock);
     size_t kept = 0, n = c->nranges;
     for (size_t i = 0; i < n; i++) {
         if (c->ranges[i].start >= lo.value && c->ranges[i].end <= hi.value)
@@ -238,22 +235,22 @@ size_t mdn_remove_ambiguous_roots(mdn_heap *heap, mdn_address lo, mdn_address hi
         c->ranges[kept++] = c->ranges[i];
     }
     c->nranges = kept;
-    ranges_unlock(c);
+    mdn_unlock_for_mutator(&c->ranges_lock);
     return n - kept;
 }
 
 void mdn_exclude_static_roots(mdn_heap *heap, mdn_address start, size_t bytes) {
     mdn_conservative *c = require_conservative(heap, "exclude_static_roots");
-    ranges_lock(c);
+    mdn_lock_for_mutator(&c->ranges_lock);
     ranges_add(&c->excluded, &c->nexcluded, &c->excluded_capacity, start.value, start.value + bytes, true);
-    ranges_unlock(c);
+    mdn_unlock_for_mutator(&c->ranges_lock);
 }
 
 void mdn_set_static_roots(mdn_heap *heap, bool scan) {
     mdn_conservative *c = require_conservative(heap, "set_static_roots");
-    ranges_lock(c);
+    mdn_lock_for_mutator(&c->ranges_lock);
     c->static_roots = scan;
-    ranges_unlock(c);
+    mdn_unlock_for_mutator(&c->ranges_lock);
 }
 
 void mdn_set_library_roots(mdn_heap *heap, bool scan) {

@@ -327,19 +327,28 @@ static NOINLINE void fill_malloc_block(void) {
     }
 }
 
-START_TEST(registered_ranges_are_roots) {
+/* The objects malloc_block holds survive two collections, intact, while
+ * `keep` has made them reachable, and nearly all die once `drop` undoes it. */
+static void malloc_block_kept_until_dropped(void (*keep)(void), void (*drop)(void), const char *dropped) {
     fill_malloc_block();
-    GC_add_roots(malloc_block, malloc_block + NHELD);
+    keep();
     collect();
     collect();
     ck_assert_int_eq(count_held_alive(), NHELD);
     for (int i = 0; i < NHELD; i++)
         ck_assert(check_fill(malloc_block[i], 56, (unsigned char)i));
-    GC_remove_roots(malloc_block, malloc_block + NHELD);
+    drop();
     collect();
     int alive = count_held_alive();
-    ck_assert_msg(alive <= NHELD / 10, "%d of %d objects survived after GC_remove_roots", alive, NHELD);
+    ck_assert_msg(alive <= NHELD / 10, "%d of %d objects survived %s", alive, NHELD, dropped);
     free(malloc_block);
+}
+
+static void add_malloc_block_roots(void) { GC_add_roots(malloc_block, malloc_block + NHELD); }
+static void remove_malloc_block_roots(void) { GC_remove_roots(malloc_block, malloc_block + NHELD); }
+
+START_TEST(registered_ranges_are_roots) {
+    malloc_block_kept_until_dropped(add_malloc_block_roots, remove_malloc_block_roots, "after GC_remove_roots");
 }
 END_TEST
 
@@ -1401,23 +1410,19 @@ static void push_malloc_block(void) {
     old_push_other_roots();
 }
 
+static void set_push_malloc_block(void) {
+    GC_set_push_other_roots(push_malloc_block);
+    ck_assert_ptr_eq(GC_get_push_other_roots(), push_malloc_block);
+}
+static void restore_push_other_roots(void) {
+    ck_assert_int_ge(pushes, 2);
+    GC_set_push_other_roots(old_push_other_roots);
+}
+
 START_TEST(push_other_roots_adds_roots) {
     old_push_other_roots = GC_get_push_other_roots();
     ck_assert_ptr_nonnull(old_push_other_roots);
-    fill_malloc_block();
-    GC_set_push_other_roots(push_malloc_block);
-    ck_assert_ptr_eq(GC_get_push_other_roots(), push_malloc_block);
-    collect();
-    collect();
-    ck_assert_int_ge(pushes, 2);
-    ck_assert_int_eq(count_held_alive(), NHELD);
-    for (int i = 0; i < NHELD; i++)
-        ck_assert(check_fill(malloc_block[i], 56, (unsigned char)i));
-    GC_set_push_other_roots(old_push_other_roots);
-    collect();
-    int alive = count_held_alive();
-    ck_assert_msg(alive <= NHELD / 10, "%d of %d objects survived once nothing pushed them", alive, NHELD);
-    free(malloc_block);
+    malloc_block_kept_until_dropped(set_push_malloc_block, restore_push_other_roots, "once nothing pushed them");
 }
 END_TEST
 
@@ -1434,24 +1439,21 @@ static void mark_malloc_block(void) {
     chained_push_other_roots();
 }
 
+static void assign_mark_malloc_block(void) {
+    GC_push_other_roots = mark_malloc_block;
+    ck_assert_ptr_eq(GC_get_push_other_roots(), mark_malloc_block);
+}
+static void assign_chained_push_other_roots(void) {
+    ck_assert_int_ge(marks_set, 2);
+    GC_push_other_roots = chained_push_other_roots;
+}
+
 START_TEST(push_other_roots_variable_and_mark_bits) {
     chained_push_other_roots = GC_push_other_roots;
     ck_assert_ptr_nonnull(chained_push_other_roots);
     ck_assert_ptr_eq(chained_push_other_roots, GC_get_push_other_roots());
-    fill_malloc_block();
-    GC_push_other_roots = mark_malloc_block;
-    ck_assert_ptr_eq(GC_get_push_other_roots(), mark_malloc_block);
-    collect();
-    collect();
-    ck_assert_int_ge(marks_set, 2);
-    ck_assert_int_eq(count_held_alive(), NHELD);
-    for (int i = 0; i < NHELD; i++)
-        ck_assert(check_fill(malloc_block[i], 56, (unsigned char)i));
-    GC_push_other_roots = chained_push_other_roots;
-    collect();
-    int alive = count_held_alive();
-    ck_assert_msg(alive <= NHELD / 10, "%d of %d objects survived once nothing marked them", alive, NHELD);
-    free(malloc_block);
+    malloc_block_kept_until_dropped(assign_mark_malloc_block, assign_chained_push_other_roots,
+                                    "once nothing marked them");
 }
 END_TEST
 

@@ -806,21 +806,13 @@ BDW_EXPORT void GC_set_max_heap_size(GC_word bytes) {
     mdn_heap_set_max(bdw_heap, max);
 }
 
-/* The heap's statistics, read inside a critical section (.cons.critical):
- * a thread stopped by the signal while it held the statistics lock would
- * deadlock the collection's end, whose listener reads them too (seen as a
- * hang of Guile's finalizer thread, which polls GC_get_gc_no). */
+/* The heap's statistics; mdn_stats_get holds the heap's lock inside the
+ * thread's critical section itself (docs/design/conservative.md .cons.locks). */
 static mdn_stats stats_now(void) {
     mdn_stats st;
     memset(&st, 0, sizeof st);
-    if (GC_is_init_called()) {
-        mdn_mutator *m = bdw_self;
-        if (m)
-            mdn_critical_enter(m);
+    if (GC_is_init_called())
         mdn_stats_get(bdw_heap, &st);
-        if (m)
-            mdn_critical_leave(m);
-    }
     return st;
 }
 
