@@ -723,6 +723,11 @@ START_TEST(strings_alignment_and_queries) {
     ck_assert_int_eq(event_starts, 1);
     ck_assert_int_eq(event_ends, 1);
     ck_assert_int_ge(GC_get_parallel(), 0);
+    /* .cons.bdw-markers: one marker per processor (at most 8) unless told. */
+    if (!getenv("GC_MARKERS") && !getenv("MDN_GC_THREADS") && !getenv("MDN_OPTIONS")) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        ck_assert_int_eq(GC_get_parallel(), (cpus < 1 ? 1 : cpus > 8 ? 8 : cpus) - 1);
+    }
     ck_assert_ptr_eq((void *)GC_get_start_callback(), (void *)on_start);
     GC_set_start_callback(NULL);
     ck_assert_int_gt(start_calls, 0);
