@@ -7,6 +7,7 @@
  */
 #include "core/obs.h"
 
+#include "core/conservative.h"
 #include "core/heap.h"
 #include "core/plan.h"
 
@@ -73,47 +74,45 @@ void mdn_obs_destroy(mdn_heap *heap) {
 
 /* ---- listeners (.obs.listeners) ------------------------------------------ */
 
-/* Wait until no collection is requested; heap->lock held. */
-static void wait_for_no_collection(mdn_heap *heap) {
-    while (heap->gc_requested)
-        pthread_cond_wait(&heap->resume_cond, &heap->lock);
-}
-
+/* A mutator may call these while running, and a collection may be waiting
+ * for that thread, so they never wait for a collection: they wait only for
+ * the collecting thread to finish calling the listeners of one event, which
+ * waits for no thread. On a conservative heap the lock is held in a
+ * critical section (.cons.locks), so the stop signal never stops a thread
+ * that holds it. */
 void mdn_event_listener_add(mdn_heap *heap, mdn_event_fn fn, void *data) {
     mdn_heap_check_api(heap, "event_listener_add");
     if (!fn)
         mdn_misuse("event_listener_add", "the listener function is NULL");
-    pthread_mutex_lock(&heap->lock);
-    wait_for_no_collection(heap);
+    mdn_lock_for_mutator(&heap->listeners_lock);
     mdn_obs_state *o = &heap->obs;
     for (unsigned i = 0; i < o->nlisteners; i++) {
         if (o->listeners[i].fn == fn && o->listeners[i].data == data) {
-            pthread_mutex_unlock(&heap->lock);
+            mdn_unlock_for_mutator(&heap->listeners_lock);
             mdn_misuse("event_listener_add", "listener %p with data %p is already registered", (void *)fn, data);
         }
     }
     if (o->nlisteners == MDN_EVENT_LISTENERS_MAX) {
-        pthread_mutex_unlock(&heap->lock);
+        mdn_unlock_for_mutator(&heap->listeners_lock);
         mdn_misuse("event_listener_add", "the heap already has the most listeners, %d", MDN_EVENT_LISTENERS_MAX);
     }
     o->listeners[o->nlisteners++] = (mdn_obs_listener){fn, data};
-    pthread_mutex_unlock(&heap->lock);
+    mdn_unlock_for_mutator(&heap->listeners_lock);
 }
 
 void mdn_event_listener_remove(mdn_heap *heap, mdn_event_fn fn, void *data) {
     mdn_heap_check_api(heap, "event_listener_remove");
-    pthread_mutex_lock(&heap->lock);
-    wait_for_no_collection(heap);
+    mdn_lock_for_mutator(&heap->listeners_lock);
     mdn_obs_state *o = &heap->obs;
     for (unsigned i = 0; i < o->nlisteners; i++) {
         if (o->listeners[i].fn == fn && o->listeners[i].data == data) {
             memmove(&o->listeners[i], &o->listeners[i + 1], (o->nlisteners - i - 1) * sizeof o->listeners[0]);
             o->nlisteners--;
-            pthread_mutex_unlock(&heap->lock);
+            mdn_unlock_for_mutator(&heap->listeners_lock);
             return;
         }
     }
-    pthread_mutex_unlock(&heap->lock);
+    mdn_unlock_for_mutator(&heap->listeners_lock);
     mdn_misuse("event_listener_remove", "no listener %p with data %p is registered", (void *)fn, data);
 }
 
@@ -122,15 +121,17 @@ static void fire(mdn_heap *heap, const mdn_obs_listener *listeners, unsigned n, 
         listeners[i].fn(heap, e, listeners[i].data);
 }
 
-/* An event of the current collection; fired by the collecting thread. */
+/* An event of the current collection; fired by the collecting thread with
+ * the world stopped, holding the listeners' lock while it calls them, so a
+ * listener removed is never called once mdn_event_listener_remove returns. */
 static void fire_gc(mdn_heap *heap, mdn_event *e) {
     mdn_obs_state *o = &heap->obs;
-    if (o->nlisteners == 0)
-        return;
     e->collection = o->number;
     e->full = o->full;
     e->trigger = mdn_gc_trigger_name(o->trigger);
+    pthread_mutex_lock(&heap->listeners_lock);
     fire(heap, o->listeners, o->nlisteners, e);
+    pthread_mutex_unlock(&heap->listeners_lock);
 }
 
 /* ---- the points of a collection (.obs.points) ---------------------------- */
@@ -222,11 +223,14 @@ void mdn_obs_resumed(mdn_heap *heap) {
 
 void mdn_obs_out_of_memory(mdn_heap *heap, size_t bytes) {
     mdn_obs_state *o = &heap->obs;
+    /* A copy: the listeners run with the world running and may do what a
+     * mutator does (collect, add or remove listeners), so no lock is held
+     * while they run (.obs.listeners). */
     mdn_obs_listener copy[MDN_EVENT_LISTENERS_MAX];
-    pthread_mutex_lock(&heap->lock);
+    mdn_lock_for_mutator(&heap->listeners_lock);
     unsigned n = o->nlisteners;
     memcpy(copy, o->listeners, n * sizeof copy[0]);
-    pthread_mutex_unlock(&heap->lock);
+    mdn_unlock_for_mutator(&heap->listeners_lock);
     if (o->timeline)
         mdn_timeline_instant(o->timeline, o->create_ns, "out of memory", bytes);
     mdn_event e = {.kind = MDN_EVENT_OUT_OF_MEMORY, .time_ns = mdn_now_ns(), .request_bytes = bytes};

@@ -109,6 +109,7 @@ void mdn_after_fork_child(mdn_heap *heap) {
     pthread_cond_init(&heap->stopped_cond, NULL);
     pthread_cond_init(&heap->resume_cond, NULL);
     pthread_mutex_init(&heap->roots_lock, NULL);
+    pthread_mutex_init(&heap->listeners_lock, NULL);
     mdn_weak_fork_child(heap);
     mdn_mutator *self = heap->fork_owner;
     for (mdn_mutator *m = heap->mutators, *next; m; m = next) {

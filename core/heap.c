@@ -114,6 +114,7 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
     pthread_cond_init(&heap->stopped_cond, NULL);
     pthread_cond_init(&heap->resume_cond, NULL);
     pthread_mutex_init(&heap->roots_lock, NULL);
+    pthread_mutex_init(&heap->listeners_lock, NULL);
     mdn_stats_init(&heap->stats);
     heap->magic = MDN_HEAP_MAGIC;
     if (!mdn_weak_create(heap)) {
@@ -191,6 +192,7 @@ void mdn_heap_destroy(mdn_heap *heap) {
     mdn_weak_destroy(heap);
     mdn_stats_destroy(&heap->stats);
     pthread_mutex_destroy(&heap->roots_lock);
+    pthread_mutex_destroy(&heap->listeners_lock);
     pthread_cond_destroy(&heap->resume_cond);
     pthread_cond_destroy(&heap->stopped_cond);
     pthread_mutex_destroy(&heap->lock);

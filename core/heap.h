@@ -145,6 +145,9 @@ struct mdn_heap {
     mdn_gc_kind current_kind;
     bool current_full;
 
+    /* Event listeners' array (core/obs.h), .obs.listeners. */
+    pthread_mutex_t listeners_lock;
+
     /* Registered roots. */
     pthread_mutex_t roots_lock;
     mdn_root_range *roots;

@@ -52,8 +52,8 @@ struct mdn_histogram;
 
 typedef struct mdn_obs_state {
     uint64_t create_ns;
-    /* Listeners: changed under heap->lock while no collection is
-     * requested, read by the collecting thread (.obs.listeners). */
+    /* Listeners: changed, and read by the collecting thread while it
+     * calls them, under heap->listeners_lock (.obs.listeners). */
     mdn_obs_listener listeners[MDN_EVENT_LISTENERS_MAX];
     unsigned nlisteners;
     bool in_gc_end; /* mdn_heap_walk() allowed */

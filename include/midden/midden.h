@@ -945,9 +945,11 @@ typedef void (*mdn_event_fn)(mdn_heap *heap, const mdn_event *event, void *data)
 /**
  * @brief Register a listener; listeners run in the order they were added.
  *
- * Call from a thread that holds no mutator of @p heap in a collection (a
- * running mutator's thread, or any thread when the heap is idle); waits
- * while a collection runs. Aborts with a message when #MDN_EVENT_LISTENERS_MAX
+ * Call from any thread but a listener's: a running or native mutator's
+ * thread, or one with no mutator of @p heap. It never waits for a
+ * collection, only for the listeners of one event to return; a listener
+ * added while a collection runs may hear only the rest of its events.
+ * Aborts with a message when #MDN_EVENT_LISTENERS_MAX
  * listeners are registered or the pair is already registered.
  * @param heap the heap
  * @param fn   the listener
@@ -958,6 +960,9 @@ void mdn_event_listener_add(mdn_heap *heap, mdn_event_fn fn, void *data);
 /**
  * @brief Unregister a listener added with the same @p fn and @p data;
  * aborts with a message if there is none. Same threads as mdn_event_listener_add().
+ * Once it returns, no collection event reaches the listener; an
+ * OUT_OF_MEMORY event that another thread is delivering at that moment
+ * may still reach it.
  * @param heap the heap
  * @param fn   the listener
  * @param data the pointer it was added with

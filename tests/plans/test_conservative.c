@@ -267,7 +267,8 @@ END_TEST
  * must not be stopped holding a lock the collection takes. This thread
  * spends its time in the core calls that take the weak-reference lock
  * (running finalizers, asking how many wait, registering and unregistering
- * a weak slot) while the main thread collects; a stop inside one of them,
+ * a weak slot) and the event listeners' lock (adding and removing one,
+ * .obs.listeners) while the main thread collects; a stop inside one of them,
  * holding the lock, used to hang the next collection (the timeout fails it). */
 static volatile int lock_loop_stop;
 static int lock_loop_finalized;
@@ -277,6 +278,8 @@ static void count_final(mdn_mutator *m, mdn_objref obj, void *data) {
     (void)m, (void)obj, (void)data;
     __atomic_fetch_add(&lock_loop_finalized, 1, __ATOMIC_RELAXED);
 }
+
+static void ignore_event(mdn_heap *h, const mdn_event *e, void *data) { (void)h, (void)e, (void)data; }
 
 static void *lock_loop(void *arg) {
     (void)arg;
@@ -289,6 +292,8 @@ static void *lock_loop(void *arg) {
         (void)mdn_finalizers_pending(heap);
         mdn_weak_register(me->mutator, mdn_objref_null(), mdn_slot_from_ptr(cell), MDN_WEAK_SHORT);
         mdn_weak_unregister(me->mutator, mdn_slot_from_ptr(cell));
+        mdn_event_listener_add(heap, ignore_event, NULL);
+        mdn_event_listener_remove(heap, ignore_event, NULL);
         __atomic_fetch_add(&lock_loop_rounds, 1, __ATOMIC_RELEASE);
     }
     mdn_run_finalizers(me->mutator);

@@ -885,12 +885,81 @@ START_TEST(test_trace_file_error_is_named) {
 }
 END_TEST
 
+/* .obs.listeners: a running mutator adds and removes a listener in a loop
+ * while another thread collects. Adding and removing once waited for the
+ * collection to end while the collection waited for that mutator to stop,
+ * which hung both (the timeout fails it); and a listener is never called
+ * once its removal has returned. */
+typedef struct churned {
+    int registered; /* atomic: between the add and the end of the remove */
+    int calls;      /* atomic */
+    int late;       /* atomic: calls after the remove returned */
+} churned;
+
+static void churned_event(mdn_heap *heap, const mdn_event *e, void *data) {
+    (void)heap, (void)e;
+    churned *c = data;
+    if (!__atomic_load_n(&c->registered, __ATOMIC_ACQUIRE))
+        __atomic_fetch_add(&c->late, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->calls, 1, __ATOMIC_RELAXED);
+}
+
+typedef struct churn_arg {
+    mdn_heap *heap;
+    churned listener;
+    int stop;   /* atomic */
+    int rounds; /* atomic */
+} churn_arg;
+
+static void *churn_listeners(void *arg) {
+    churn_arg *a = arg;
+    toyvm_thread *me = toyvm_thread_attach(a->heap);
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&a->listener.registered, 1, __ATOMIC_RELEASE);
+        mdn_event_listener_add(a->heap, churned_event, &a->listener);
+        (void)toyvm_alloc(me, 1, 2, 16, MDN_ALLOC_DEFAULT);
+        mdn_event_listener_remove(a->heap, churned_event, &a->listener);
+        __atomic_store_n(&a->listener.registered, 0, __ATOMIC_RELEASE);
+        mdn_safepoint(me->mutator);
+        __atomic_fetch_add(&a->rounds, 1, __ATOMIC_RELEASE);
+    }
+    toyvm_thread_detach(me);
+    return NULL;
+}
+
+START_TEST(test_listener_changes_never_wait_for_a_collection) {
+    mdn_heap *h = mdn_test_heap_with(8u << 20, 2, NULL);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    churn_arg a = {.heap = h};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, churn_listeners, &a), 0);
+    while (__atomic_load_n(&a.rounds, __ATOMIC_ACQUIRE) == 0)
+        mdn_safepoint(t->mutator);
+    for (int i = 0; i < 300; i++) {
+        (void)toyvm_alloc(t, 1, 2, 16, MDN_ALLOC_DEFAULT);
+        mdn_collect(t->mutator, i % 4 == 3 ? MDN_GC_FULL : MDN_GC_DEFAULT);
+    }
+    __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_gt(a.rounds, 0);
+    ck_assert_msg(a.listener.late == 0, "a removed listener was called %d times after its removal returned",
+                  a.listener.late);
+    /* Removed, it hears no more collections. */
+    int calls = a.listener.calls;
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    ck_assert_int_eq(a.listener.calls, calls);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
 static Suite *obs_suite(void) {
     Suite *s = suite_create("obs/" MDN_TEST_PLAN);
     TCase *tc = tcase_create("obs");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_json_parser_rejects_bad_input);
     tcase_add_test(tc, test_listeners_fire_in_order);
+    tcase_add_test(tc, test_listener_changes_never_wait_for_a_collection);
     tcase_add_test(tc, test_out_of_memory_event);
     tcase_add_test(tc, test_misuse_is_named);
     tcase_add_test(tc, test_walk_matches_shadow_model);
