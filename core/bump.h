@@ -25,9 +25,17 @@ _Static_assert(offsetof(mdn_mutator_fast, bump_limit) == offsetof(mdn_bump_regio
 /* The mutator's inline-path region. */
 static inline mdn_bump_region *mdn_mutator_bump(mdn_mutator_fast *f) { return (mdn_bump_region *)(void *)f; }
 
-/* Bump `size` bytes aligned to `align`; NULL if the region is too small. */
+/* Bump `size` bytes aligned to `align`; NULL if the region is too small.
+ * With MDN_VM_INLINE_START_PHASE 8 (<midden/vm.h>), an object of the
+ * minimum alignment starts at 8 mod 16 (.cons.bdw-align); the cursor is
+ * always 8-aligned, so setting bit 3 is the next such address. */
 static inline void *mdn_bump_alloc(mdn_bump_region *r, size_t size, size_t align) {
+#if MDN_VM_INLINE_START_PHASE
+    uintptr_t start = align <= MDN_MIN_ALIGN ? (r->cursor | MDN_VM_INLINE_START_PHASE)
+                                             : (r->cursor + (align - 1)) & ~(uintptr_t)(align - 1);
+#else
     uintptr_t start = (r->cursor + (align - 1)) & ~(uintptr_t)(align - 1);
+#endif
     uintptr_t end = start + size;
     if (MDN_UNLIKELY(end > r->limit || end < start))
         return NULL;

@@ -462,7 +462,8 @@ static inline void *mdn_alloc_conservative_fast(mdn_mutator *m, size_t bytes, ui
         mdn_critical_enter(m);
         uintptr_t start = 0;
 #if MDN_PLAN_FASTPATH == MDN_FASTPATH_BUMP
-        uintptr_t cursor = f->bump_cursor;
+        /* MDN_VM_INLINE_START_PHASE: start at 8 mod 16 if the binding asks (<midden/vm.h>). */
+        uintptr_t cursor = f->bump_cursor | MDN_VM_INLINE_START_PHASE;
         uintptr_t end = cursor + ((bytes + (MDN_MIN_ALIGN - 1)) & ~(uintptr_t)(MDN_MIN_ALIGN - 1));
         if (__builtin_expect(end <= f->held_limit, 1)) {
             f->bump_cursor = end;

@@ -135,6 +135,29 @@ typedef void (*mdn_range_visitor)(mdn_tracer *tracer, mdn_slot first, size_t cou
 #endif
 
 /**
+ * @brief Where objects start: 0, or 8 for objects that start 8 bytes past
+ * a 16-byte boundary.
+ *
+ * A binding whose objects begin with a one-word header and whose users
+ * expect the bytes after it to be 16-byte aligned, as malloc's are on
+ * x86-64, compiles the plan libraries and its own code with this macro set
+ * to 8 (docs/design/conservative.md .cons.bdw-align). Objects allocated
+ * with the minimum alignment then start at 8 mod 16: bump allocation skips
+ * a word where a region starts on a 16-byte boundary, and mark-sweep
+ * blocks begin their cells one word in. Such a binding asks for sizes that
+ * are multiples of 16, so objects follow each other with no gap. Requests
+ * aligned to more than 8 bytes are aligned as asked, and large objects
+ * start on a page. Unset, it is 0 and objects are packed at 8-byte
+ * alignment.
+ */
+#ifndef MDN_VM_INLINE_START_PHASE
+#define MDN_VM_INLINE_START_PHASE 0
+#endif
+#if MDN_VM_INLINE_START_PHASE != 0 && MDN_VM_INLINE_START_PHASE != 8
+#error "MDN_VM_INLINE_START_PHASE is 0 or 8"
+#endif
+
+/**
  * @brief Bytes occupied by @p obj, including its header; at least one word.
  * @param obj a reference to a live object
  * @return the object's size in bytes

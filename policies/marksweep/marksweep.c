@@ -12,6 +12,8 @@
 unsigned mdn_marksweep_class_for(size_t bytes, size_t align) {
     if (bytes > MDN_MARKSWEEP_MAX_CELL || align > MDN_MARKSWEEP_MAX_CELL)
         return 0;
+    if (MDN_MARKSWEEP_CELL_OFFSET && align > MDN_MIN_ALIGN)
+        return 0;
     for (unsigned c = mdn_marksweep_size_class(bytes); c < MDN_MARKSWEEP_CLASSES; c++)
         if ((mdn_marksweep_cell_size(c) & (align - 1)) == 0)
             return c;
@@ -125,10 +127,11 @@ static size_t sweep_block(const mdn_marksweep_space *s, mdn_address block, unsig
     void *head = NULL;
     void **tail = &head;
     size_t run = 0, nfree = 0;
+    const size_t first = MDN_MARKSWEEP_CELL_OFFSET >> MDN_LOG_GRANULE;
     for (size_t i = 0; i < n; i++) {
-        if (granule_marked(marks, i * step)) {
+        if (granule_marked(marks, first + i * step)) {
             if (run) {
-                tail = link_run(tail, block.value + (i - run) * cell, cell, run, true);
+                tail = link_run(tail, mdn_marksweep_cell_at(block, cell, i - run), cell, run, true);
                 nfree += run;
                 run = 0;
             }
@@ -137,7 +140,7 @@ static size_t sweep_block(const mdn_marksweep_space *s, mdn_address block, unsig
         run++;
     }
     if (run) {
-        tail = link_run(tail, block.value + (n - run) * cell, cell, run, true);
+        tail = link_run(tail, mdn_marksweep_cell_at(block, cell, n - run), cell, run, true);
         nfree += run;
     }
     *tail = NULL;
@@ -206,7 +209,7 @@ bool mdn_marksweep_refill(mdn_marksweep_space *s, mdn_marksweep_allocator *a, un
         memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
     size_t n = mdn_marksweep_cells_per_block(c);
     void *head = NULL;
-    void **tail = link_run(&head, block.value, mdn_marksweep_cell_size(c), n, false);
+    void **tail = link_run(&head, mdn_marksweep_cell_at(block, 0, 0), mdn_marksweep_cell_size(c), n, false);
     *tail = NULL;
     install(s, a, c, index, head, n);
     return true;
@@ -261,9 +264,10 @@ void mdn_marksweep_prepare(mdn_marksweep_space *s, mdn_heap *heap, bool full) {
 static void poison_free_cells(const mdn_marksweep_space *s, mdn_address block, unsigned c) {
     const uint8_t *marks = block_marks(s, block);
     size_t cell = mdn_marksweep_cell_size(c), n = mdn_marksweep_cells_per_block(c), step = cell >> MDN_LOG_GRANULE;
+    const size_t first = MDN_MARKSWEEP_CELL_OFFSET >> MDN_LOG_GRANULE;
     for (size_t i = 0; i < n; i++)
-        if (!granule_marked(marks, i * step))
-            memset((void *)(block.value + i * cell), MDN_MARKSWEEP_POISON_BYTE, cell);
+        if (!granule_marked(marks, first + i * step))
+            memset((void *)mdn_marksweep_cell_at(block, cell, i), MDN_MARKSWEEP_POISON_BYTE, cell);
 }
 
 size_t mdn_marksweep_release(mdn_marksweep_space *s, mdn_heap *heap) {
@@ -337,7 +341,10 @@ bool mdn_marksweep_is_cell_start(const mdn_marksweep_space *s, mdn_address a) {
     unsigned c = mdn_marksweep_block_class(s, a);
     if (c == 0 || c >= MDN_MARKSWEEP_CLASSES)
         return false;
-    size_t offset = a.value & (MDN_BLOCK_SIZE - 1), cell = mdn_marksweep_cell_size(c);
+    uintptr_t first = mdn_marksweep_cell_at(mdn_address_from_word(a.value & ~(uintptr_t)(MDN_BLOCK_SIZE - 1)), 0, 0);
+    if (a.value < first)
+        return false;
+    size_t offset = a.value - first, cell = mdn_marksweep_cell_size(c);
     return offset % cell == 0 && offset / cell < mdn_marksweep_cells_per_block(c);
 }
 
@@ -356,7 +363,8 @@ static void check_swept_list(const mdn_marksweep_space *s, mdn_address block, un
     for (void **p = info->swept_head; p; p = *p) {
         uintptr_t at = (uintptr_t)p;
         MDN_CHECK(at >= block.value && at < block.value + MDN_BLOCK_SIZE);
-        MDN_CHECK((at - block.value) % cell == 0 && at > prev); /* cell starts, address order */
+        MDN_CHECK(at >= mdn_marksweep_cell_at(block, 0, 0) && (at - mdn_marksweep_cell_at(block, 0, 0)) % cell == 0 &&
+                  at > prev); /* cell starts, address order */
         MDN_CHECK(!granule_marked(marks, (at - block.value) >> MDN_LOG_GRANULE));
         for (size_t w = 1; w < cell / sizeof(uintptr_t); w++)
             MDN_CHECK(((uintptr_t *)p)[w] == 0);

@@ -40,11 +40,27 @@ static inline size_t mdn_marksweep_cell_size(unsigned c) {
     return ((size_t)256 << octave) + ((size_t)step << (5 + octave));
 }
 
-/* Cells in a block of class `c`. */
-static inline size_t mdn_marksweep_cells_per_block(unsigned c) { return MDN_BLOCK_SIZE / mdn_marksweep_cell_size(c); }
+/* .ms.phase: where a block's first cell starts: one word in when the
+ * binding asks that objects start at 8 mod 16 (MDN_VM_INLINE_START_PHASE,
+ * <midden/vm.h>), else at the block's first byte. */
+#define MDN_MARKSWEEP_CELL_OFFSET ((size_t)MDN_VM_INLINE_START_PHASE)
 
-/* The smallest class whose cell holds `bytes` (1..8192). */
+/* Cells in a block of class `c`. */
+static inline size_t mdn_marksweep_cells_per_block(unsigned c) {
+    return (MDN_BLOCK_SIZE - MDN_MARKSWEEP_CELL_OFFSET) / mdn_marksweep_cell_size(c);
+}
+
+/* The address of cell `i` of `block`. */
+static inline uintptr_t mdn_marksweep_cell_at(mdn_address block, size_t cell, size_t i) {
+    return block.value + MDN_MARKSWEEP_CELL_OFFSET + i * cell;
+}
+
+/* The smallest class whose cell holds `bytes` (1..8192). .ms.phase: with
+ * cells one word into the block, only cells of a multiple of 16 bytes keep
+ * every object at 8 mod 16, so sizes round up to 16 first. */
 static inline unsigned mdn_marksweep_size_class(size_t bytes) {
+    if (MDN_MARKSWEEP_CELL_OFFSET)
+        bytes = (bytes + 15) & ~(size_t)15;
     if (bytes <= MDN_MARKSWEEP_EXACT_MAX)
         return (unsigned)((bytes + MDN_GRANULE_SIZE - 1) >> MDN_LOG_GRANULE);
     unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(bytes - 1)); /* 2^k < bytes <= 2^(k+1) */
@@ -54,7 +70,8 @@ static inline unsigned mdn_marksweep_size_class(size_t bytes) {
 
 /* The smallest class whose cells hold `bytes` and are `align`-aligned (a
  * power of two); 0 when there is none (the request belongs in the
- * large-object space). */
+ * large-object space). .ms.phase: cells one word into the block are never
+ * aligned beyond 8 bytes. */
 unsigned mdn_marksweep_class_for(size_t bytes, size_t align);
 
 /* A thread's allocator: one free list per class. The lists of classes

@@ -111,7 +111,7 @@ START_TEST(sizes_1_byte_to_100_mib) {
         for (size_t i = 0; i < n; i++) {
             unsigned char *p = atomic ? GC_malloc_atomic(sizes[i]) : GC_malloc(sizes[i]);
             ck_assert_ptr_nonnull(p);
-            ck_assert_uint_eq((uintptr_t)p % sizeof(void *), 0);
+            ck_assert_uint_eq((uintptr_t)p % 16, 0); /* .cons.bdw-align, as Boehm GC's and malloc's */
             ck_assert_uint_ge(GC_size(p), sizes[i]);
             ck_assert_ptr_eq(GC_base(p), p);
             ck_assert_ptr_eq(GC_base(p + sizes[i] - 1), p);
@@ -694,6 +694,78 @@ static void on_event(GC_EventType e) {
     event_starts += e == GC_EVENT_START;
     event_ends += e == GC_EVENT_END;
 }
+
+/* .cons.bdw-align: every allocation entry point returns 16-byte aligned
+ * memory, as Boehm GC and malloc do on x86-64 (programs load such memory
+ * with aligned SSE instructions), for every size through the fast path,
+ * the slow path and the large-object space, fresh and after collections
+ * reused it; and GC_size covers the request. `way` picks the entry point. */
+static NOINLINE void *alloc_by(int way, size_t n) {
+    static int kind = -1;
+    switch (way) {
+    case 0:
+        return GC_malloc(n);
+    case 1:
+        return GC_malloc_atomic(n);
+    case 2:
+        return GC_malloc_ignore_off_page(n);
+    case 3:
+        return GC_malloc_atomic_ignore_off_page(n);
+    case 4:
+        return GC_malloc_explicitly_typed(n < sizeof(GC_word) ? sizeof(GC_word) : n,
+                                          GC_make_descriptor((GC_word[]){1}, 1));
+    case 5:
+        return GC_memalign(16, n);
+    case 6:
+        return GC_realloc(GC_malloc(n / 2 + 1), n ? n : 1); /* a size of 0 frees */
+    case 7: {
+        if (kind < 0)
+            kind = (int)GC_new_kind(GC_new_free_list(), GC_DS_LENGTH, 1, 1);
+        return GC_generic_malloc(n, kind);
+    }
+    default:
+        return GC_malloc_uncollectable(n);
+    }
+}
+#define ALLOC_WAYS 9
+
+static void check_alignment_of_every_entry_point(void) {
+    static const size_t large[] = {4095, 4096, 8184, 8185, 8192, 8193, 20000, 1 << 20};
+    for (int round = 0; round < 3; round++) {
+        for (int way = 0; way < ALLOC_WAYS; way++) {
+            for (size_t n = 0; n < 600 + sizeof large / sizeof large[0]; n++) {
+                size_t bytes = n < 600 ? n : large[n - 600];
+                unsigned char *p = alloc_by(way, bytes);
+                ck_assert_ptr_nonnull(p);
+                ck_assert_msg((uintptr_t)p % 16 == 0, "entry point %d: %zu bytes at %p are not 16-byte aligned", way,
+                              bytes, (void *)p);
+                ck_assert_uint_ge(GC_size(p), bytes);
+                ck_assert_ptr_eq(GC_base(p), p);
+                if (way == 8)
+                    GC_free(p);
+            }
+        }
+        char *s = GC_strdup("sixteen");
+        ck_assert_uint_eq((uintptr_t)s % 16, 0);
+        for (void *q = GC_malloc_many(40); q; q = GC_NEXT(q))
+            ck_assert_uint_eq((uintptr_t)q % 16, 0);
+        collect(); /* the next round takes memory this one freed */
+    }
+}
+
+START_TEST(every_entry_point_returns_16_byte_aligned_memory) {
+    GC_INIT();
+    check_alignment_of_every_entry_point();
+}
+END_TEST
+
+/* The same with every allocation on the slow path and many collections. */
+START_TEST(every_entry_point_is_aligned_under_stress) {
+    setenv("MDN_STRESS", "64K", 1);
+    GC_INIT();
+    check_alignment_of_every_entry_point();
+}
+END_TEST
 
 START_TEST(strings_alignment_and_queries) {
     GC_INIT();
@@ -1539,6 +1611,8 @@ int main(void) {
     tcase_add_test(tc, own_stack_is_a_root);
     tcase_add_test(tc, many_threads_allocate_and_collect);
     tcase_add_test(tc, threads_registered_by_hand);
+    tcase_add_test(tc, every_entry_point_returns_16_byte_aligned_memory);
+    tcase_add_test(tc, every_entry_point_is_aligned_under_stress);
     tcase_add_test(tc, strings_alignment_and_queries);
     tcase_add_test(tc, heap_grows_within_its_maximum);
 #if defined(__SANITIZE_THREAD__)

@@ -570,37 +570,60 @@ static void *out_of_memory(size_t bytes) {
     return fn ? fn(bytes) : NULL;
 }
 
-/* The bytes an object of `n` user bytes at `offset` takes: no extra byte
- * for pointers just past the end (.cons.past-end), at least two words. */
-static inline size_t object_bytes(size_t offset, size_t n) {
-    size_t total = (offset + n + (MDN_MIN_ALIGN - 1)) & ~(size_t)(MDN_MIN_ALIGN - 1);
-    return total < HDR_MIN_OBJECT ? HDR_MIN_OBJECT : total;
-}
+/* .cons.bdw-align: the user's bytes are aligned to 16, as Boehm GC's and
+ * malloc's on x86-64. */
+#define BDW_ALIGN ((size_t)16)
 
-/* The out-of-line allocation: any size, alignment and kind. The header is
- * stored before the object is recorded (.cons.fast); an over-aligned
- * object's offset is known only once it is placed, and is stored after.
- * Finalizers a collection queued run here, once the object is made (it is
- * on this thread's stack meanwhile). */
+/* Objects above this size are large (core/layout.h MDN_LARGE_OBJECT_THRESHOLD):
+ * the large-object space places them on a page. */
+#define BDW_LARGE_OBJECT ((size_t)8192)
+
+static inline size_t align_16(size_t n) { return (n + (BDW_ALIGN - 1)) & ~(BDW_ALIGN - 1); }
+
+/* The bytes an object of `n` user bytes takes, its header word included,
+ * when it starts at 8 mod 16: a multiple of 16, with no extra byte for
+ * pointers just past the end (.cons.past-end), at least two words. */
+static inline size_t object_bytes(size_t n) { return align_16(sizeof(uintptr_t) + n); }
+
+/* The out-of-line allocation: any size, alignment and kind. Objects start
+ * at 8 mod 16 (the plans are built so), the user's bytes one word in;
+ * large objects start on a page, the user's bytes two words in; a
+ * GC_memalign object's bytes start at the first boundary of its alignment
+ * past the header, known once the object is placed. The header is stored
+ * before the object is recorded (.cons.fast), and a GC_memalign object's
+ * offset after (only GC_base, GC_size and GC_free read it; the collector
+ * reads the size). Finalizers a collection queued run here, once the
+ * object is made (it is on this thread's stack meanwhile). */
 static __attribute__((noinline)) void *bdw_alloc(size_t n, size_t align, unsigned kind) {
     if (n > BDW_MAX_REQUEST)
         return out_of_memory(n);
     mdn_mutator *m = self();
     push_disabled();
-    size_t offset = sizeof(uintptr_t), mdn_align = MDN_MIN_ALIGN;
-    if (align > MDN_MIN_ALIGN) {
-        offset = align;
-        mdn_align = align <= 4096 ? align : 4096;
+    size_t total, offset = sizeof(uintptr_t);
+    if (align <= BDW_ALIGN) {
+        total = object_bytes(n);
+        if (total > BDW_LARGE_OBJECT) {
+            offset = 2 * sizeof(uintptr_t);
+            total = align_16(offset + n);
+        }
+    } else {
+        total = align_16(align + n); /* the offset is at most `align` */
+        offset = 0;
     }
-    size_t total = object_bytes(offset, n);
-    void *p = mdn_alloc_conservative_slow(m, total, mdn_align, total > 8192 ? MDN_ALLOC_LARGE : MDN_ALLOC_DEFAULT,
-                                          hdr_make(total, align > 4096 ? sizeof(uintptr_t) : offset, kind));
+    void *p = mdn_alloc_conservative_slow(m, total, MDN_MIN_ALIGN,
+                                          total > BDW_LARGE_OBJECT ? MDN_ALLOC_LARGE : MDN_ALLOC_DEFAULT,
+                                          hdr_make(total, offset ? offset : sizeof(uintptr_t), kind));
     if (!p)
         return out_of_memory(n);
-    if (align > 4096) {
-        offset = (((uintptr_t)p + sizeof(uintptr_t) + align - 1) & ~(uintptr_t)(align - 1)) - (uintptr_t)p;
+    size_t want = align > BDW_ALIGN ? align : BDW_ALIGN;
+    if (!offset) {
+        offset = (((uintptr_t)p + sizeof(uintptr_t) + want - 1) & ~(uintptr_t)(want - 1)) - (uintptr_t)p;
         *(uintptr_t *)p = hdr_make(total, offset, kind);
     }
+    if ((((uintptr_t)p + offset) & (want - 1)) != 0 || offset + n > total)
+        bdw_fatal("an object at %p does not start at 8 mod 16: the plan library was built without "
+                  "MDN_VM_INLINE_START_PHASE=8",
+                  p);
     if (kind_is_uncollectable(kind))
         uncollectable_add(m, (uintptr_t)p);
     maybe_finalize();
@@ -616,7 +639,7 @@ static __attribute__((noinline)) void *bdw_alloc(size_t n, size_t align, unsigne
 static inline __attribute__((always_inline)) void *alloc_small(size_t n, unsigned kind) {
     mdn_mutator *m = bdw_self;
     if (__builtin_expect(m != NULL && n <= BDW_FAST_MAX, 1)) {
-        size_t total = object_bytes(sizeof(uintptr_t), n);
+        size_t total = object_bytes(n);
         void *p = mdn_alloc_conservative_fast(m, total, hdr_make(total, sizeof(uintptr_t), kind));
         if (__builtin_expect(p != NULL, 1))
             return (char *)p + sizeof(uintptr_t);

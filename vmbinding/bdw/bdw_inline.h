@@ -13,6 +13,11 @@
 
 #include <stdint.h>
 
+/* .cons.bdw-align: the plans and bdw.c start objects at 8 mod 16. */
+#if MDN_VM_INLINE_START_PHASE != 8
+#error "the Boehm-compatible library is compiled with MDN_VM_INLINE_START_PHASE=8 (vmbinding/bdw/CMakeLists.txt)"
+#endif
+
 /* Kinds are Boehm GC's kind indices (.cons.kinds): the four predefined
  * ones, then those GC_new_kind makes, scanned by their descriptor. */
 enum {
