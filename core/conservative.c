@@ -208,7 +208,6 @@ void mdn_unlock_for_mutator(pthread_mutex_t *lock) {
         mdn_critical_leave(cons_self);
 }
 
-
 static mdn_conservative *require_conservative(mdn_heap *heap, const char *check) {
     mdn_heap_check_api(heap, check);
     if (!heap->cons)

@@ -127,9 +127,8 @@ static size_t sweep_block(const mdn_marksweep_space *s, mdn_address block, unsig
     void *head = NULL;
     void **tail = &head;
     size_t run = 0, nfree = 0;
-    const size_t first = MDN_MARKSWEEP_CELL_OFFSET >> MDN_LOG_GRANULE;
     for (size_t i = 0; i < n; i++) {
-        if (granule_marked(marks, first + i * step)) {
+        if (granule_marked(marks, MDN_MARKSWEEP_FIRST_GRANULE + i * step)) {
             if (run) {
                 tail = link_run(tail, mdn_marksweep_cell_at(block, cell, i - run), cell, run, true);
                 nfree += run;
@@ -264,9 +263,8 @@ void mdn_marksweep_prepare(mdn_marksweep_space *s, mdn_heap *heap, bool full) {
 static void poison_free_cells(const mdn_marksweep_space *s, mdn_address block, unsigned c) {
     const uint8_t *marks = block_marks(s, block);
     size_t cell = mdn_marksweep_cell_size(c), n = mdn_marksweep_cells_per_block(c), step = cell >> MDN_LOG_GRANULE;
-    const size_t first = MDN_MARKSWEEP_CELL_OFFSET >> MDN_LOG_GRANULE;
     for (size_t i = 0; i < n; i++)
-        if (!granule_marked(marks, first + i * step))
+        if (!granule_marked(marks, MDN_MARKSWEEP_FIRST_GRANULE + i * step))
             memset((void *)mdn_marksweep_cell_at(block, cell, i), MDN_MARKSWEEP_POISON_BYTE, cell);
 }
 
@@ -359,12 +357,11 @@ static void check_swept_list(const mdn_marksweep_space *s, mdn_address block, un
     const mdn_marksweep_block_info *info = &s->blocks[mdn_vmspace_block_index(s->pool.vs, block)];
     const uint8_t *marks = block_marks(s, block);
     size_t cell = mdn_marksweep_cell_size(c), n = 0;
-    uintptr_t prev = 0;
+    uintptr_t prev = 0, first = mdn_marksweep_cell_at(block, 0, 0);
     for (void **p = info->swept_head; p; p = *p) {
         uintptr_t at = (uintptr_t)p;
         MDN_CHECK(at >= block.value && at < block.value + MDN_BLOCK_SIZE);
-        MDN_CHECK(at >= mdn_marksweep_cell_at(block, 0, 0) && (at - mdn_marksweep_cell_at(block, 0, 0)) % cell == 0 &&
-                  at > prev); /* cell starts, address order */
+        MDN_CHECK(at >= first && (at - first) % cell == 0 && at > prev); /* cell starts, address order */
         MDN_CHECK(!granule_marked(marks, (at - block.value) >> MDN_LOG_GRANULE));
         for (size_t w = 1; w < cell / sizeof(uintptr_t); w++)
             MDN_CHECK(((uintptr_t *)p)[w] == 0);

@@ -44,6 +44,8 @@ static inline size_t mdn_marksweep_cell_size(unsigned c) {
  * binding asks that objects start at 8 mod 16 (MDN_VM_INLINE_START_PHASE,
  * <midden/vm.h>), else at the block's first byte. */
 #define MDN_MARKSWEEP_CELL_OFFSET ((size_t)MDN_VM_INLINE_START_PHASE)
+/* The granule of the block's first cell, in the block's mark bits. */
+#define MDN_MARKSWEEP_FIRST_GRANULE (MDN_MARKSWEEP_CELL_OFFSET >> MDN_LOG_GRANULE)
 
 /* Cells in a block of class `c`. */
 static inline size_t mdn_marksweep_cells_per_block(unsigned c) {
