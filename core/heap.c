@@ -243,6 +243,10 @@ void mdn_remove_roots(mdn_heap *heap, mdn_objref *start) {
 
 /* ---- heap sizing (docs/design/sizing.md) ------------------------------------ */
 
+/* .sizing.room: the least a growing heap may allocate after a collection
+ * beyond what it refused: 32 Immix blocks, a quarter of a chunk. */
+#define MDN_SIZING_ROOM ((size_t)1 << 20)
+
 /* Square root by Newton's method (no libm in the core). */
 static double square_root(double x) {
     if (x <= 0)
@@ -263,6 +267,14 @@ static size_t policy_limit(mdn_heap *heap, size_t used, uint64_t pause_ns) {
         unsigned factor = __atomic_load_n(&o->heap_factor, __ATOMIC_RELAXED);
         size_t floor = __atomic_load_n(&o->heap_initial, __ATOMIC_RELAXED);
         size_t limit = (size_t)((double)used * factor / 100.0);
+        /* .sizing.growth: while the live size grows the limit rises by
+         * steps, so the collection after the growth stops comes sooner. */
+        size_t before = mdn_budget_limit(&heap->vm);
+        if (o->heap_growth && limit > before) {
+            size_t step = (size_t)((double)before * o->heap_growth / 100.0);
+            if (limit > step)
+                limit = step;
+        }
         return limit > floor ? limit : floor;
     }
     case MDN_HEAP_POLICY_ADAPTIVE: {
@@ -300,7 +312,7 @@ void mdn_heap_after_collection(mdn_heap *heap, uint64_t pause_ns) {
          * refused, a chunk, and the defragmentation headroom, so a request
          * fails again only at the maximum. */
         size_t max = __atomic_load_n(&vs->max, __ATOMIC_RELAXED);
-        size_t room = (refused < max ? refused : max) + MDN_CHUNK_SIZE +
+        size_t room = (refused < max ? refused : max) + MDN_SIZING_ROOM +
                       (size_t)((double)limit * heap->options.defrag_headroom / 100.0);
         if (limit < used + room)
             limit = used + room;

@@ -76,6 +76,8 @@ static const mdn_option_desc options_table[] = {
      OPTIONS_FIELD(heap_initial, size_t), "a growing heap's limit before its first collection"},
     {"heap-factor", MDN_OPTION_UNSIGNED, 110, 10000, 200, OPTIONS_FIELD(heap_factor, unsigned),
      "growable: the limit as a percentage of the heap in use after a collection"},
+    {"heap-growth", MDN_OPTION_UNSIGNED, 101, 10000, 0, OPTIONS_FIELD(heap_growth, unsigned),
+     "growable: a collection raises the limit to at most this percentage of the limit before it (a heap whose live size grows overshoots it by less); 0 (unset) means no bound"},
     {"heap-shrink", MDN_OPTION_BOOL, 0, 1, 1, OPTIONS_FIELD(heap_shrink, bool),
      "growing heaps: the limit may fall after a collection; 0 keeps it at least at the highest it reached (a heap that grows and never shrinks)"},
     {"heap-adaptive-c", MDN_OPTION_UNSIGNED, 1, 1000000, 4000, OPTIONS_FIELD(heap_adaptive_c, unsigned),

@@ -137,6 +137,7 @@ typedef struct mdn_options {
     size_t heap_max;        /**< `heap-max`: the most a growing heap may take; 0 = a quarter of physical memory */
     size_t heap_initial;    /**< `heap-initial`: a growing heap's limit before its first collection */
     unsigned heap_factor;   /**< `heap-factor`: growable heap limit as a percentage of the live size */
+    unsigned heap_growth;   /**< `heap-growth`: a collection raises a growable limit to at most this percentage of the limit before it; 0 = no bound */
     bool heap_shrink;       /**< `heap-shrink`: a growing heap's limit may fall after a collection (default); false keeps it at least at the highest it reached */
     unsigned heap_adaptive_c; /**< `heap-adaptive-c`: the adaptive policy's constant c */
     unsigned return_idle_gcs; /**< `return-idle-gcs`: return memory unused for this many collections; 0 = never */

@@ -894,6 +894,57 @@ START_TEST(heap_grows_within_its_maximum) {
 }
 END_TEST
 
+/* In a fresh child with no sizing variables set (docs/design/conservative.md
+ * .cons.bdw-budget): the first limit is 8 MiB, and while everything stays
+ * live each collection raises the limit by at most 20%, so a list that
+ * grows to 40 MiB is collected about ten times on the way (a factor of
+ * 150% alone would collect it five times) and the heap ends close to it. */
+static void **grown_chain;
+static int child_limit_grows_in_steps(void) {
+    unsetenv("GC_INITIAL_HEAP_SIZE");
+    unsetenv("GC_MAXIMUM_HEAP_SIZE");
+    unsetenv("GC_FREE_SPACE_DIVISOR");
+    unsetenv("MDN_OPTIONS");
+    GC_init();
+    GC_word first = GC_get_gc_no();
+    size_t node = 24, step = 32; /* 24 bytes take 32 with the header word */
+    int collected_by_9m = 0;
+    for (size_t live = 0; live < ((size_t)40 << 20); live += step) {
+        void **n = GC_MALLOC(node);
+        if (!n)
+            return 1;
+        n[0] = grown_chain;
+        grown_chain = n;
+        if (!collected_by_9m && live >= ((size_t)9 << 20))
+            collected_by_9m = GC_get_gc_no() > first ? 1 : -1;
+    }
+    GC_word collections = GC_get_gc_no() - first;
+    size_t heap = GC_get_heap_size();
+    if (collected_by_9m != 1) {
+        fprintf(stderr, "no collection in the first 9 MiB\n");
+        return 2;
+    }
+    if (collections < 8) {
+        fprintf(stderr, "%lu collections while the list grew to 40 MiB\n", (unsigned long)collections);
+        return 3;
+    }
+    if (heap > ((size_t)56 << 20)) {
+        fprintf(stderr, "heap %zu for a 40 MiB list\n", heap);
+        return 4;
+    }
+    return 0;
+}
+
+START_TEST(limit_grows_in_steps) {
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(child_limit_grows_in_steps());
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed with status %d", status);
+}
+END_TEST
+
 /* ---- fork: the library's atfork handlers stop and restart its threads ---- */
 
 #if !defined(__SANITIZE_THREAD__) /* see main */
@@ -1615,6 +1666,7 @@ int main(void) {
     tcase_add_test(tc, every_entry_point_is_aligned_under_stress);
     tcase_add_test(tc, strings_alignment_and_queries);
     tcase_add_test(tc, heap_grows_within_its_maximum);
+    tcase_add_test(tc, limit_grows_in_steps);
 #if defined(__SANITIZE_THREAD__)
     /* ThreadSanitizer cannot follow a child of a multi-threaded process that
      * starts threads (the child's collection starts its GC workers); the

@@ -23,6 +23,10 @@
 
 static bool collects(void) { return strcmp(MDN_TEST_PLAN, "nogc") != 0; }
 static bool copies(void) { return strcmp(MDN_TEST_PLAN, "semispace") == 0; }
+/* Minor collections promote into the mature space after the limit is taken. */
+static bool generational(void) {
+    return strcmp(MDN_TEST_PLAN, "genimmix") == 0 || strcmp(MDN_TEST_PLAN, "stickyimmix") == 0;
+}
 
 /* nursery_percent: 0 keeps the default bound of a nursery (genimmix). */
 static mdn_heap *policy_heap_nursery(unsigned policy, size_t initial, size_t max, unsigned gc_threads,
@@ -104,6 +108,68 @@ START_TEST(growing_policies_grow_and_shrink) {
                   (uintmax_t)shrunk.heap_limit_bytes);
     toyvm_thread_detach(t);
     mdn_heap_destroy(h);
+}
+END_TEST
+
+/* .sizing.growth: while everything allocated stays live, each collection
+ * raises a growable limit to at most heap-growth percent of the limit
+ * before it (or the room of .sizing.room above that); without the bound
+ * the first collection with 8 MiB in use jumps to heap-factor times it. */
+static size_t largest_step(unsigned growth, size_t *final_limit) {
+    mdn_options o;
+    mdn_options_init(&o);
+    o.heap_policy = MDN_HEAP_POLICY_GROWABLE;
+    o.heap_initial = 8 * MIB;
+    o.heap_max = 1024 * MIB;
+    o.heap_factor = 300;
+    o.heap_growth = growth;
+    o.heap_shrink = false;
+    o.gc_threads = 1;
+    mdn_error err;
+    mdn_heap *h = mdn_heap_create(&o, &err);
+    ck_assert_msg(h != NULL, "heap_create: %s", err.message);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_stats before = stats_of(h);
+    size_t worst = 0;
+    for (size_t n = 0; n < 48 * MIB; n += toyvm_object_bytes(0, PAYLOAD)) {
+        toyvm_push_root(t, toyvm_alloc(t, 2, 0, PAYLOAD, MDN_ALLOC_DEFAULT));
+        mdn_stats now = stats_of(h);
+        if (now.collections != before.collections) {
+            /* Room beyond the bound: 1 MiB and the refused take. */
+            size_t bound = growth ? (size_t)((double)before.heap_limit_bytes * growth / 100.0) : 0;
+            size_t step = now.heap_limit_bytes > bound ? now.heap_limit_bytes - bound : 0;
+            if (!growth)
+                step = now.heap_limit_bytes - before.heap_limit_bytes;
+            else if (!generational() && now.heap_limit_bytes > before.heap_limit_bytes + 2 * MIB)
+                ck_assert_msg(step == 0, "limit %ju after %ju with heap-growth=%u", (uintmax_t)now.heap_limit_bytes,
+                              (uintmax_t)before.heap_limit_bytes, growth);
+            if (step > worst)
+                worst = step;
+        }
+        before = now;
+    }
+    if (growth)
+        ck_assert_uint_gt(before.collections, 2);
+    *final_limit = before.heap_limit_bytes;
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+    return worst;
+}
+
+START_TEST(growth_bound_limits_each_step) {
+    if (!collects())
+        return;
+    size_t bounded_limit, free_limit;
+    largest_step(120, &bounded_limit);
+    size_t jump = largest_step(0, &free_limit);
+    /* Unbounded, one collection with at least 8 MiB live adds twice that. */
+    ck_assert_msg(jump >= 16 * MIB, "largest unbounded step %ju", (uintmax_t)jump);
+    /* Bounded, the limit ends within one step of what is live (a copying
+     * plan holds twice its survivors). */
+    ck_assert_msg(bounded_limit <= (copies() ? 2 : 1) * 48 * MIB * 6 / 5 + 4 * MIB,
+                  "bounded limit %ju with 48 MiB live", (uintmax_t)bounded_limit);
+    ck_assert_msg(free_limit > bounded_limit, "unbounded %ju, bounded %ju", (uintmax_t)free_limit,
+                  (uintmax_t)bounded_limit);
 }
 END_TEST
 
@@ -417,6 +483,7 @@ static Suite *sizing_suite(void) {
     tcase_set_timeout(single, 300);
     tcase_add_loop_test(single, growing_policies_grow_and_shrink, 0, 2);
     tcase_add_test(single, fixed_limit_stays);
+    tcase_add_test(single, growth_bound_limits_each_step);
     tcase_add_loop_test(single, out_of_memory_only_at_the_maximum, 0, 2);
     tcase_add_loop_test(single, kept_bytes_reach_the_maximum, 0, 2);
     tcase_add_test(single, external_memory_counts_toward_the_trigger);

@@ -228,12 +228,12 @@ static size_t env_size(const char *name) {
 }
 
 /* .cons.bdw-budget: the growable heap-factor for Boehm GC's free-space
- * divisor d: Boehm collects after about 2 * live / d bytes, so the heap
- * grows to (1 + 2/d) times the live size. */
+ * divisor d: 100 + 150/d percent (150% for the default d = 3), the live
+ * size plus half of it per unit of 1/d. */
 static unsigned factor_for_divisor(GC_word d) {
     if (d == 0)
         d = 3;
-    GC_word percent = 100 + 200 / d;
+    GC_word percent = 100 + 150 / d;
     return percent < 110 ? 110 : percent > 10000 ? 10000 : (unsigned)percent;
 }
 
@@ -244,9 +244,12 @@ static bool heap_is_fixed(void) {
 
 /* .cons.bdw-budget: Boehm GC's heap grows on demand: a growable heap, at
  * most GC_MAXIMUM_HEAP_SIZE (or GC_set_max_heap_size before GC_init, else
- * the physical memory), starting at GC_INITIAL_HEAP_SIZE (else the core's
- * heap-initial), growing by the free-space divisor (GC_FREE_SPACE_DIVISOR
- * or GC_free_space_divisor). MDN_OPTIONS and MDN_* override all. */
+ * the physical memory), starting at GC_INITIAL_HEAP_SIZE (else
+ * BDW_INITIAL_HEAP), growing by the free-space divisor (GC_FREE_SPACE_DIVISOR
+ * or GC_free_space_divisor) and by at most BDW_HEAP_GROWTH percent per
+ * collection. MDN_OPTIONS and MDN_* override all. */
+#define BDW_INITIAL_HEAP ((size_t)8 << 20)
+#define BDW_HEAP_GROWTH 120
 static void sizing_options(mdn_options *o) {
     size_t max = bdw_max_heap ? bdw_max_heap : env_size("GC_MAXIMUM_HEAP_SIZE");
     if (!max) {
@@ -255,14 +258,16 @@ static void sizing_options(mdn_options *o) {
     }
     o->heap_max = max < BDW_MIN_HEAP ? BDW_MIN_HEAP : max;
     size_t initial = env_size("GC_INITIAL_HEAP_SIZE");
-    if (initial)
-        o->heap_initial = initial < BDW_MIN_HEAP ? BDW_MIN_HEAP : initial;
+    if (!initial)
+        initial = BDW_INITIAL_HEAP;
+    o->heap_initial = initial < BDW_MIN_HEAP ? BDW_MIN_HEAP : initial;
     if (o->heap_initial > o->heap_max)
         o->heap_initial = o->heap_max;
     size_t divisor = env_size("GC_FREE_SPACE_DIVISOR");
     if (divisor)
         GC_free_space_divisor = divisor;
     o->heap_factor = factor_for_divisor(GC_free_space_divisor);
+    o->heap_growth = BDW_HEAP_GROWTH;
     /* As Boehm GC's, the heap grows and never shrinks (.sizing.keep). */
     o->heap_shrink = false;
     /* A conservative heap never evacuates (.cons.fast): no headroom. */
