@@ -172,6 +172,22 @@ static void uncollectable_remove(mdn_mutator *m, uintptr_t start) {
     mdn_critical_leave(m);
 }
 
+/* Is the object at `start` in the table? Custom kinds keep their
+ * uncollectable objects there alone (.cons.kinds). */
+static bool uncollectable_has(mdn_mutator *m, uintptr_t start) {
+    mdn_critical_enter(m);
+    pthread_mutex_lock(&bdw_roots_lock);
+    bool has = table_find(&bdw_uncollectable, start, false) != NULL;
+    pthread_mutex_unlock(&bdw_roots_lock);
+    mdn_critical_leave(m);
+    return has;
+}
+
+/* Was the object at `start`, of `kind`, made uncollectable? */
+static bool is_uncollectable(mdn_mutator *m, uintptr_t start, unsigned kind) {
+    return kind_is_uncollectable(kind) || (kind >= KIND_FIRST_CUSTOM && uncollectable_has(m, start));
+}
+
 static void push_other_roots(mdn_tracer *tracer); /* custom kinds and mark procedures, below */
 static void final_scan_data(mdn_tracer *tracer);  /* finalization, below */
 
@@ -711,8 +727,9 @@ BDW_EXPORT void GC_free(void *p) {
     uintptr_t start = object_of(p);
     if (!start || (char *)start + hdr_offset(*(uintptr_t *)start) != (char *)p)
         bdw_fatal("GC_free: %p is not the start of an object of this heap", p);
-    if (kind_is_uncollectable(hdr_kind(*(uintptr_t *)start)))
-        uncollectable_remove(self(), start);
+    mdn_mutator *m = self();
+    if (is_uncollectable(m, start, hdr_kind(*(uintptr_t *)start)))
+        uncollectable_remove(m, start);
     mdn_forget_object(bdw_heap, mdn_objref_from_address(mdn_address_from_word(start)));
 }
 
@@ -733,9 +750,12 @@ BDW_EXPORT void *GC_realloc(void *old, size_t bytes) {
         memset((char *)old + bytes, 0, have - bytes);
         return old;
     }
-    void *p = bdw_alloc(bytes, 0, hdr_kind(h));
+    unsigned kind = hdr_kind(h);
+    void *p = bdw_alloc(bytes, 0, kind);
     if (!p)
         return NULL;
+    if (kind >= KIND_FIRST_CUSTOM && uncollectable_has(self(), start))
+        uncollectable_add(self(), object_of(p));
     memcpy(p, old, bytes < have ? bytes : have);
     GC_free(old);
     return p;
@@ -1636,10 +1656,14 @@ BDW_EXPORT void *GC_malloc_kind_global(size_t bytes, int kind) {
 }
 BDW_EXPORT void *GC_generic_malloc_uncollectable(size_t bytes, int kind) {
     unsigned k = kind_of(kind, "GC_generic_malloc_uncollectable");
-    if (k >= KIND_FIRST_CUSTOM)
-        bdw_fatal("GC_generic_malloc_uncollectable: uncollectable objects of a kind made by GC_new_kind (%u) are not "
-                  "supported yet",
-                  k);
+    if (k >= KIND_FIRST_CUSTOM) {
+        /* Scanned by the kind's descriptor; a root until GC_free. The new
+         * object is on this thread's stack until it is in the table. */
+        void *p = bdw_alloc(bytes, 0, k);
+        if (p)
+            uncollectable_add(self(), object_of(p));
+        return p;
+    }
     return bdw_alloc(bytes, 0, k == KIND_PTRFREE || k == KIND_ATOMIC_UNCOLLECTABLE ? KIND_ATOMIC_UNCOLLECTABLE
                                                                                 : KIND_UNCOLLECTABLE);
 }
