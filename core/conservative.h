@@ -49,53 +49,81 @@ static inline bool mdn_conservative_valid(const mdn_conservative *c, uintptr_t a
     return mdn_side_bit_test(&c->valid, mdn_address_from_word(a));
 }
 
+/* .cons.find-view: what the lookup reads of the heap, none of which
+ * changes during a collection, copied into locals once per scanned range
+ * (mdn_conservative_view), so the trace loop keeps it in registers instead
+ * of reloading it for each word around the plan's mark, which stores. */
+typedef struct mdn_cons_view {
+    uintptr_t base;               /* the reservation's start */
+    uintptr_t span;               /* its size */
+    const uint8_t *chunk_space;   /* space id per chunk */
+    const uint64_t *bits;         /* the valid bitmap, 64 granules a word */
+    const uintptr_t *large_map;   /* per page: the large object covering it */
+    uintptr_t past_end;           /* 1 with .cons.past-end, else 0 */
+} mdn_cons_view;
+
+static inline __attribute__((always_inline)) mdn_cons_view mdn_conservative_view(const mdn_heap *heap) {
+    const mdn_conservative *c = heap->cons;
+    return (mdn_cons_view){
+        .base = heap->vm.start,
+        .span = heap->vm.end - heap->vm.start,
+        .chunk_space = heap->vm.chunk_space,
+        .bits = (const uint64_t *)(const void *)c->valid.base,
+        .large_map = c->large_map,
+        .past_end = c->past_end,
+    };
+}
+
+/* The valid bit of granule `g` of the reservation. */
+static inline bool mdn_cons_view_valid(const mdn_cons_view *v, size_t g) {
+    return (__atomic_load_n(&v->bits[g >> 6], __ATOMIC_RELAXED) >> (g & 63)) & 1u;
+}
+
+/* Is `w` in a chunk some space holds? */
+static inline bool mdn_cons_view_in_space(const mdn_cons_view *v, uintptr_t w) {
+    return w - v->base < v->span &&
+           __atomic_load_n(&v->chunk_space[(w - v->base) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) != MDN_SPACE_NONE;
+}
+
 /* .cons.past-end: with the option, a word at an object's first byte, which
  * mdn_conservative_find() gives to the object before it, keeps the object
  * starting there as well: the core and the binding hold an object's start
  * while they make it. Null without the option. */
-static inline mdn_objref mdn_conservative_start_at(const mdn_heap *heap, uintptr_t w) {
-    const mdn_vmspace *vs = &heap->vm;
-    const mdn_conservative *c = heap->cons;
-    if (!c->past_end || (w & (MDN_GRANULE_SIZE - 1)) != 0 || w - vs->start >= vs->end - vs->start)
-        return mdn_objref_null();
-    if (__atomic_load_n(&vs->chunk_space[(w - vs->start) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) == MDN_SPACE_NONE ||
-        !mdn_conservative_valid(c, w))
+static inline mdn_objref mdn_cons_view_start_at(const mdn_cons_view *v, uintptr_t w) {
+    if (!v->past_end || (w & (MDN_GRANULE_SIZE - 1)) != 0 || !mdn_cons_view_in_space(v, w) ||
+        !mdn_cons_view_valid(v, (w - v->base) >> MDN_LOG_GRANULE))
         return mdn_objref_null();
     return mdn_vm_objref_from_start(mdn_address_from_word(w));
 }
 
 /* .cons.find: the object covering word `w`, or null; `w` is any value.
  * With `at` (a constant at each call), also the object starting at `w`
- * (.cons.past-end, mdn_conservative_start_at), mostly from the bitmap word
+ * (.cons.past-end, mdn_cons_view_start_at), mostly from the bitmap word
  * already loaded. Inline, so that the ambiguous scan of the trace loop
  * (core/trace.h) runs it without a call. */
-static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find_(const mdn_heap *heap, uintptr_t w,
-                                                                              mdn_objref *at) {
-    const mdn_vmspace *vs = &heap->vm;
-    const mdn_conservative *c = heap->cons;
+static inline __attribute__((always_inline)) mdn_objref mdn_cons_view_find(const mdn_cons_view *v, uintptr_t w,
+                                                                          mdn_objref *at) {
     uintptr_t raw = w;
     if (at)
         *at = mdn_objref_null();
-    w -= c->past_end; /* .cons.past-end */
-    if (w - vs->start >= vs->end - vs->start ||
-        __atomic_load_n(&vs->chunk_space[(w - vs->start) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) == MDN_SPACE_NONE) {
-        if (at && c->past_end)
-            *at = mdn_conservative_start_at(heap, raw);
+    w -= v->past_end; /* .cons.past-end */
+    if (!mdn_cons_view_in_space(v, w)) {
+        if (at && v->past_end)
+            *at = mdn_cons_view_start_at(v, raw);
         return mdn_objref_null();
     }
-    const uint64_t *bits = (const uint64_t *)(const void *)c->valid.base;
-    size_t g = (w - vs->start) >> MDN_LOG_GRANULE;
+    size_t g = (w - v->base) >> MDN_LOG_GRANULE;
     size_t lo = g > MDN_CONS_SMALL_GRANULES ? g - MDN_CONS_SMALL_GRANULES : 0;
     size_t wi = g >> 6;
     unsigned top = (unsigned)(g & 63);
-    uint64_t word = __atomic_load_n(&bits[wi], __ATOMIC_RELAXED);
-    if (at && c->past_end && (raw & (MDN_GRANULE_SIZE - 1)) == 0) {
+    uint64_t word = __atomic_load_n(&v->bits[wi], __ATOMIC_RELAXED);
+    if (at && v->past_end && (raw & (MDN_GRANULE_SIZE - 1)) == 0) {
         /* `raw` is granule g + 1: in this bitmap word unless g is its last. */
         if (top != 63) {
             if ((word >> (top + 1)) & 1)
                 *at = mdn_vm_objref_from_start(mdn_address_from_word(raw));
         } else {
-            *at = mdn_conservative_start_at(heap, raw);
+            *at = mdn_cons_view_start_at(v, raw);
         }
     }
     if (top != 63)
@@ -105,19 +133,19 @@ static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find_(c
         if (word) {
             size_t s = (wi << 6) + 63 - (size_t)__builtin_clzll(word);
             if (s == g) /* every object covers its first granule: no need to read its size */
-                return mdn_vm_objref_from_start(mdn_address_from_word(vs->start + (g << MDN_LOG_GRANULE)));
+                return mdn_vm_objref_from_start(mdn_address_from_word(v->base + (g << MDN_LOG_GRANULE)));
             if (s >= lo)
-                start = vs->start + (s << MDN_LOG_GRANULE);
+                start = v->base + (s << MDN_LOG_GRANULE);
             break;
         }
         if (wi == lo >> 6)
             break;
-        word = __atomic_load_n(&bits[--wi], __ATOMIC_RELAXED);
+        word = __atomic_load_n(&v->bits[--wi], __ATOMIC_RELAXED);
     }
     if (!start) {
         /* Nothing starts within a small object's reach: a large object? */
-        uintptr_t l = __atomic_load_n(&c->large_map[(w - vs->start) >> MDN_LOG_PAGE], __ATOMIC_RELAXED);
-        if (!l || l > w || !mdn_conservative_valid(c, l))
+        uintptr_t l = __atomic_load_n(&v->large_map[(w - v->base) >> MDN_LOG_PAGE], __ATOMIC_RELAXED);
+        if (!l || l > w || !mdn_cons_view_valid(v, (l - v->base) >> MDN_LOG_GRANULE))
             return mdn_objref_null();
         start = l;
     }
@@ -126,7 +154,8 @@ static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find_(c
 }
 
 static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find(const mdn_heap *heap, uintptr_t w) {
-    return mdn_conservative_find_(heap, w, NULL);
+    mdn_cons_view v = mdn_conservative_view(heap);
+    return mdn_cons_view_find(&v, w, NULL);
 }
 
 /* .cons.sanitizers: an ambiguous root range is memory the program owns

@@ -107,16 +107,15 @@ static MDN_ALWAYS_INLINE void mdn_trace_drain_(mdn_workqueue *q, mdn_tracer *t, 
  * is a range check, the valid-bitmap lookup and the plan's mark. */
 static MDN_ALWAYS_INLINE void mdn_trace_ambiguous_(mdn_tracer *t, mdn_address start, size_t bytes,
                                                     mdn_slot_visitor visit) {
-    const mdn_heap *heap = t->heap;
-    uintptr_t base = heap->vm.start, span = heap->vm.end - heap->vm.start;
+    const mdn_cons_view v = mdn_conservative_view(t->heap); /* .cons.find-view */
     uintptr_t lo = mdn_align_up(start.value, sizeof(uintptr_t));
     uintptr_t hi = mdn_align_down_word(start.value + bytes, sizeof(uintptr_t));
     for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
         uintptr_t w = mdn_conservative_foreign_word(p);
-        if (w - base > span) /* not even one past the heap's end (.cons.past-end) */
+        if (w - v.base > v.span) /* not even one past the heap's end (.cons.past-end) */
             continue;
         mdn_objref at;
-        mdn_objref obj = mdn_conservative_find_(heap, w, &at);
+        mdn_objref obj = mdn_cons_view_find(&v, w, &at);
         if (!mdn_objref_is_null(obj)) {
             mdn_objref slot = obj;
             visit(t, mdn_slot_from_ptr(&slot));
