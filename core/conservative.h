@@ -79,10 +79,17 @@ static inline bool mdn_cons_view_valid(const mdn_cons_view *v, size_t g) {
     return (__atomic_load_n(&v->bits[g >> 6], __ATOMIC_RELAXED) >> (g & 63)) & 1u;
 }
 
+/* The id of the space holding `w`'s chunk; MDN_SPACE_NONE outside the
+ * reservation or in a chunk no space holds. */
+static inline unsigned mdn_cons_view_space(const mdn_cons_view *v, uintptr_t w) {
+    if (w - v->base >= v->span)
+        return MDN_SPACE_NONE;
+    return __atomic_load_n(&v->chunk_space[(w - v->base) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED);
+}
+
 /* Is `w` in a chunk some space holds? */
 static inline bool mdn_cons_view_in_space(const mdn_cons_view *v, uintptr_t w) {
-    return w - v->base < v->span &&
-           __atomic_load_n(&v->chunk_space[(w - v->base) >> MDN_LOG_CHUNK], __ATOMIC_RELAXED) != MDN_SPACE_NONE;
+    return mdn_cons_view_space(v, w) != MDN_SPACE_NONE;
 }
 
 /* .cons.past-end: with the option, a word at an object's first byte, which
@@ -96,44 +103,66 @@ static inline mdn_objref mdn_cons_view_start_at(const mdn_cons_view *v, uintptr_
     return mdn_vm_objref_from_start(mdn_address_from_word(w));
 }
 
+/* .cons.past-end: with the option and `at`, the object starting at `raw`,
+ * one byte above the word looked up, whose granule is g + 1: from
+ * `word`, the bitmap word of granule g as loaded, unless g is its last
+ * granule. */
+static inline __attribute__((always_inline)) void mdn_cons_view_at_(const mdn_cons_view *v, uintptr_t raw,
+                                                                   uint64_t word, unsigned top, mdn_objref *at) {
+    if (!at || !v->past_end || (raw & (MDN_GRANULE_SIZE - 1)) != 0)
+        return;
+    if (top != 63) {
+        if ((word >> (top + 1)) & 1)
+            *at = mdn_vm_objref_from_start(mdn_address_from_word(raw));
+    } else {
+        *at = mdn_cons_view_start_at(v, raw);
+    }
+}
+
 /* .cons.find: the object covering word `w`, or null; `w` is any value.
  * With `at` (a constant at each call), also the object starting at `w`
  * (.cons.past-end, mdn_cons_view_start_at), mostly from the bitmap word
- * already loaded. Inline, so that the ambiguous scan of the trace loop
+ * already loaded. With `space`, the id of the space holding the object
+ * when the lookup read it on the way (.cons.find-space), else
+ * MDN_SPACE_NONE. Inline, so that the ambiguous scan of the trace loop
  * (core/trace.h) runs it without a call. */
 static inline __attribute__((always_inline)) mdn_objref mdn_cons_view_find(const mdn_cons_view *v, uintptr_t w,
-                                                                          mdn_objref *at) {
+                                                                          mdn_objref *at, unsigned *space) {
     uintptr_t raw = w;
     if (at)
         *at = mdn_objref_null();
+    if (space)
+        *space = MDN_SPACE_NONE;
     w -= v->past_end; /* .cons.past-end */
-    if (!mdn_cons_view_in_space(v, w)) {
+    unsigned id = mdn_cons_view_space(v, w);
+    if (id == MDN_SPACE_NONE) {
         if (at && v->past_end)
             *at = mdn_cons_view_start_at(v, raw);
         return mdn_objref_null();
     }
     size_t g = (w - v->base) >> MDN_LOG_GRANULE;
-    size_t lo = g > MDN_CONS_SMALL_GRANULES ? g - MDN_CONS_SMALL_GRANULES : 0;
     size_t wi = g >> 6;
     unsigned top = (unsigned)(g & 63);
-    uint64_t word = __atomic_load_n(&v->bits[wi], __ATOMIC_RELAXED);
-    if (at && v->past_end && (raw & (MDN_GRANULE_SIZE - 1)) == 0) {
-        /* `raw` is granule g + 1: in this bitmap word unless g is its last. */
-        if (top != 63) {
-            if ((word >> (top + 1)) & 1)
-                *at = mdn_vm_objref_from_start(mdn_address_from_word(raw));
-        } else {
-            *at = mdn_cons_view_start_at(v, raw);
-        }
+    uint64_t first = __atomic_load_n(&v->bits[wi], __ATOMIC_RELAXED);
+    if ((first >> top) & 1) {
+        /* An object starts in `w`'s granule, the common case, and covers it
+         * (every object covers its first granule): no need to read its
+         * size. With objects at 8 mod 16, every object is at least 16
+         * bytes (<midden/vm.h>), so `raw`, one byte above `w`, is inside it
+         * too and starts no object (.cons.find-space). */
+        if (MDN_VM_INLINE_START_PHASE == 0)
+            mdn_cons_view_at_(v, raw, first, top, at);
+        if (space)
+            *space = id; /* the object starts in `w`'s granule, so in its chunk */
+        return mdn_vm_objref_from_start(mdn_address_from_word(v->base + (g << MDN_LOG_GRANULE)));
     }
-    if (top != 63)
-        word &= ((uint64_t)2 << top) - 1;
+    /* Else the nearest start below, within a small object's reach. */
+    size_t lo = g > MDN_CONS_SMALL_GRANULES ? g - MDN_CONS_SMALL_GRANULES : 0;
+    uint64_t word = first & (((uint64_t)1 << top) - 1);
     uintptr_t start = 0;
     for (;;) {
         if (word) {
             size_t s = (wi << 6) + 63 - (size_t)__builtin_clzll(word);
-            if (s == g) /* every object covers its first granule: no need to read its size */
-                return mdn_vm_objref_from_start(mdn_address_from_word(v->base + (g << MDN_LOG_GRANULE)));
             if (s >= lo)
                 start = v->base + (s << MDN_LOG_GRANULE);
             break;
@@ -142,6 +171,7 @@ static inline __attribute__((always_inline)) mdn_objref mdn_cons_view_find(const
             break;
         word = __atomic_load_n(&v->bits[--wi], __ATOMIC_RELAXED);
     }
+    mdn_cons_view_at_(v, raw, first, top, at);
     if (!start) {
         /* Nothing starts within a small object's reach: a large object? */
         uintptr_t l = __atomic_load_n(&v->large_map[(w - v->base) >> MDN_LOG_PAGE], __ATOMIC_RELAXED);
@@ -155,7 +185,7 @@ static inline __attribute__((always_inline)) mdn_objref mdn_cons_view_find(const
 
 static inline __attribute__((always_inline)) mdn_objref mdn_conservative_find(const mdn_heap *heap, uintptr_t w) {
     mdn_cons_view v = mdn_conservative_view(heap);
-    return mdn_cons_view_find(&v, w, NULL);
+    return mdn_cons_view_find(&v, w, NULL, NULL);
 }
 
 /* .cons.sanitizers: an ambiguous root range is memory the program owns

@@ -100,13 +100,19 @@ static MDN_ALWAYS_INLINE void mdn_trace_drain_(mdn_workqueue *q, mdn_tracer *t, 
     }
 }
 
+/* The plan's trace function for an object whose space is known:
+ * `mdn_objref fn(mdn_tracer *t, mdn_objref obj, unsigned space)`. */
+typedef mdn_objref (*mdn_space_tracer)(mdn_tracer *t, mdn_objref obj, unsigned space);
+
 /* .trace.ambiguous: every aligned word of [start, start+bytes) that points
  * into an object of a conservative heap (.cons.find) is handed to `visit`
  * as a slot holding the object; nothing moves in such a heap (.cons.pin),
  * so the slot is a local copy. Inlined with the plan's edge tracer, a word
- * is a range check, the valid-bitmap lookup and the plan's mark. */
+ * is a range check, the valid-bitmap lookup and the plan's mark. With
+ * `in_space` (a constant, or NULL), an object whose space the lookup
+ * found goes straight to it (.cons.find-space). */
 static MDN_ALWAYS_INLINE void mdn_trace_ambiguous_(mdn_tracer *t, mdn_address start, size_t bytes,
-                                                    mdn_slot_visitor visit) {
+                                                    mdn_slot_visitor visit, mdn_space_tracer in_space) {
     const mdn_cons_view v = mdn_conservative_view(t->heap); /* .cons.find-view */
     uintptr_t lo = mdn_align_up(start.value, sizeof(uintptr_t));
     uintptr_t hi = mdn_align_down_word(start.value + bytes, sizeof(uintptr_t));
@@ -115,10 +121,15 @@ static MDN_ALWAYS_INLINE void mdn_trace_ambiguous_(mdn_tracer *t, mdn_address st
         if (w - v.base > v.span) /* not even one past the heap's end (.cons.past-end) */
             continue;
         mdn_objref at;
-        mdn_objref obj = mdn_cons_view_find(&v, w, &at);
+        unsigned space;
+        mdn_objref obj = mdn_cons_view_find(&v, w, &at, in_space ? &space : NULL);
         if (!mdn_objref_is_null(obj)) {
-            mdn_objref slot = obj;
-            visit(t, mdn_slot_from_ptr(&slot));
+            if (in_space && space != MDN_SPACE_NONE) {
+                in_space(t, obj, space);
+            } else {
+                mdn_objref slot = obj;
+                visit(t, mdn_slot_from_ptr(&slot));
+            }
         }
         if (MDN_UNLIKELY(!mdn_objref_is_null(at))) { /* .cons.past-end */
             mdn_objref slot = at;
@@ -128,14 +139,16 @@ static MDN_ALWAYS_INLINE void mdn_trace_ambiguous_(mdn_tracer *t, mdn_address st
 }
 
 /* Define, for a plan whose trace function is the static inline
- * `mdn_objref fn(mdn_tracer *t, mdn_objref obj)`:
+ * `mdn_objref fn(mdn_tracer *t, mdn_objref obj)`, and `in_space` its part
+ * after the space lookup (an mdn_space_tracer):
  * - mdn_trace_slot(), which root scanners and link-time bindings call once
  *   per slot (and which hands slots to the heap verifier when one runs);
- * - mdn_trace_ambiguous() (.trace.ambiguous), tracing with `fn` inline;
+ * - mdn_trace_ambiguous() (.trace.ambiguous), tracing with `in_space`
+ *   inline, or `fn` when the lookup did not read the space;
  * - plan_scan_item(), the closure's scan loop (.trace.loop), whose slot and
  *   range visitors trace with `fn` inline. The closure's tracers never
  *   belong to the verifier, so the loop's visitors do not test for it. */
-#define MDN_DEFINE_TRACE_SLOT(fn)                                                                                      \
+#define MDN_DEFINE_TRACE_SLOT(fn, in_space)                                                                            \
     static MDN_ALWAYS_INLINE void mdn_trace_edge_(mdn_tracer *t, mdn_slot slot) {                                      \
         mdn_objref obj = mdn_slot_load(slot);                                                                          \
         if (mdn_objref_is_null(obj))                                                                                   \
@@ -158,9 +171,9 @@ static MDN_ALWAYS_INLINE void mdn_trace_ambiguous_(mdn_tracer *t, mdn_address st
     }                                                                                                                  \
     __attribute__((flatten)) void mdn_trace_ambiguous(mdn_tracer *t, mdn_address start, size_t bytes) {                \
         if (MDN_UNLIKELY(t->verifier != NULL))                                                                         \
-            mdn_trace_ambiguous_(t, start, bytes, mdn_trace_slot);                                                     \
+            mdn_trace_ambiguous_(t, start, bytes, mdn_trace_slot, NULL);                                               \
         else                                                                                                           \
-            mdn_trace_ambiguous_(t, start, bytes, mdn_trace_edge_);                                                    \
+            mdn_trace_ambiguous_(t, start, bytes, mdn_trace_edge_, in_space);                                          \
     }                                                                                                                  \
     __attribute__((flatten)) void plan_scan_item(mdn_workqueue *q, unsigned worker, uintptr_t item, void *arg) {       \
         mdn_heap *heap_ = arg;                                                                                         \

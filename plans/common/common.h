@@ -120,10 +120,11 @@ static inline bool mdn_common_is_own(unsigned space, unsigned n) { return space 
 
 /* Dispatch a traced reference by the space id of its chunk: the plan's own
  * spaces first (`own(t, obj, space)`, for MDN_SPACE_PLAN ≤ space <
- * MDN_SPACE_PLAN + nspaces), then the common ones. */
+ * MDN_SPACE_PLAN + nspaces), then the common ones. The ambiguous scan
+ * enters after the lookup when it already read the id
+ * (docs/design/conservative.md .cons.find-space). */
 #define MDN_COMMON_TRACE(own, nspaces)                                                                                 \
-    static MDN_ALWAYS_INLINE mdn_objref mdn_common_trace_object(mdn_tracer *t, mdn_objref obj) {                       \
-        unsigned space_ = mdn_vmspace_space_of(&t->heap->vm, mdn_objref_to_address(obj));                              \
+    static MDN_ALWAYS_INLINE mdn_objref mdn_common_trace_in_space(mdn_tracer *t, mdn_objref obj, unsigned space_) {    \
         if (MDN_LIKELY(mdn_common_is_own(space_, (nspaces))))                                                          \
             return own(t, obj, space_);                                                                                \
         mdn_common_plan *c_ = mdn_common_of(t->heap);                                                                  \
@@ -133,6 +134,9 @@ static inline bool mdn_common_is_own(unsigned space, unsigned n) { return space 
             return mdn_immortal_trace_object(&c_->immortal, t, obj);                                                   \
         mdn_common_no_space(t->heap, obj);                                                                             \
     }                                                                                                                  \
-    MDN_DEFINE_TRACE_SLOT(mdn_common_trace_object)
+    static MDN_ALWAYS_INLINE mdn_objref mdn_common_trace_object(mdn_tracer *t, mdn_objref obj) {                       \
+        return mdn_common_trace_in_space(t, obj, mdn_vmspace_space_of(&t->heap->vm, mdn_objref_to_address(obj)));      \
+    }                                                                                                                  \
+    MDN_DEFINE_TRACE_SLOT(mdn_common_trace_object, mdn_common_trace_in_space)
 
 #endif
