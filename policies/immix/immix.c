@@ -44,6 +44,7 @@ bool mdn_immix_init(mdn_immix_space *s, mdn_heap *heap, unsigned id) {
     s->block_has_pinned = reserve_table(vs->nblocks);
     s->block_has_aligned = reserve_table(vs->nblocks);
     s->block_has_medium = reserve_table(vs->nblocks);
+    s->medium_biased = (uintptr_t)s->block_has_medium - (vs->start >> MDN_LOG_BLOCK); /* the reservation is chunk-aligned */
     s->block_full = reserve_table(vs->nblocks);
     s->block_live_lines = reserve_table(vs->nblocks);
     s->block_young = reserve_table(vs->nblocks);

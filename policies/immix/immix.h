@@ -90,6 +90,7 @@ typedef struct mdn_immix_space {
     uint8_t *block_has_pinned;  /* some granule's pinned bit may be set (atomic) */
     uint8_t *block_has_aligned; /* some granule's align_log byte may be set */
     uint8_t *block_has_medium;  /* some granule's medium bit may be set (atomic, .immix.medium) */
+    uintptr_t medium_biased;    /* block_has_medium less the reservation's first block number */
     uint8_t *block_full;        /* the last sweep found every line live; unchanged since */
     uint8_t *block_live_lines;  /* live lines found by the last sweep */
     uint8_t *block_young;       /* an allocator took the block since the last sweep (.immix.minor-sweep) */
@@ -172,11 +173,18 @@ void *mdn_immix_alloc(mdn_immix_allocator *a, size_t size, size_t align);
  * .immix.pin; else an alignment above MDN_MIN_ALIGN, .immix.aligned). */
 void *mdn_immix_alloc_object(mdn_immix_allocator *a, size_t size, size_t align, bool pinned);
 
+/* The block_has_medium flag of the block holding `a`, indexed by the
+ * address's block number through the biased base (as side metadata is,
+ * .side.const): the trace loop's test reads no other field. */
+static MDN_ALWAYS_INLINE uint8_t *mdn_immix_medium_flag(const mdn_immix_space *s, mdn_address a) {
+    return (uint8_t *)(s->medium_biased + (a.value >> MDN_LOG_BLOCK));
+}
+
 /* Record that the object just allocated at `start` is medium (above a
  * line), so tracing marks all its lines without reading it (.immix.medium).
  * Only the owner of the block writes these bits. */
 static inline void mdn_immix_note_medium(mdn_immix_space *s, mdn_address start) {
-    uint8_t *flag = &s->block_has_medium[mdn_vmspace_block_index(s->vs, start)];
+    uint8_t *flag = mdn_immix_medium_flag(s, start);
     if (!__atomic_load_n(flag, __ATOMIC_RELAXED))
         __atomic_store_n(flag, 1, __ATOMIC_RELAXED);
     size_t i = mdn_side_index(&s->medium, start);
@@ -188,7 +196,7 @@ static inline void mdn_immix_note_medium(mdn_immix_space *s, mdn_address start) 
  * a byte of a small table that stays in cache, and the granule's bit only
  * in a block that holds medium objects. */
 static MDN_ALWAYS_INLINE bool mdn_immix_may_be_medium(const mdn_immix_space *s, mdn_address start) {
-    return __atomic_load_n(&s->block_has_medium[mdn_vmspace_block_index(s->vs, start)], __ATOMIC_RELAXED) &&
+    return __atomic_load_n(mdn_immix_medium_flag(s, start), __ATOMIC_RELAXED) &&
            mdn_side_bit_test_k(&s->medium, start, MDN_LOG_GRANULE);
 }
 
