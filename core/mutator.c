@@ -296,9 +296,13 @@ static void *alloc_slow(mdn_mutator *m, size_t bytes, size_t align, mdn_alloc_ki
     if (align < MDN_MIN_ALIGN)
         align = MDN_MIN_ALIGN;
 
+    /* .sizing.disabled: no stress collection while collections are
+     * disabled; the count goes on, so the first slow-path allocation after
+     * they are enabled again collects. */
     if (heap->options.stress && plan_can_collect) {
         m->stress_count += size;
-        if (m->stress_count >= heap->options.stress) {
+        if (m->stress_count >= heap->options.stress &&
+            !__atomic_load_n(&heap->collections_disabled, __ATOMIC_RELAXED)) {
             m->stress_count = 0;
             mdn_gc_request_for(m, MDN_GC_DEFAULT, MDN_TRIGGER_STRESS);
         }
