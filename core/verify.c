@@ -22,6 +22,7 @@
 #include "core/verify.h"
 
 #include "core/block_pool.h"
+#include "core/conservative.h"
 #include "core/heap.h"
 #include "core/plan.h"
 #include "core/poison.h"
@@ -237,6 +238,14 @@ static size_t walk(mdn_heap *heap, mdn_heap_walk_fn visit, void *data, bool (*is
     pthread_mutex_unlock(&heap->roots_lock);
     v.root_kind = "mutator";
     MDN_FOR_EACH_MUTATOR(heap, m) { mdn_vm_scan_mutator_roots(m, m->vm_thread, &t); }
+    /* .verify.ambiguous: the ambiguous roots too, or an object reachable
+     * only from a stack, a register, static data or a registered range is
+     * never checked. Found through the valid bitmap, which the collection
+     * has cleared of every object it did not reach. */
+    if (heap->cons) {
+        v.root_kind = "ambiguous";
+        mdn_conservative_scan_roots(heap, &t);
+    }
     /* The weak tables' holders and targets are checked after a collection
      * only: before a minor one the young objects are not marked yet, and
      * weak references need no barrier (every collection processes every

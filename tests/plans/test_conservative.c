@@ -185,6 +185,49 @@ START_TEST(stack_and_ranges_are_ambiguous_roots) {
 }
 END_TEST
 
+/* docs/design/reliability.md .verify.ambiguous: the verifier's walk (and
+ * mdn_heap_walk, which shares it) starts from the ambiguous roots too, so
+ * an object that only a registered range holds is walked and checked. */
+typedef struct walk_find {
+    uintptr_t target;
+    unsigned walks, seen;
+} walk_find;
+
+static void note_target(mdn_objref obj, size_t bytes, unsigned space, void *data) {
+    walk_find *w = data;
+    (void)bytes, (void)space;
+    if (obj.value == w->target)
+        w->seen++;
+}
+
+static void walk_after_collection(mdn_heap *h, const mdn_event *e, void *data) {
+    if (e->kind != MDN_EVENT_GC_END)
+        return;
+    walk_find *w = data;
+    w->walks++;
+    mdn_heap_walk(h, note_target, w);
+}
+
+START_TEST(walks_start_from_ambiguous_roots) {
+    if (refuses() || strcmp(MDN_TEST_PLAN, "nogc") == 0) /* NoGC never ends a collection */
+        return;
+    uintptr_t *range = calloc(4, sizeof *range);
+    mdn_objref obj = toyvm_alloc(t, 2, 0, 200, MDN_ALLOC_DEFAULT);
+    range[1] = obj.value + 64; /* interior, and only in malloc memory */
+    walk_find w = {obj.value, 0, 0};
+    obj = mdn_objref_null();
+    mdn_add_ambiguous_roots(heap, mdn_address_from_ptr(range), 4 * sizeof *range);
+    mdn_event_listener_add(heap, walk_after_collection, &w);
+    mdn_test_clear_stack();
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    mdn_event_listener_remove(heap, walk_after_collection, &w);
+    ck_assert_uint_eq(w.walks, 1);
+    ck_assert_msg(w.seen == 1, "the walk saw the object the registered range holds %u times, not once", w.seen);
+    mdn_remove_ambiguous_roots(heap, mdn_address_from_ptr(range), mdn_address_from_ptr(range + 4));
+    free(range);
+}
+END_TEST
+
 /* .cons.context: the context the core saves when a thread stops holds only
  * what the save wrote. getcontext leaves most of a ucontext_t alone (on
  * x86-64 the vector registers, the shadow-stack words and several general
@@ -394,6 +437,7 @@ int main(void) {
     tcase_add_test(tc, find_object_maps_interior_addresses);
     tcase_add_test(tc, reclaimed_objects_are_not_found);
     tcase_add_test(tc, stack_and_ranges_are_ambiguous_roots);
+    tcase_add_test(tc, walks_start_from_ambiguous_roots);
     tcase_add_test(tc, saved_contexts_hold_no_stale_words);
     suite_add_tcase(s, tc);
     TCase *pe = tcase_create("past-end");
