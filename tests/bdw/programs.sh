@@ -5,7 +5,9 @@
 # mmv and mcp (renaming files), debfoster (package dependencies), w3m
 # (rendering HTML), GNU poke (its compiler and virtual machine), the Neko
 # virtual machine, the Nix expression evaluator (which sets GC_no_dls
-# and allocates with GC_malloc_many) and Guile (custom kinds with mark
+# and allocates with GC_malloc_many), ECL (Embeddable Common Lisp, which
+# disables collection while it builds its symbol table and reports roots
+# through GC_push_other_roots) and Guile (custom kinds with mark
 # procedures, GC_generic_malloc_many, weak tables, guardians and its
 # finalizer thread), which runs guile-program.scm beside this script.
 #
@@ -31,7 +33,7 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libgc\.so\.1 '; then
 fi
 # The programs, and the libraries they need that a minimal system lacks.
 packages="mmv debfoster w3m poke libpoke0 libnbd0 neko libneko2 nix-bin libboost-context1.74.0 libcpuid16
-    guile-3.0 guile-3.0-libs libreadline8 libunistring2 libffi8 libgmp10"
+    guile-3.0 guile-3.0-libs libreadline8 libunistring2 libffi8 libgmp10 ecl libecl21.2"
 # The marker holds the package list, so a changed list fetches anew.
 if [ "$(cat root/.complete 2>/dev/null)" != "$packages" ]; then
     rm -rf ./*.deb root
@@ -48,7 +50,7 @@ fi
 here=$(pwd)
 # Libraries the programs load from the unpacked packages, not the system's.
 libs="$here/root/usr/lib/x86_64-linux-gnu:$here/root/usr/lib/nix"
-for p in mmv w3m poke neko nix-instantiate guile-3.0; do
+for p in mmv w3m poke neko nix-instantiate ecl guile-3.0; do
     if ! LD_LIBRARY_PATH=$lib:$libs ldd "root/usr/bin/$p" | grep -q "$lib/libgc.so.1"; then
         echo "FAIL: with LD_LIBRARY_PATH=$lib, $p does not load Midden's libgc.so.1"
         exit 1
@@ -156,6 +158,19 @@ run_stressed "nix-instantiate --eval (expression evaluator)" ':' \
     env NIX_STATE_DIR="$here/nix/state" NIX_STORE_DIR="$here/nix/store" NIX_CONF_DIR="$here/nix/conf" \
     NIX_LOG_DIR="$here/nix/log" HOME="$here/nix/home" \
     "$here/root/usr/bin/nix-instantiate" --eval --strict --readonly-mode -E "$nix_expr"
+# ECL boots its Lisp image (symbols, packages, the compiler's tables) and
+# evaluates a program of lists, bignums, strings, hash tables and closures.
+ecl_prog='(defun fib (n) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))
+(let ((h (make-hash-table :test (quote equal))))
+  (dotimes (i 20000) (setf (gethash (format nil "k~a" i) h) (* i i)))
+  (format t "~a ~a ~a~%" (fib 20) (gethash "k19999" h) (hash-table-count h)))
+(format t "~a~%" (reduce (function +) (loop for i below 100000 collect (* i i i))))
+(format t "~a~%" (length (loop for i below 50000 collect (format nil "~r" (mod i 100)))))
+(format t "~a~%" (expt 3 200))'
+ecl_dir=$(ls -d "$here"/root/usr/lib/x86_64-linux-gnu/ecl-*/ | head -1)
+run_stressed "ecl (Common Lisp, collection disabled at boot)" "printf '%s\\n' '$ecl_prog' >program.lsp" \
+    env ECLDIR="$ecl_dir" "$here/root/usr/bin/ecl" --norc --shell program.lsp
+
 # About 90 verified collections (350 with soak, 25 s of the default run).
 stress=256K
 [ "$soak" = soak ] && stress=64K
