@@ -53,6 +53,15 @@ static inline bool mdn_is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)
 static inline size_t mdn_align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uintptr_t mdn_align_down_word(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
 
+/* Set bits of a word: a portable count, since the baseline x86-64 target
+ * has no popcnt instruction (the builtin would call into libgcc). */
+static inline unsigned mdn_popcount64(uint64_t x) {
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (unsigned)((x * 0x0101010101010101ULL) >> 56);
+}
+
 /* .overview.tables: the core's own tables (growable arrays, hash sets,
  * work-queue arrays) are pages mapped from the OS, never malloc memory: a
  * collection, and a conservative heap's critical sections, must not wait

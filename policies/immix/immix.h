@@ -230,55 +230,78 @@ static inline uint8_t *mdn_immix_line_marks_of(const mdn_immix_space *s, mdn_add
 }
 
 /*
+ * .immix.sweep: a block's 128 line marks read eight at a time into a
+ * 128-bit map, bit i set when line i holds the epoch (`marked`), and the
+ * map of its free lines (.immix.conservative: line i and line i-1 both
+ * unmarked; line 0 when it is unmarked), so counting lines and finding
+ * holes are a few word operations instead of a loop over bytes.
+ */
+_Static_assert(MDN_LINES_PER_BLOCK == 128, "a block's line map is two words");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "line maps read marks as little-endian words");
+typedef struct mdn_immix_line_map {
+    uint64_t marked[2];
+    uint64_t free[2];
+} mdn_immix_line_map;
+
+static inline mdn_immix_line_map mdn_immix_line_map_of(const uint8_t *marks, uint8_t epoch) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x7f7f7f7f7f7f7f7fULL;
+    mdn_immix_line_map m;
+    for (unsigned half = 0; half < 2; half++) {
+        uint64_t bits = 0;
+        for (unsigned w = 0; w < 8; w++) {
+            uint64_t x;
+            memcpy(&x, marks + half * 64 + w * 8, sizeof x);
+            x ^= ones * epoch;                             /* a marked line's byte is now 0 */
+            uint64_t zero = ~(((x & highs) + highs) | x | highs); /* 0x80 in each zero byte */
+            bits |= (((zero >> 7) * 0x0102040810204080ULL) >> 56) << (w * 8); /* one bit per byte */
+        }
+        m.marked[half] = bits;
+    }
+    m.free[0] = ~m.marked[0] & ~(m.marked[0] << 1);
+    m.free[1] = ~m.marked[1] & ~((m.marked[1] << 1) | (m.marked[0] >> 63));
+    return m;
+}
+
+/* The first set bit of a 128-bit map at or after `from`; 128 when none. */
+static inline unsigned mdn_immix_line_map_next(const uint64_t map[2], unsigned from) {
+    for (unsigned half = from >> 6; half < 2; half++) {
+        uint64_t w = map[half];
+        if (half == from >> 6)
+            w &= ~(uint64_t)0 << (from & 63);
+        if (w)
+            return half * 64 + (unsigned)__builtin_ctzll(w);
+    }
+    return MDN_LINES_PER_BLOCK;
+}
+
+/*
  * Find the next hole in a block whose line marks are `marks` (one byte per
  * line, MDN_LINES_PER_BLOCK of them), starting at line `from`: the first
- * line i >= from that is free (.immix.conservative: marks[i] and
- * marks[i-1] both differ from `epoch`, or i == 0 and marks[0] does), up to
- * the next marked line. Returns the hole's first line and sets *end to one
- * past its last line; returns MDN_LINES_PER_BLOCK when there is no hole.
+ * free line i >= from (.immix.conservative), up to the next marked line.
+ * Returns the hole's first line and sets *end to one past its last line;
+ * returns MDN_LINES_PER_BLOCK when there is no hole.
  */
 static inline unsigned mdn_immix_find_hole(const uint8_t *marks, unsigned from, uint8_t epoch, unsigned *end) {
-    unsigned i = from;
-    while (i < MDN_LINES_PER_BLOCK) {
-        if (marks[i] == epoch) {
-            i += 2; /* this line is live and the next one may hold its object's tail */
-            continue;
-        }
-        if (i > 0 && marks[i - 1] == epoch) {
-            i++;
-            continue;
-        }
-        unsigned j = i + 1;
-        while (j < MDN_LINES_PER_BLOCK && marks[j] != epoch)
-            j++;
-        *end = j;
-        return i;
-    }
     *end = MDN_LINES_PER_BLOCK;
-    return MDN_LINES_PER_BLOCK;
+    if (from >= MDN_LINES_PER_BLOCK)
+        return MDN_LINES_PER_BLOCK;
+    mdn_immix_line_map m = mdn_immix_line_map_of(marks, epoch);
+    unsigned first = mdn_immix_line_map_next(m.free, from);
+    if (first < MDN_LINES_PER_BLOCK)
+        *end = mdn_immix_line_map_next(m.marked, first);
+    return first;
 }
 
 /* Count free lines and holes of a block by the rule of mdn_immix_find_hole;
  * returns the number of live (marked) lines. */
 static inline unsigned mdn_immix_count_lines(const uint8_t *marks, uint8_t epoch, unsigned *free_lines,
                                              unsigned *holes) {
-    unsigned live = 0, nfree = 0, nholes = 0;
-    bool prev_marked = false, in_hole = false;
-    for (unsigned i = 0; i < MDN_LINES_PER_BLOCK; i++) {
-        bool marked = marks[i] == epoch;
-        live += marked;
-        if (!marked && !prev_marked) {
-            nfree++;
-            nholes += !in_hole;
-            in_hole = true;
-        } else {
-            in_hole = false;
-        }
-        prev_marked = marked;
-    }
-    *free_lines = nfree;
-    *holes = nholes;
-    return live;
+    mdn_immix_line_map m = mdn_immix_line_map_of(marks, epoch);
+    uint64_t starts0 = m.free[0] & ~(m.free[0] << 1);
+    uint64_t starts1 = m.free[1] & ~((m.free[1] << 1) | (m.free[0] >> 63));
+    *free_lines = mdn_popcount64(m.free[0]) + mdn_popcount64(m.free[1]);
+    *holes = mdn_popcount64(starts0) + mdn_popcount64(starts1);
+    return mdn_popcount64(m.marked[0]) + mdn_popcount64(m.marked[1]);
 }
 
 /* Mark the lines of a reached object (.immix.conservative). Several workers

@@ -98,7 +98,7 @@ static size_t bits_count(const uint64_t *w, size_t first, size_t n) {
     for (size_t i = first, end = first + n; i < end;) {
         size_t bit = i & 63, k = end - i < 64 - bit ? end - i : 64 - bit;
         uint64_t mask = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << bit;
-        count += (size_t)__builtin_popcountll(w[i >> 6] & mask);
+        count += (size_t)mdn_popcount64(w[i >> 6] & mask);
         i += k;
     }
     return count;

@@ -87,14 +87,6 @@ static inline bool granule_marked(const uint8_t *marks, size_t g) {
     return (w >> (g & 63)) & 1u;
 }
 
-static inline unsigned popcount64(uint64_t x) {
-    /* Portable SWAR count: the baseline x86-64 target has no popcnt. */
-    x = x - ((x >> 1) & 0x5555555555555555ULL);
-    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-    return (unsigned)((x * 0x0101010101010101ULL) >> 56);
-}
-
 /* Marked cells of a block (only cell starts are ever marked). */
 static size_t count_marks(const mdn_marksweep_space *s, mdn_address block) {
     const uint8_t *marks = block_marks(s, block);
@@ -102,7 +94,7 @@ static size_t count_marks(const mdn_marksweep_space *s, mdn_address block) {
     for (size_t i = 0; i < MS_MARK_WORDS; i++) {
         uint64_t w = __atomic_load_n((const uint64_t *)(const void *)marks + i, __ATOMIC_RELAXED);
         if (w)
-            n += popcount64(w);
+            n += mdn_popcount64(w);
     }
     return n;
 }
