@@ -131,8 +131,8 @@ typedef struct mdn_options {
     unsigned gen_full_threshold; /**< `gen-full-threshold`: generational plans collect the whole heap next when a minor collection leaves more than this percent of the heap limit in use */
     unsigned gen_full_alloc;  /**< `gen-full-alloc`: generational plans collect the whole heap next once the bytes allocated since the last full collection exceed this percent of the bytes in use after it */
     unsigned gen_min_yield;   /**< `gen-min-yield`: generational plans collect the whole heap next when a minor collection reclaims less than this percent of what was allocated since the last collection */
-    size_t nursery;           /**< `nursery`: genimmix's nursery bound in bytes (suffix K, M, G, T); 0 = `nursery-percent` of the heap limit */
-    unsigned nursery_percent; /**< `nursery-percent`: genimmix's nursery bound as a percent of the heap limit, when `nursery` is 0 */
+    size_t nursery;           /**< `nursery`: the nursery bound in bytes (suffix K, M, G, T) of genimmix and stickyimmix; 0 = `nursery-percent` of the heap limit */
+    unsigned nursery_percent; /**< `nursery-percent`: the nursery bound of genimmix and stickyimmix as a percent of the heap limit, when `nursery` is 0 */
     unsigned heap_policy;   /**< `heap-policy`: an ::mdn_heap_policy */
     size_t heap_max;        /**< `heap-max`: the most a growing heap may take; 0 = a quarter of physical memory */
     size_t heap_initial;    /**< `heap-initial`: a growing heap's limit before its first collection */

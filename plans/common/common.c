@@ -296,3 +296,12 @@ void plan_verify_metadata(mdn_heap *heap) {
         r.policy->verify(r.space);
     }
 }
+
+size_t mdn_common_nursery_bytes(const mdn_heap *heap) {
+    if (__atomic_load_n(&heap->collections_disabled, __ATOMIC_RELAXED))
+        return 0;
+    size_t bytes = heap->options.nursery;
+    if (!bytes)
+        bytes = mdn_budget_limit(&heap->vm) / 100 * heap->options.nursery_percent;
+    return bytes < MDN_BLOCK_SIZE ? MDN_BLOCK_SIZE : bytes;
+}

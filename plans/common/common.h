@@ -102,6 +102,13 @@ static inline mdn_common_plan *mdn_common_of(const mdn_heap *heap) { return (mdn
 /* A generational plan's unlogged bits (.gen.barrier). */
 static inline mdn_side_metadata *mdn_common_unlogged(const mdn_heap *heap) { return &mdn_common_of(heap)->gen.unlogged; }
 
+/* docs/design/generational.md .gen.nursery: the bytes a generational
+ * plan's mutators may allocate young between two collections: the
+ * `nursery` option, else `nursery-percent` of the heap limit, at least a
+ * block; 0 (no bound) while collections are disabled (the heap grows
+ * instead, .sizing.disabled). */
+size_t mdn_common_nursery_bytes(const mdn_heap *heap);
+
 /* Serve a request from space `space` (any space of the plan). */
 void *mdn_common_alloc(mdn_heap *heap, mdn_mutator *m, unsigned space, size_t bytes, size_t align,
                        mdn_alloc_kind kind);

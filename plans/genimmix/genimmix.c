@@ -71,17 +71,9 @@ static genimmix_plan *plan_of(const mdn_heap *heap) { return heap->plan; }
 static genimmix_mutator *mutator_of(mdn_mutator *m) { return mdn_plan_mutator(m); }
 static genimmix_worker *worker_of(mdn_tracer *t) { return mdn_plan_worker(t); }
 
-/* .gen.nursery: the nursery's bound in blocks, at least one; none while
- * collections are disabled (the heap grows instead, .sizing.disabled). */
-static size_t nursery_blocks(const mdn_heap *heap) {
-    if (__atomic_load_n(&heap->collections_disabled, __ATOMIC_RELAXED))
-        return 0;
-    size_t bytes = heap->options.nursery;
-    if (!bytes)
-        bytes = mdn_budget_limit(&heap->vm) / 100 * heap->options.nursery_percent;
-    size_t n = bytes / MDN_BLOCK_SIZE;
-    return n ? n : 1;
-}
+/* .gen.nursery: the nursery's bound in blocks; none while collections are
+ * disabled. */
+static size_t nursery_blocks(const mdn_heap *heap) { return mdn_common_nursery_bytes(heap) / MDN_BLOCK_SIZE; }
 
 static void *gi_alloc(mdn_heap *heap, mdn_mutator *m, unsigned space, size_t bytes, size_t align,
                       mdn_alloc_kind kind) {

@@ -61,6 +61,11 @@ mdn_immix_space *mdn_immix_plan_space(mdn_heap *heap) { return &plan_of(heap)->i
 static void *ix_alloc(mdn_heap *heap, mdn_mutator *m, unsigned space, size_t bytes, size_t align,
                       mdn_alloc_kind kind) {
     (void)heap, (void)space;
+#if IMMIX_PLAN_STICKY
+    /* .gen.nursery: minor collections every nursery's worth of young blocks
+     * (.immix.young-cap). */
+    __atomic_store_n(&plan_of(heap)->immix.young_cap, mdn_common_nursery_bytes(heap), __ATOMIC_RELAXED);
+#endif
     return mdn_immix_alloc_object(mutator_of(m), bytes, align, kind == MDN_ALLOC_NONMOVING);
 }
 

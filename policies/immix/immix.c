@@ -129,10 +129,25 @@ void mdn_immix_allocator_retire(mdn_immix_allocator *a) {
     retire_overflow(a);
 }
 
+/* .immix.young-cap: would a block (free, or recyclable with at most a
+ * block of free lines) take mutators past the bound? A soft check (threads
+ * racing past it take a block each); the next collection resets it. */
+static bool young_capped(mdn_immix_space *s) {
+    size_t cap = __atomic_load_n(&s->young_cap, __ATOMIC_RELAXED);
+    return cap && __atomic_load_n(&s->young_taken, __ATOMIC_RELAXED) + MDN_BLOCK_SIZE > cap;
+}
+
+static void young_take(mdn_immix_space *s, size_t bytes) {
+    if (__atomic_load_n(&s->young_cap, __ATOMIC_RELAXED))
+        __atomic_fetch_add(&s->young_taken, bytes, __ATOMIC_RELAXED);
+}
+
 /* Own a recyclable block from the list of the last sweep; 0 when none is
  * left. The atomic index hands every entry to exactly one thread. */
 static uintptr_t take_recyclable(mdn_immix_space *s) {
     size_t count = s->recyclable_count;
+    if (young_capped(s))
+        return 0;
     if (__atomic_load_n(&s->recyclable_next, __ATOMIC_RELAXED) >= count)
         return 0;
     size_t i = __atomic_fetch_add(&s->recyclable_next, 1, __ATOMIC_RELAXED);
@@ -143,6 +158,7 @@ static uintptr_t take_recyclable(mdn_immix_space *s) {
     MDN_CHECK(owned);
     (void)owned;
     s->block_young[s->recyclable[i]] = 1; /* .immix.minor-sweep */
+    young_take(s, (size_t)s->block_free_lines[s->recyclable[i]] * MDN_LINE_SIZE);
     return block.value;
 }
 
@@ -175,6 +191,8 @@ static uintptr_t take_free(mdn_immix_allocator *a) {
          * free budget by the slack blocks (.immix.defrag). */
         if (!mdn_budget_take(vs, MDN_BLOCK_SIZE))
             mdn_budget_force_take(vs, MDN_BLOCK_SIZE);
+    } else if (young_capped(s)) {
+        return 0;
     } else if (mdn_budget_used(vs) + MDN_BLOCK_SIZE + s->reserve_bytes > vs->budget) {
         /* A soft check: two threads may both pass it and eat a block of the
          * headroom, never more than the budget (the take below is exact). */
@@ -195,8 +213,11 @@ static uintptr_t take_free(mdn_immix_allocator *a) {
     s->block_young[b] = 1; /* .immix.minor-sweep */
     /* Copies overwrite every byte they use and later holes are zeroed when
      * the allocator starts on them, so only mutator blocks need zeroing. */
-    if (!zeroed && !a->copy)
-        memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
+    if (!a->copy) {
+        young_take(s, MDN_BLOCK_SIZE);
+        if (!zeroed)
+            memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
+    }
     return block.value;
 }
 
@@ -512,6 +533,7 @@ static void sweep_holes(const mdn_immix_space *s, mdn_address block, uint8_t epo
 
 size_t mdn_immix_release(mdn_immix_space *s, mdn_heap *heap) {
     uint8_t epoch = s->mark_epoch;
+    __atomic_store_n(&s->young_taken, 0, __ATOMIC_RELAXED); /* .immix.young-cap */
     /* .immix.minor-sweep: a conservative root may mark a dead object of
      * any block (.cons.pin), so a conservative heap sweeps them all. */
     bool sweep_young_only = s->minor && !heap->options.conservative;

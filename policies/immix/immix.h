@@ -127,6 +127,11 @@ typedef struct mdn_immix_space {
      * and the sweep clears in what it frees; NULL otherwise. */
     mdn_side_metadata *unlogged;
     bool minor;                /* the collection in progress is minor: no new epoch, marks kept */
+    /* .immix.young-cap: bytes of blocks (free blocks whole, recyclable ones
+     * by their free lines) mutators may take between two collections; 0:
+     * no bound. Set by a generational plan before each refill. */
+    size_t young_cap;          /* atomic */
+    size_t young_taken;        /* atomic: taken since the last collection */
 } mdn_immix_space;
 
 /* A thread-local allocator: a mutator's (holes in recyclable blocks, then

@@ -6,7 +6,8 @@
  * takes more objects than a buffer holds; minor and full collections
  * alternate; several mutators store through the barrier while others
  * collect; and the barrier verifier names a store that skipped the
- * barrier. Heaps poison reclaimed memory and verify after every
+ * barrier; and the `nursery` and `nursery-percent` options bound what is
+ * allocated between two collections. Heaps poison reclaimed memory and verify after every
  * collection, so a young object freed too early is a failure, not luck.
  * Each test runs with 1 and 2 GC threads.
  *
@@ -475,6 +476,49 @@ START_TEST(verifier_accepts_barrier) {
 }
 END_TEST
 
+/* ---- the nursery bound (.gen.nursery) -------------------------------------- */
+
+/* On genimmix the bound is the copying nursery's; on stickyimmix it is the
+ * young blocks mutators may take between collections (.immix.young-cap). */
+/* Collections taken by `bytes` of short-lived small objects. */
+static uint64_t collections_for(const char *extra, size_t bytes) {
+    char opts[160];
+    snprintf(opts, sizeof opts, MINOR_ONLY ",%s", extra);
+    mdn_heap *h = mdn_test_heap_with(64 * MIB, 1, opts);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_stats st;
+    mdn_stats_get(h, &st);
+    uint64_t before = st.collections;
+    size_t each = toyvm_object_bytes(1, 40);
+    for (size_t n = 0; n < bytes; n += each)
+        MDN_EXPECT(!mdn_objref_is_null(toyvm_alloc(t, 3, 1, 40, MDN_ALLOC_DEFAULT)));
+    mdn_stats_get(h, &st);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+    return st.collections - before;
+}
+
+static void assert_about(uint64_t got, uint64_t want, const char *what) {
+    ck_assert_msg(got * 10 >= want * 9 && got * 10 <= want * 11 + 10, "%s: %llu collections, expected about %llu",
+                  what, (unsigned long long)got, (unsigned long long)want);
+}
+
+START_TEST(nursery_size_bounds_the_nursery) {
+    /* 64 MiB allocated: a 1 MiB nursery fills 64 times, a 4 MiB one 16. */
+    assert_about(collections_for("nursery=1M", 64 * MIB), 64, "nursery=1M");
+    assert_about(collections_for("nursery=4M", 64 * MIB), 16, "nursery=4M");
+}
+END_TEST
+
+START_TEST(nursery_percent_bounds_the_nursery) {
+    /* Of a 64 MiB heap: 5% is 3.2 MiB (102 blocks), 20% 12.8 MiB (409 blocks). */
+    assert_about(collections_for("nursery-percent=5", 64 * MIB), 64 * MIB / (102 * 32768), "nursery-percent=5");
+    assert_about(collections_for("nursery-percent=20", 64 * MIB), 64 * MIB / (409 * 32768), "nursery-percent=20");
+    /* The byte bound wins when both are set. */
+    assert_about(collections_for("nursery=2M,nursery-percent=20", 64 * MIB), 32, "nursery=2M");
+}
+END_TEST
+
 static Suite *gen_suite(void) {
     Suite *s = suite_create("gen");
     TCase *tc = tcase_create("gen");
@@ -490,6 +534,8 @@ static Suite *gen_suite(void) {
     tcase_add_loop_test(tc, barrier_rearmed_after_crowded_cycle, 0, 2);
     tcase_add_test(tc, verifier_names_missing_barrier);
     tcase_add_test(tc, verifier_accepts_barrier);
+    tcase_add_test(tc, nursery_size_bounds_the_nursery);
+    tcase_add_test(tc, nursery_percent_bounds_the_nursery);
     suite_add_tcase(s, tc);
     return s;
 }
