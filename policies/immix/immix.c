@@ -10,6 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A block considered for evacuation (.immix.defrag). */
+struct mdn_immix_candidate {
+    uint32_t block; /* number in the reservation */
+    uint32_t live;  /* estimated live bytes */
+    uint8_t holes;
+};
+typedef struct mdn_immix_candidate candidate_key;
+
 static void *reserve_table(size_t bytes) {
     return mdn_address_to_ptr(mdn_os_reserve_zeroed(mdn_align_up(bytes ? bytes : 1, MDN_PAGE_SIZE)));
 }
@@ -49,11 +57,10 @@ bool mdn_immix_init(mdn_immix_space *s, mdn_heap *heap, unsigned id) {
     s->block_live_lines = reserve_table(vs->nblocks);
     s->block_young = reserve_table(vs->nblocks);
     s->recyclable = reserve_table(vs->nblocks * sizeof(uint32_t));
-    s->candidates = reserve_table(vs->nblocks * sizeof(uint32_t));
-    s->candidate_live = reserve_table(vs->nblocks * sizeof(uint32_t));
+    s->candidates = reserve_table(vs->nblocks * sizeof *s->candidates);
     return ok && s->block_free_lines && s->block_holes && s->block_has_pinned && s->block_has_aligned && s->block_has_medium &&
            s->block_full && s->block_live_lines && s->block_young && s->recyclable &&
-           s->candidates && s->candidate_live;
+           s->candidates;
 }
 
 void mdn_immix_destroy(mdn_immix_space *s) {
@@ -67,11 +74,11 @@ void mdn_immix_destroy(mdn_immix_space *s) {
     release_table(s->block_live_lines, nblocks);
     release_table(s->block_young, nblocks);
     release_table(s->recyclable, nblocks * sizeof(uint32_t));
-    release_table(s->candidates, nblocks * sizeof(uint32_t));
-    release_table(s->candidate_live, nblocks * sizeof(uint32_t));
+    release_table(s->candidates, nblocks * sizeof *s->candidates);
     s->block_free_lines = s->block_holes = s->block_has_pinned = s->block_has_aligned = s->block_has_medium = s->block_full = NULL;
     s->block_live_lines = s->block_young = NULL;
-    s->recyclable = s->candidates = s->candidate_live = NULL;
+    s->recyclable = NULL;
+    s->candidates = NULL;
     mdn_forwarding_destroy(&s->fwd);
     mdn_side_metadata_destroy(&s->align_log);
     mdn_side_metadata_destroy(&s->medium);
@@ -342,12 +349,6 @@ void mdn_immix_pin(mdn_immix_space *s, mdn_address start) {
                        end_ = blk + MDN_CHUNK_SIZE;                                                                    \
              blk < end_; blk += MDN_BLOCK_SIZE)
 
-typedef struct candidate_key {
-    uint32_t block;
-    uint32_t live;  /* estimated live bytes */
-    uint8_t holes;
-} candidate_key;
-
 /* Fewest estimated live bytes first; among equals, most holes first. */
 static int by_live_bytes(const void *x, const void *y) {
     const candidate_key *a = x, *b = y;
@@ -369,13 +370,7 @@ static int by_live_bytes(const void *x, const void *y) {
 enum { COPY_SLACK_BLOCKS = 2 };
 
 static void choose_candidates(mdn_immix_space *s, size_t ncand, size_t copy_blocks, unsigned workers) {
-    candidate_key *keys = mdn_table_alloc(ncand * sizeof *keys);
-    if (!keys)
-        mdn_fatal("out of memory choosing evacuation candidates");
-    for (size_t i = 0; i < ncand; i++) {
-        uint32_t b = s->candidates[i];
-        keys[i] = (candidate_key){b, s->candidate_live[i], s->block_holes[b]};
-    }
+    candidate_key *keys = s->candidates;
     mdn_sort(keys, ncand, sizeof *keys, by_live_bytes);
     size_t room = copy_blocks * MDN_BLOCK_SIZE, chosen = 0;
     for (size_t i = 0; i < ncand && room > 0; i++) {
@@ -385,7 +380,6 @@ static void choose_candidates(mdn_immix_space *s, size_t ncand, size_t copy_bloc
         mdn_block_state_set(s->vs, mdn_vmspace_block_at(s->vs, keys[i].block), MDN_IMMIX_EVACUATING);
         chosen++;
     }
-    mdn_table_free(keys, ncand * sizeof *keys);
     s->candidate_blocks = chosen;
     s->defrag = chosen > 0;
     s->copy_blocks_left = s->defrag ? copy_blocks + (size_t)workers * COPY_SLACK_BLOCKS : 0;
@@ -473,14 +467,13 @@ void mdn_immix_prepare(mdn_immix_space *s, mdn_heap *heap, bool full) {
             if (s->block_holes[i]) {
                 /* Recyclable and untouched since the sweep: its live
                  * lines bound its live bytes. */
-                s->candidate_live[ncand] = (uint32_t)(MDN_LINES_PER_BLOCK - s->block_free_lines[i]) * MDN_LINE_SIZE;
-                s->candidates[ncand++] = (uint32_t)i;
+                uint32_t live = (uint32_t)(MDN_LINES_PER_BLOCK - s->block_free_lines[i]) * MDN_LINE_SIZE;
+                s->candidates[ncand++] = (candidate_key){(uint32_t)i, live, s->block_holes[i]};
             } else if (by_bytes && s->block_full[i]) {
                 /* Worth copying only when it frees a good part of a block. */
                 size_t live = marked_bytes(s, b);
                 if (live <= MDN_BLOCK_SIZE / 8 * 7) {
-                    s->candidate_live[ncand] = (uint32_t)live;
-                    s->candidates[ncand++] = (uint32_t)i;
+                    s->candidates[ncand++] = (candidate_key){(uint32_t)i, (uint32_t)live, s->block_holes[i]};
                 }
             }
         }

@@ -109,8 +109,7 @@ typedef struct mdn_immix_space {
     bool parallel;             /* more than one GC worker marks (.immix.objects) */
     bool defrag;               /* evacuating candidates this collection */
     size_t copy_blocks_left;   /* atomic: blocks copy allocators may still take */
-    uint32_t *candidates;      /* scratch for candidate selection: block numbers */
-    uint32_t *candidate_live;  /* scratch: estimated live bytes of each candidate */
+    struct mdn_immix_candidate *candidates; /* scratch for candidate selection, a block's worth each */
     bool tight;                /* the last sweep reclaimed little (.immix.defrag) */
     bool never_evacuates;      /* a conservative heap's space: no pins needed (.immix.pin) */
 
