@@ -146,6 +146,7 @@ typedef struct mdn_immix_allocator {
     bool copy;                 /* a copy allocator */
     bool unbounded;            /* a promotion allocator (.immix.promote) */
     mdn_bump_region overflow;  /* the overflow block; limit 0 when none */
+    uintptr_t medium_cursor;   /* the hole's cursor after the last medium object placed or refused */
 } mdn_immix_allocator;
 
 /* The verbs of core/policy.h (.policy.verbs); the defrag headroom is the

@@ -280,6 +280,56 @@ START_TEST(recyclable_blocks_are_reused_before_free_ones) {
 }
 END_TEST
 
+/* A program of medium objects only still reuses recyclable blocks: a hole
+ * with no room for a medium object is given up for the next one, which
+ * takes the object when it fits (.immix.alloc). */
+START_TEST(medium_objects_fill_recyclable_holes) {
+    mdn_heap *h = heap_with((size_t)64 << 20, 1, false);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_immix_space *s = mdn_immix_plan_space(h);
+    enum { N = 2048 }; /* 256-byte objects: one per line, 16 blocks */
+    mdn_objref *objs = calloc(N, sizeof *objs);
+    mdn_add_roots(h, objs, N);
+    for (int i = 0; i < N; i++)
+        objs[i] = toyvm_alloc(t, 32, 1, 240, MDN_ALLOC_DEFAULT);
+    uintptr_t blocks[64];
+    size_t nblocks = 0;
+    for (int i = 0; i < N; i++)
+        if (!in_blocks(blocks, nblocks, objs[i].value)) {
+            ck_assert_uint_lt(nblocks, 64);
+            blocks[nblocks++] = block_of(objs[i].value);
+        }
+    /* Keep one line in eight: holes of six free lines (1536 bytes). */
+    for (int i = 0; i < N; i++)
+        if (((objs[i].value >> MDN_LOG_LINE) & 7) != 0)
+            objs[i] = mdn_objref_null();
+    mdn_collect(t->mutator, MDN_GC_DEFAULT);
+    ck_assert_uint_ge(s->recyclable_count, nblocks - 1);
+    size_t holes = 0;
+    for (size_t i = 0; i < s->recyclable_count; i++)
+        holes += s->block_holes[s->recyclable[i]];
+    ck_assert_uint_ge(holes, (nblocks - 1) * (L / 8 - 1));
+    size_t used = mdn_immix_used_blocks(s);
+    /* One 1 KiB object fits each hole: all of them land on free lines of
+     * the old blocks, and no block is taken. */
+    for (size_t i = 0; i < holes; i++) {
+        uintptr_t m = medium_obj(t, 1024);
+        MDN_EXPECT_MSG(in_blocks(blocks, nblocks, m), "medium object %zu at %p is not in a recycled block", i,
+                      (void *)m);
+        MDN_EXPECT_MSG(line_is_free(s, m) && line_is_free(s, m + 1023), "medium object %zu at %p is on a live line", i,
+                      (void *)m);
+    }
+    ck_assert_uint_le(mdn_immix_used_blocks(s), used);
+    for (int i = 0; i < N; i++)
+        if (!mdn_objref_is_null(objs[i]))
+            MDN_EXPECT_EQ(toyvm_size(objs[i]), 256);
+    mdn_remove_roots(h, objs);
+    free(objs);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
 /* ---- defragmentation and pinning --------------------------------------------------- */
 
 enum { FRAG_TYPE = 40, FRAG_PAYLOAD = 6 };
@@ -724,6 +774,7 @@ int main(void) {
     tcase_add_test(tc, holes_in_hand_made_patterns);
     tcase_add_test(tc, line_counts_agree_with_hole_finding);
     tcase_add_test(tc, medium_objects_go_to_an_overflow_block);
+    tcase_add_test(tc, medium_objects_fill_recyclable_holes);
     tcase_add_test(tc, recyclable_blocks_are_reused_before_free_ones);
     tcase_add_loop_test(tc, defragmentation_compacts_a_fragmented_heap, 0, 4);
     tcase_add_loop_test(tc, full_collection_evacuates_sparse_fully_marked_blocks, 0, 2);
