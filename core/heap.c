@@ -307,7 +307,9 @@ void mdn_heap_after_collection(mdn_heap *heap, uint64_t pause_ns) {
     size_t used = mdn_budget_used(vs);
     size_t refused = __atomic_exchange_n(&vs->refused, 0, __ATOMIC_RELAXED);
     if (heap->sizing.policy != MDN_HEAP_POLICY_FIXED) {
-        size_t limit = policy_limit(heap, used, pause_ns);
+        /* .sizing.minor: a minor collection leaves the old objects that died
+         * in use, so only a full one measures the live size. */
+        size_t limit = heap->current_minor ? mdn_budget_limit(vs) : policy_limit(heap, used, pause_ns);
         /* .sizing.room: after a collection the heap has room for what was
          * refused, a chunk, and the defragmentation headroom, so a request
          * fails again only at the maximum. */

@@ -144,6 +144,7 @@ struct mdn_heap {
     unsigned nworkers;
     mdn_gc_kind current_kind;
     bool current_full;
+    bool current_minor; /* a generational plan's minor collection (.sizing.minor) */
 
     /* Event listeners' array (core/obs.h), .obs.listeners. */
     pthread_mutex_t listeners_lock;

@@ -171,6 +171,7 @@ bool plan_collection_full(mdn_heap *heap, bool requested) {
         return requested;
     mdn_common_plan *c = mdn_common_of(heap);
     bool full = mdn_gen_collection_full(&c->gen, heap, requested);
+    heap->current_minor = !full;
     c->large.minor = !full;
     c->immortal.minor = !full;
     return full;

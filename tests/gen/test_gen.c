@@ -6,9 +6,11 @@
  * takes more objects than a buffer holds; minor and full collections
  * alternate; several mutators store through the barrier while others
  * collect; and the barrier verifier names a store that skipped the
- * barrier; and the `nursery` and `nursery-percent` options bound what is
- * allocated between two collections. Heaps poison reclaimed memory and verify after every
- * collection, so a young object freed too early is a failure, not luck.
+ * barrier; the `nursery` and `nursery-percent` options bound what is
+ * allocated between two collections; and on a growable heap minor
+ * collections keep the limit the last full one set. Heaps poison
+ * reclaimed memory and verify after every collection, so a young object
+ * freed too early is a failure, not luck.
  * Each test runs with 1 and 2 GC threads.
  *
  * MDN_TEST_LABELS: threads
@@ -519,6 +521,41 @@ START_TEST(nursery_percent_bounds_the_nursery) {
 }
 END_TEST
 
+/* .sizing.minor: on a growable heap a minor collection keeps the limit the
+ * last full one set, raised only to leave room: the old objects that died
+ * since are still in use, and twice them is no measure of the live size.
+ * The heap's floor is 64 MiB; each round promotes 2 MiB that then dies, so
+ * 24 rounds leave 48 MiB of old garbage, less than the limit (no crowding,
+ * so no full collection) but enough to have made the limit about 100 MiB
+ * when every collection set it to twice what was in use. */
+START_TEST(minor_collections_keep_the_growable_limit) {
+    mdn_heap *h = mdn_test_heap_with(0, gc_threads_of[_i], "heap-policy=growable,heap-initial=64M,heap-max=1G," MINOR_ONLY);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    /* 1 MiB that stays live: the aged rule (.gen.policy) measures what was
+     * allocated against what the last full collection found live. */
+    for (size_t n = 0; n < MIB; n += toyvm_object_bytes(0, 2000))
+        toyvm_push_root(t, toyvm_alloc(t, 2, 0, 2000, MDN_ALLOC_DEFAULT));
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    for (int round = 0; round < 24; round++) {
+        size_t base = t->root_count;
+        for (size_t n = 0; n < 2 * MIB; n += toyvm_object_bytes(0, 2000))
+            toyvm_push_root(t, toyvm_alloc(t, 2, 0, 2000, MDN_ALLOC_DEFAULT));
+        uint64_t m0 = minors(h), f0 = fulls(h);
+        mdn_collect(t->mutator, MDN_GC_DEFAULT);
+        ck_assert_msg(fulls(h) == f0, "round %d: %llu minor, %llu full collections", round,
+                      (unsigned long long)(minors(h) - m0), (unsigned long long)(fulls(h) - f0));
+        toyvm_pop_roots(t, t->root_count - base);
+    }
+    ck_assert_uint_eq(fulls(h), 1);
+    mdn_stats st;
+    mdn_stats_get(h, &st);
+    ck_assert_msg(st.heap_limit_bytes <= 64 * MIB, "limit %llu MiB after minor collections with 48 MiB of old garbage",
+                  (unsigned long long)(st.heap_limit_bytes / MIB));
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
 static Suite *gen_suite(void) {
     Suite *s = suite_create("gen");
     TCase *tc = tcase_create("gen");
@@ -534,6 +571,7 @@ static Suite *gen_suite(void) {
     tcase_add_loop_test(tc, barrier_rearmed_after_crowded_cycle, 0, 2);
     tcase_add_test(tc, verifier_names_missing_barrier);
     tcase_add_test(tc, verifier_accepts_barrier);
+    tcase_add_loop_test(tc, minor_collections_keep_the_growable_limit, 0, 2);
     tcase_add_test(tc, nursery_size_bounds_the_nursery);
     tcase_add_test(tc, nursery_percent_bounds_the_nursery);
     suite_add_tcase(s, tc);
