@@ -219,29 +219,59 @@ static bool line_is_free(mdn_immix_space *s, uintptr_t a) {
     return marks[line] != s->mark_epoch && (line == 0 || marks[line - 1] != s->mark_epoch);
 }
 
-START_TEST(recyclable_blocks_are_reused_before_free_ones) {
-    mdn_heap *h = heap_with((size_t)64 << 20, 1, false);
-    toyvm_thread *t = toyvm_thread_attach(h);
-    mdn_immix_space *s = mdn_immix_plan_space(h);
-    enum { N = 2048 }; /* 256-byte objects: one per line, 16 blocks */
-    mdn_objref *objs = calloc(N, sizeof *objs);
-    mdn_add_roots(h, objs, N);
-    for (int i = 0; i < N; i++)
-        objs[i] = toyvm_alloc(t, 32, 1, 240, MDN_ALLOC_DEFAULT);
+/* 2048 objects of 256 bytes (one per line, 16 blocks) in a registered
+ * root range; after a collection only those on one line in `keep_every`
+ * are kept, so the blocks are recyclable. */
+enum { RECYCLE_N = 2048 };
+typedef struct recycled {
+    mdn_heap *h;
+    toyvm_thread *t;
+    mdn_immix_space *s;
+    mdn_objref *objs;
     uintptr_t blocks[64];
-    size_t nblocks = 0;
-    for (int i = 0; i < N; i++)
-        if (!in_blocks(blocks, nblocks, objs[i].value)) {
-            ck_assert_uint_lt(nblocks, 64);
-            blocks[nblocks++] = block_of(objs[i].value);
+    size_t nblocks;
+} recycled;
+
+static recycled recycled_blocks(unsigned keep_every) {
+    recycled r = {.h = heap_with((size_t)64 << 20, 1, false)};
+    r.t = toyvm_thread_attach(r.h);
+    r.s = mdn_immix_plan_space(r.h);
+    r.objs = calloc(RECYCLE_N, sizeof *r.objs);
+    mdn_add_roots(r.h, r.objs, RECYCLE_N);
+    for (int i = 0; i < RECYCLE_N; i++)
+        r.objs[i] = toyvm_alloc(r.t, 32, 1, 240, MDN_ALLOC_DEFAULT);
+    for (int i = 0; i < RECYCLE_N; i++)
+        if (!in_blocks(r.blocks, r.nblocks, r.objs[i].value)) {
+            ck_assert_uint_lt(r.nblocks, 64);
+            r.blocks[r.nblocks++] = block_of(r.objs[i].value);
         }
+    for (int i = 0; i < RECYCLE_N; i++)
+        if (((r.objs[i].value >> MDN_LOG_LINE) % keep_every) != 0)
+            r.objs[i] = mdn_objref_null();
+    mdn_collect(r.t->mutator, MDN_GC_DEFAULT);
+    ck_assert_uint_ge(r.s->recyclable_count, r.nblocks - 1);
+    return r;
+}
+
+/* The kept objects are intact; the heap goes. */
+static void recycled_finish(recycled *r) {
+    for (int i = 0; i < RECYCLE_N; i++)
+        if (!mdn_objref_is_null(r->objs[i]))
+            MDN_EXPECT_EQ(toyvm_size(r->objs[i]), 256);
+    mdn_remove_roots(r->h, r->objs);
+    free(r->objs);
+    toyvm_thread_detach(r->t);
+    mdn_heap_destroy(r->h);
+}
+
+START_TEST(recyclable_blocks_are_reused_before_free_ones) {
     /* Keep one line in four. */
-    for (int i = 0; i < N; i++)
-        if (((objs[i].value >> MDN_LOG_LINE) & 3) != 0)
-            objs[i] = mdn_objref_null();
-    mdn_collect(t->mutator, MDN_GC_DEFAULT);
+    recycled r = recycled_blocks(4);
+    toyvm_thread *t = r.t;
+    mdn_immix_space *s = r.s;
+    const uintptr_t *blocks = r.blocks;
+    size_t nblocks = r.nblocks;
     size_t used = mdn_immix_used_blocks(s);
-    ck_assert_uint_ge(s->recyclable_count, nblocks - 1);
     size_t free_lines = 0;
     for (size_t i = 0; i < s->recyclable_count; i++)
         free_lines += s->block_free_lines[s->recyclable[i]];
@@ -269,14 +299,7 @@ START_TEST(recyclable_blocks_are_reused_before_free_ones) {
     }
     /* Only overflow blocks were added. */
     ck_assert_uint_le(mdn_immix_used_blocks(s), used + 1 + n / 97 * 600 / MDN_BLOCK_SIZE);
-    /* The kept objects are intact. */
-    for (int i = 0; i < N; i++)
-        if (!mdn_objref_is_null(objs[i]))
-            MDN_EXPECT_EQ(toyvm_size(objs[i]), 256);
-    mdn_remove_roots(h, objs);
-    free(objs);
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    recycled_finish(&r);
 }
 END_TEST
 
@@ -284,49 +307,25 @@ END_TEST
  * with no room for a medium object is given up for the next one, which
  * takes the object when it fits (.immix.alloc). */
 START_TEST(medium_objects_fill_recyclable_holes) {
-    mdn_heap *h = heap_with((size_t)64 << 20, 1, false);
-    toyvm_thread *t = toyvm_thread_attach(h);
-    mdn_immix_space *s = mdn_immix_plan_space(h);
-    enum { N = 2048 }; /* 256-byte objects: one per line, 16 blocks */
-    mdn_objref *objs = calloc(N, sizeof *objs);
-    mdn_add_roots(h, objs, N);
-    for (int i = 0; i < N; i++)
-        objs[i] = toyvm_alloc(t, 32, 1, 240, MDN_ALLOC_DEFAULT);
-    uintptr_t blocks[64];
-    size_t nblocks = 0;
-    for (int i = 0; i < N; i++)
-        if (!in_blocks(blocks, nblocks, objs[i].value)) {
-            ck_assert_uint_lt(nblocks, 64);
-            blocks[nblocks++] = block_of(objs[i].value);
-        }
     /* Keep one line in eight: holes of six free lines (1536 bytes). */
-    for (int i = 0; i < N; i++)
-        if (((objs[i].value >> MDN_LOG_LINE) & 7) != 0)
-            objs[i] = mdn_objref_null();
-    mdn_collect(t->mutator, MDN_GC_DEFAULT);
-    ck_assert_uint_ge(s->recyclable_count, nblocks - 1);
+    recycled r = recycled_blocks(8);
+    mdn_immix_space *s = r.s;
     size_t holes = 0;
     for (size_t i = 0; i < s->recyclable_count; i++)
         holes += s->block_holes[s->recyclable[i]];
-    ck_assert_uint_ge(holes, (nblocks - 1) * (L / 8 - 1));
+    ck_assert_uint_ge(holes, (r.nblocks - 1) * (L / 8 - 1));
     size_t used = mdn_immix_used_blocks(s);
     /* One 1 KiB object fits each hole: all of them land on free lines of
      * the old blocks, and no block is taken. */
     for (size_t i = 0; i < holes; i++) {
-        uintptr_t m = medium_obj(t, 1024);
-        MDN_EXPECT_MSG(in_blocks(blocks, nblocks, m), "medium object %zu at %p is not in a recycled block", i,
+        uintptr_t m = medium_obj(r.t, 1024);
+        MDN_EXPECT_MSG(in_blocks(r.blocks, r.nblocks, m), "medium object %zu at %p is not in a recycled block", i,
                       (void *)m);
         MDN_EXPECT_MSG(line_is_free(s, m) && line_is_free(s, m + 1023), "medium object %zu at %p is on a live line", i,
                       (void *)m);
     }
     ck_assert_uint_le(mdn_immix_used_blocks(s), used);
-    for (int i = 0; i < N; i++)
-        if (!mdn_objref_is_null(objs[i]))
-            MDN_EXPECT_EQ(toyvm_size(objs[i]), 256);
-    mdn_remove_roots(h, objs);
-    free(objs);
-    toyvm_thread_detach(t);
-    mdn_heap_destroy(h);
+    recycled_finish(&r);
 }
 END_TEST
 
