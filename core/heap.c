@@ -318,9 +318,14 @@ void mdn_heap_after_collection(mdn_heap *heap, uint64_t pause_ns) {
                       (size_t)((double)limit * heap->options.defrag_headroom / 100.0);
         if (limit < used + room)
             limit = used + room;
-        /* .sizing.keep: a heap that does not shrink keeps the limit it reached. */
+        /* .sizing.keep: a heap that does not shrink keeps the limit it
+         * reached; .sizing.shrink: a growable one keeps it while it is at
+         * most heap-shrink-ratio percent of the new limit. */
         size_t before = mdn_budget_limit(vs);
-        if (!heap->options.heap_shrink && limit < before)
+        bool keep = !heap->options.heap_shrink ||
+                    (heap->sizing.policy == MDN_HEAP_POLICY_GROWABLE &&
+                     (double)before * 100.0 <= (double)limit * heap->options.heap_shrink_ratio);
+        if (limit < before && keep)
             limit = before;
         if (limit > max)
             limit = max;

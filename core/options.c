@@ -80,6 +80,8 @@ static const mdn_option_desc options_table[] = {
      "growable: a collection raises the limit to at most this percentage of the limit before it (a heap whose live size grows overshoots it by less); 0 (unset) means no bound"},
     {"heap-shrink", MDN_OPTION_BOOL, 0, 1, 1, OPTIONS_FIELD(heap_shrink, bool),
      "growing heaps: the limit may fall after a collection; 0 keeps it at least at the highest it reached (a heap that grows and never shrinks)"},
+    {"heap-shrink-ratio", MDN_OPTION_UNSIGNED, 100, 10000, 200, OPTIONS_FIELD(heap_shrink_ratio, unsigned),
+     "growable: the limit falls only when it is more than this percent of the limit the policy asks for after a collection (100: it follows the policy down at once)"},
     {"heap-adaptive-c", MDN_OPTION_UNSIGNED, 1, 1000000, 4000, OPTIONS_FIELD(heap_adaptive_c, unsigned),
      "adaptive: c in live + c*sqrt(live*allocation rate/collection rate)"},
     {"return-idle-gcs", MDN_OPTION_UNSIGNED, 0, 1000000, 4, OPTIONS_FIELD(return_idle_gcs, unsigned),

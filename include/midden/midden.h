@@ -139,6 +139,7 @@ typedef struct mdn_options {
     unsigned heap_factor;   /**< `heap-factor`: growable heap limit as a percentage of the live size */
     unsigned heap_growth;   /**< `heap-growth`: a collection raises a growable limit to at most this percentage of the limit before it; 0 = no bound */
     bool heap_shrink;       /**< `heap-shrink`: a growing heap's limit may fall after a collection (default); false keeps it at least at the highest it reached */
+    unsigned heap_shrink_ratio; /**< `heap-shrink-ratio`: a growable heap's limit falls only when it is more than this percent of the limit the policy asks for; 100 follows the policy down at once */
     unsigned heap_adaptive_c; /**< `heap-adaptive-c`: the adaptive policy's constant c */
     unsigned return_idle_gcs; /**< `return-idle-gcs`: return memory unused for this many collections; 0 = never */
     unsigned return_idle_ms;  /**< `return-idle-ms`: return memory unused for this many milliseconds; 0 = never */

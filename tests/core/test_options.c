@@ -25,7 +25,7 @@ static const char *const all_names[] = {"heap",         "gc-threads",     "verbo
                                         "stress",       "poison",         "defrag-headroom", "conservative", "conservative-past-end",
                                         "gen-full-threshold", "gen-full-alloc", "gen-min-yield", "nursery", "nursery-percent",
                                         "heap-policy",  "heap-max",       "heap-initial",    "heap-factor",  "heap-growth",  "heap-shrink",
-                                        "heap-adaptive-c",
+                                        "heap-shrink-ratio", "heap-adaptive-c",
                                         "return-idle-gcs", "return-idle-ms", "stats",       "heap-histogram",
                                         "trace",        "env"};
 static const char *const all_env_names[] = {"MDN_HEAP",         "MDN_GC_THREADS",  "MDN_VERBOSE",
@@ -33,7 +33,7 @@ static const char *const all_env_names[] = {"MDN_HEAP",         "MDN_GC_THREADS"
                                             "MDN_DEFRAG_HEADROOM", "MDN_CONSERVATIVE", "MDN_CONSERVATIVE_PAST_END",
                                             "MDN_GEN_FULL_THRESHOLD", "MDN_GEN_FULL_ALLOC", "MDN_GEN_MIN_YIELD", "MDN_NURSERY",
                                             "MDN_NURSERY_PERCENT", "MDN_HEAP_POLICY", "MDN_HEAP_MAX", "MDN_HEAP_INITIAL",
-                                            "MDN_HEAP_FACTOR", "MDN_HEAP_GROWTH", "MDN_HEAP_SHRINK", "MDN_HEAP_ADAPTIVE_C",
+                                            "MDN_HEAP_FACTOR", "MDN_HEAP_GROWTH", "MDN_HEAP_SHRINK", "MDN_HEAP_SHRINK_RATIO", "MDN_HEAP_ADAPTIVE_C",
                                             "MDN_RETURN_IDLE_GCS", "MDN_RETURN_IDLE_MS", "MDN_STATS",
                                             "MDN_HEAP_HISTOGRAM", "MDN_TRACE", "MDN_ENV"};
 #define NAME_COUNT (sizeof all_names / sizeof all_names[0])
@@ -83,6 +83,8 @@ static uint64_t field_of(const mdn_options *o, const char *name) {
         return o->heap_growth;
     if (strcmp(name, "heap-shrink") == 0)
         return o->heap_shrink;
+    if (strcmp(name, "heap-shrink-ratio") == 0)
+        return o->heap_shrink_ratio;
     if (strcmp(name, "heap-adaptive-c") == 0)
         return o->heap_adaptive_c;
     if (strcmp(name, "return-idle-gcs") == 0)
@@ -401,6 +403,7 @@ static const valid_case valid_cases[] = {
     {"heap-initial=1G", "heap-initial", GIB},
     {"heap-factor=150", "heap-factor", 150},
     {"heap-growth=120", "heap-growth", 120},
+    {"heap-shrink-ratio=100", "heap-shrink-ratio", 100},
     {"heap-adaptive-c=1", "heap-adaptive-c", 1},
     {"return-idle-gcs=0", "return-idle-gcs", 0},
     {"return-idle-ms=86400000", "return-idle-ms", 86400000},
@@ -936,7 +939,8 @@ static const range_case range_cases[] = {
     {"defrag-headroom", 51, 50, "0..50"}, {"defrag-headroom", UINT_MAX, 0, "0..50"},
     {"heap-policy", 4, 3, "auto/fixed/growable/adaptive"}, {"heap-max", 4 * MIB - 1, 0, "4M..1T"},
     {"heap-initial", 0, 4 * MIB, "4M..1T"}, {"heap-factor", 109, 110, "110..10000"},
-    {"heap-growth", 100, 101, "101..10000"},
+    {"heap-growth", 100, 101, "101..10000"},  {"heap-shrink-ratio", 99, 100, "100..10000"},
+    {"heap-shrink-ratio", 10001, 10000, "100..10000"},
 };
 #define RANGE_COUNT ((int)(sizeof range_cases / sizeof range_cases[0]))
 
@@ -961,6 +965,8 @@ static void set_field(mdn_options *o, const char *name, uint64_t v) {
         o->heap_factor = (unsigned)v;
     else if (strcmp(name, "heap-growth") == 0)
         o->heap_growth = (unsigned)v;
+    else if (strcmp(name, "heap-shrink-ratio") == 0)
+        o->heap_shrink_ratio = (unsigned)v;
     else
         ck_abort_msg("no field for %s", name);
 }

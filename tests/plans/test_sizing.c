@@ -115,19 +115,26 @@ END_TEST
  * raises a growable limit to at most heap-growth percent of the limit
  * before it (or the room of .sizing.room above that); without the bound
  * the first collection with 8 MiB in use jumps to heap-factor times it. */
+/* A growable heap of at most 1 GiB and one GC thread, starting at
+ * `initial`, with the options `o` holds besides. */
+static mdn_heap *growable_heap(mdn_options *o, size_t initial) {
+    o->heap_policy = MDN_HEAP_POLICY_GROWABLE;
+    o->heap_initial = initial;
+    o->heap_max = 1024 * MIB;
+    o->gc_threads = 1;
+    mdn_error err;
+    mdn_heap *h = mdn_heap_create(o, &err);
+    ck_assert_msg(h != NULL, "heap_create: %s", err.message);
+    return h;
+}
+
 static size_t largest_step(unsigned growth, size_t *final_limit) {
     mdn_options o;
     mdn_options_init(&o);
-    o.heap_policy = MDN_HEAP_POLICY_GROWABLE;
-    o.heap_initial = 8 * MIB;
-    o.heap_max = 1024 * MIB;
     o.heap_factor = 300;
     o.heap_growth = growth;
     o.heap_shrink = false;
-    o.gc_threads = 1;
-    mdn_error err;
-    mdn_heap *h = mdn_heap_create(&o, &err);
-    ck_assert_msg(h != NULL, "heap_create: %s", err.message);
+    mdn_heap *h = growable_heap(&o, 8 * MIB);
     toyvm_thread *t = toyvm_thread_attach(h);
     mdn_stats before = stats_of(h);
     size_t worst = 0;
@@ -170,6 +177,49 @@ START_TEST(growth_bound_limits_each_step) {
                   "bounded limit %ju with 48 MiB live", (uintmax_t)bounded_limit);
     ck_assert_msg(free_limit > bounded_limit, "unbounded %ju, bounded %ju", (uintmax_t)free_limit,
                   (uintmax_t)bounded_limit);
+}
+END_TEST
+
+/* .sizing.shrink: after a full collection with less live, a growing limit
+ * stays while it is at most heap-shrink-ratio percent of what the policy
+ * asks for, and falls to that once it is more. The limit the heap reached
+ * with 32 MiB live (about 64 MiB) is kept at 24 MiB live (the policy asks
+ * for about 48 MiB: within 200%) and dropped at 8 MiB live (about 16 MiB);
+ * with the ratio at 100 it follows the policy down at once. */
+static void shrink_steps(unsigned ratio, size_t *grown, size_t *at24, size_t *at8) {
+    mdn_options o;
+    mdn_options_init(&o);
+    o.heap_shrink_ratio = ratio;
+    mdn_heap *h = growable_heap(&o, 4 * MIB);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    keep(t, 32 * MIB);
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    *grown = stats_of(h).heap_limit_bytes;
+    toyvm_pop_roots(t, t->root_count / 4);
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    *at24 = stats_of(h).heap_limit_bytes;
+    toyvm_pop_roots(t, t->root_count * 2 / 3);
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    *at8 = stats_of(h).heap_limit_bytes;
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+
+START_TEST(limit_falls_past_the_shrink_ratio) {
+    if (!collects())
+        return;
+    size_t grown, at24, at8;
+    shrink_steps(200, &grown, &at24, &at8);
+    ck_assert_msg(grown >= 64 * MIB, "limit %zu MiB with 32 MiB live", grown / MIB);
+    ck_assert_msg(at24 == grown, "limit %zu MiB at 24 MiB live, %zu MiB at 32 MiB live (ratio 200)", at24 / MIB,
+                  grown / MIB);
+    ck_assert_msg(at8 * 3 <= grown, "limit %zu MiB at 8 MiB live, %zu MiB at 32 MiB live (ratio 200)", at8 / MIB,
+                  grown / MIB);
+    shrink_steps(100, &grown, &at24, &at8);
+    ck_assert_msg(at24 < grown && at24 * 5 >= grown * 3,
+                  "limit %zu MiB at 24 MiB live, %zu MiB at 32 MiB live (ratio 100)", at24 / MIB, grown / MIB);
+    ck_assert_msg(at8 * 3 <= grown, "limit %zu MiB at 8 MiB live, %zu MiB at 32 MiB live (ratio 100)", at8 / MIB,
+                  grown / MIB);
 }
 END_TEST
 
@@ -483,6 +533,7 @@ static Suite *sizing_suite(void) {
     tcase_set_timeout(single, 300);
     tcase_add_loop_test(single, growing_policies_grow_and_shrink, 0, 2);
     tcase_add_test(single, fixed_limit_stays);
+    tcase_add_test(single, limit_falls_past_the_shrink_ratio);
     tcase_add_test(single, growth_bound_limits_each_step);
     tcase_add_loop_test(single, out_of_memory_only_at_the_maximum, 0, 2);
     tcase_add_loop_test(single, kept_bytes_reach_the_maximum, 0, 2);
