@@ -296,7 +296,7 @@ static void *overflow_alloc(mdn_immix_allocator *a, size_t size, size_t align) {
     return mdn_bump_alloc(&a->overflow, size, align);
 }
 
-/* .immix.alloc: a medium object that did not fit the current hole. While
+/* .immix.alloc: a medium object, in the current hole if it fits. While
  * small objects still fill the hole it is kept and the object goes to the
  * overflow block. A mutator's hole that can hold no medium object, or that
  * nothing was allocated in since the last medium object, is given up for
@@ -306,27 +306,21 @@ static void *overflow_alloc(mdn_immix_allocator *a, size_t size, size_t align) {
  * it keeps to the overflow block. */
 static void *medium_alloc(mdn_immix_allocator *a, size_t size, size_t align) {
     bool idle = a->hole->cursor == a->medium_cursor;
-    if (!a->copy && (idle || a->hole->limit - a->hole->cursor <= MDN_IMMIX_SMALL_MAX) && next_hole(a)) {
-        void *p = mdn_bump_alloc(a->hole, size, align);
-        a->medium_cursor = a->hole->cursor;
-        if (p)
-            return p;
-    }
+    void *p = mdn_bump_alloc(a->hole, size, align);
+    if (!p && !a->copy && (idle || a->hole->limit - a->hole->cursor <= MDN_IMMIX_SMALL_MAX) && next_hole(a))
+        p = mdn_bump_alloc(a->hole, size, align);
     a->medium_cursor = a->hole->cursor;
-    return overflow_alloc(a, size, align);
+    return p ? p : overflow_alloc(a, size, align);
 }
 
 void *mdn_immix_alloc(mdn_immix_allocator *a, size_t size, size_t align) {
     MDN_ASSERT(size + align <= MDN_BLOCK_SIZE);
+    if (size > MDN_IMMIX_SMALL_MAX)
+        return medium_alloc(a, size, align);
     for (;;) {
         void *p = mdn_bump_alloc(a->hole, size, align);
-        if (p) {
-            if (size > MDN_IMMIX_SMALL_MAX)
-                a->medium_cursor = a->hole->cursor;
+        if (p)
             return p;
-        }
-        if (size > MDN_IMMIX_SMALL_MAX)
-            return medium_alloc(a, size, align);
         if (!next_hole(a))
             return NULL;
     }

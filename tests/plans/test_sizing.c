@@ -111,10 +111,6 @@ START_TEST(growing_policies_grow_and_shrink) {
 }
 END_TEST
 
-/* .sizing.growth: while everything allocated stays live, each collection
- * raises a growable limit to at most heap-growth percent of the limit
- * before it (or the room of .sizing.room above that); without the bound
- * the first collection with 8 MiB in use jumps to heap-factor times it. */
 /* A growable heap of at most 1 GiB and one GC thread, starting at
  * `initial`, with the options `o` holds besides. */
 static mdn_heap *growable_heap(mdn_options *o, size_t initial) {
@@ -128,6 +124,10 @@ static mdn_heap *growable_heap(mdn_options *o, size_t initial) {
     return h;
 }
 
+/* .sizing.growth: while everything allocated stays live, each collection
+ * raises a growable limit to at most heap-growth percent of the limit
+ * before it (or the room of .sizing.room above that); without the bound
+ * the first collection with 8 MiB in use jumps to heap-factor times it. */
 static size_t largest_step(unsigned growth, size_t *final_limit) {
     mdn_options o;
     mdn_options_init(&o);
