@@ -58,7 +58,6 @@ _Static_assert((MDN_TRACE_FIFO & (MDN_TRACE_FIFO - 1)) == 0, "the prefetch ring'
 /* Scan one object with the binding's scanner and the given visitors. */
 static MDN_ALWAYS_INLINE void mdn_trace_scan_(mdn_tracer *t, uintptr_t obj, mdn_slot_visitor visit,
                                                mdn_range_visitor visit_range) {
-    t->objects_traced++;
 #if MDN_BINDING_INLINE
     mdn_vm_inline_scan_object(mdn_objref_from_address(mdn_address_from_word(obj)), t, visit, visit_range);
 #else
@@ -72,13 +71,20 @@ static MDN_ALWAYS_INLINE void mdn_trace_scan_(mdn_tracer *t, uintptr_t obj, mdn_
  * ring, oldest first (.trace.fifo), and when it is empty the newest objects
  * of the private stack, moved into the ring (and prefetched) a ringful at a
  * time; sharing with idle workers now and then. Inlined with constant
- * visitors, so each slot is a few instructions of this loop and no call. */
+ * visitors, so each slot is a few instructions of this loop and no call.
+ * .trace.count: only this loop takes objects out of the ring, so the
+ * objects it scanned are the item and the ring's advance, added to
+ * objects_traced whenever the ring runs dry, and not counted one by one. */
 static MDN_ALWAYS_INLINE void mdn_trace_drain_(mdn_workqueue *q, mdn_tracer *t, uintptr_t item,
                                                 mdn_slot_visitor visit, mdn_range_visitor visit_range) {
+    unsigned counted = t->ring_head;
+    t->objects_traced++;
     mdn_trace_scan_(t, item, visit, visit_range);
     for (;;) {
         unsigned head = t->ring_head;
         if (MDN_UNLIKELY(head == t->ring_tail)) {
+            t->objects_traced += head - counted;
+            counted = head;
             unsigned n = t->nlocal;
             if (n == 0)
                 return;
@@ -95,7 +101,7 @@ static MDN_ALWAYS_INLINE void mdn_trace_drain_(mdn_workqueue *q, mdn_tracer *t, 
         uintptr_t obj = t->ring[head & (MDN_TRACE_FIFO - 1)];
         t->ring_head = head + 1;
         mdn_trace_scan_(t, obj, visit, visit_range);
-        if (MDN_UNLIKELY((t->objects_traced & 127) == 0) && t->nlocal > 1 && mdn_workqueue_has_idle(q))
+        if (MDN_UNLIKELY((head & 127) == 0) && t->nlocal > 1 && mdn_workqueue_has_idle(q))
             mdn_tracer_share(t, false);
     }
 }

@@ -953,6 +953,60 @@ START_TEST(test_listener_changes_never_wait_for_a_collection) {
 }
 END_TEST
 
+static uint64_t traced_at_end;
+static void note_gc_end(mdn_heap *heap, const mdn_event *e, void *data) {
+    (void)heap, (void)data;
+    if (e->kind == MDN_EVENT_GC_END)
+        traced_at_end = e->objects_traced;
+}
+
+/* Grow a tree of `depth` levels, fan-out 3, under the object in root
+ * `root`; returns how many objects it has, that one included. */
+static uint64_t grow_tree(toyvm_thread *t, size_t root, unsigned depth) {
+    uint64_t n = 1;
+    if (depth > 1) {
+        for (unsigned i = 0; i < 3; i++) {
+            size_t child = toyvm_push_root(t, toyvm_alloc(t, 18, 3, 8, MDN_ALLOC_DEFAULT));
+            n += grow_tree(t, child, depth - 1);
+            toyvm_set_ref(t, toyvm_root(t, root), i, toyvm_root(t, child));
+            toyvm_pop_roots(t, 1);
+        }
+    }
+    return n;
+}
+
+/* docs/design/collector.md .trace.count: a full collection's GC-end event
+ * reports each reached object once, with 1 and 2 GC threads, through the
+ * prefetch ring, the private stack and a wide object's range. */
+START_TEST(test_gc_end_counts_each_reached_object) {
+    if (!plan_collects())
+        return;
+    mdn_heap *h = mdn_test_heap_with(64u << 20, 1 + (unsigned)_i, NULL);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    mdn_event_listener_add(h, note_gc_end, NULL);
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    uint64_t baseline = traced_at_end; /* what the heap holds without the test's graph */
+    enum { WIDTH = 3000, DEPTH = 5 };
+    size_t wide = toyvm_push_root(t, toyvm_alloc(t, 16, WIDTH, 8, MDN_ALLOC_DEFAULT));
+    uint64_t expected = 1;
+    for (unsigned i = 0; i < WIDTH; i++) {
+        size_t tree = toyvm_push_root(t, toyvm_alloc(t, 18, 3, 8, MDN_ALLOC_DEFAULT));
+        expected += grow_tree(t, tree, i % DEPTH + 1);
+        toyvm_set_ref(t, toyvm_root(t, wide), i, toyvm_root(t, tree));
+        toyvm_pop_roots(t, 1);
+    }
+    for (int round = 0; round < 3; round++) {
+        mdn_collect(t->mutator, MDN_GC_FULL);
+        ck_assert_msg(traced_at_end == baseline + expected, "a full collection traced %" PRIu64
+                      " objects; the heap holds %" PRIu64 " reachable ones (%" PRIu64 " of them the test's)",
+                      traced_at_end, baseline + expected, expected);
+    }
+    mdn_event_listener_remove(h, note_gc_end, NULL);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
 static Suite *obs_suite(void) {
     Suite *s = suite_create("obs/" MDN_TEST_PLAN);
     TCase *tc = tcase_create("obs");
@@ -967,6 +1021,7 @@ static Suite *obs_suite(void) {
     tcase_add_test(tc, test_timeline_covers_every_collection);
     tcase_add_test(tc, test_timeline_time_to_safepoint);
     tcase_add_test(tc, test_trace_file_error_is_named);
+    tcase_add_loop_test(tc, test_gc_end_counts_each_reached_object, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
