@@ -979,8 +979,6 @@ static uint64_t grow_tree(toyvm_thread *t, size_t root, unsigned depth) {
  * reports each reached object once, with 1 and 2 GC threads, through the
  * prefetch ring, the private stack and a wide object's range. */
 START_TEST(test_gc_end_counts_each_reached_object) {
-    if (!plan_collects())
-        return;
     mdn_heap *h = mdn_test_heap_with(64u << 20, 1 + (unsigned)_i, NULL);
     toyvm_thread *t = toyvm_thread_attach(h);
     mdn_event_listener_add(h, note_gc_end, NULL);
@@ -1021,7 +1019,8 @@ static Suite *obs_suite(void) {
     tcase_add_test(tc, test_timeline_covers_every_collection);
     tcase_add_test(tc, test_timeline_time_to_safepoint);
     tcase_add_test(tc, test_trace_file_error_is_named);
-    tcase_add_loop_test(tc, test_gc_end_counts_each_reached_object, 0, 2);
+    if (plan_collects()) /* NoGC sends no GC-end event */
+        tcase_add_loop_test(tc, test_gc_end_counts_each_reached_object, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
