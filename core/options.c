@@ -61,7 +61,7 @@ static const mdn_option_desc options_table[] = {
     {"gen-full-threshold", MDN_OPTION_UNSIGNED, 1, 100, 80, OPTIONS_FIELD(gen_full_threshold, unsigned),
      "generational plans: a full collection follows a minor one that leaves more than this percent of the heap limit in use"},
     {"gen-full-alloc", MDN_OPTION_UNSIGNED, 10, 100000, 100, OPTIONS_FIELD(gen_full_alloc, unsigned),
-     "generational plans on a growable or adaptive heap: a full collection follows once the bytes allocated since the last full one exceed this percent of the bytes in use after it"},
+     "generational plans on a growable or adaptive heap: a full collection follows once the bytes allocated since the last full one exceed this percent of the bytes in use after it, times up to 16 while full collections find few old objects dead"},
     {"gen-min-yield", MDN_OPTION_UNSIGNED, 0, 100, 10, OPTIONS_FIELD(gen_min_yield, unsigned),
      "generational plans: a full collection follows a minor one that reclaims less than this percent of the bytes allocated since the last collection"},
     {"nursery", MDN_OPTION_SIZE, 64 * OPTIONS_KIB, 1 * OPTIONS_TIB, 0, OPTIONS_FIELD(nursery, size_t),

@@ -129,7 +129,7 @@ typedef struct mdn_options {
     bool conservative;      /**< `conservative`: ambiguous roots, valid-object bitmap, signal stop (docs/design/conservative.md) */
     bool conservative_past_end; /**< `conservative-past-end`: an ambiguous word at an object's first byte refers to the object before it, whose end it is */
     unsigned gen_full_threshold; /**< `gen-full-threshold`: generational plans collect the whole heap next when a minor collection leaves more than this percent of the heap limit in use */
-    unsigned gen_full_alloc;  /**< `gen-full-alloc`: generational plans collect the whole heap next once the bytes allocated since the last full collection exceed this percent of the bytes in use after it */
+    unsigned gen_full_alloc;  /**< `gen-full-alloc`: generational plans collect the whole heap next once the bytes allocated since the last full collection exceed this percent of the bytes in use after it, a share that doubles (up to 16 times) after each such full collection that finds few old objects dead */
     unsigned gen_min_yield;   /**< `gen-min-yield`: generational plans collect the whole heap next when a minor collection reclaims less than this percent of what was allocated since the last collection */
     size_t nursery;           /**< `nursery`: the nursery bound in bytes (suffix K, M, G, T) of genimmix and stickyimmix; 0 = `nursery-percent` of the heap limit */
     unsigned nursery_percent; /**< `nursery-percent`: the nursery bound of genimmix and stickyimmix as a percent of the heap limit, when `nursery` is 0 */

@@ -19,6 +19,7 @@ bool mdn_gen_init(mdn_gen *g, mdn_heap *heap) {
     g->bias = (uintptr_t)g->unlogged.base - (g->unlogged.heap_start >> (MDN_LOG_GRANULE + 3));
     pthread_mutex_init(&g->lock, NULL);
     g->allocated_mark = 0;
+    g->aged_scale = 1;
     return true;
 }
 
@@ -82,10 +83,27 @@ static void disarm_barrier(mdn_gen *g, mdn_heap *heap) {
     }
 }
 
+/* .gen.backoff: after a full collection that left `used` bytes in use
+ * under a heap limit of `limit`. One that left at least gen-min-yield
+ * percent of the limit fewer bytes in use than the collection before it
+ * found enough old objects that died to matter to the heap's size, and rule
+ * (c) keeps its pace; one that rule (c) alone asked for and that found
+ * fewer waits twice as long next time, up to MDN_GEN_AGED_SCALE_MAX
+ * times. */
+static void adjust_aged_scale(mdn_gen *g, const mdn_heap *heap, size_t used, size_t limit) {
+    bool found = used < g->used_after &&
+                 (double)(g->used_after - used) * 100.0 >= (double)heap->options.gen_min_yield * (double)limit;
+    if (found)
+        g->aged_scale = 1;
+    else if (g->aged && g->aged_scale < MDN_GEN_AGED_SCALE_MAX)
+        g->aged_scale *= 2;
+}
+
 /* .gen.policy */
 bool mdn_gen_collection_full(mdn_gen *g, mdn_heap *heap, bool requested) {
     bool full = requested || g->next_full;
     g->minor = !full;
+    g->aged = !requested && g->next_aged;
     g->used_before = mdn_budget_used(&heap->vm);
     uint64_t now = __atomic_load_n(&heap->stats.bytes_allocated, __ATOMIC_RELAXED);
     /* The statistics restart at mdn_harness_begin: count from there. */
@@ -116,13 +134,19 @@ void mdn_gen_released(mdn_gen *g, mdn_heap *heap) {
      * whose policy follows the live size, one follows once enough was
      * allocated (and so may have been promoted and died) since the last.
      * A fixed heap relies on the other two rules. */
+    if (!g->minor)
+        adjust_aged_scale(g, heap, used, limit);
     bool aged = heap->sizing.policy != MDN_HEAP_POLICY_FIXED &&
                 (double)g->allocated_since_full * 100.0 >
-                    (double)heap->options.gen_full_alloc * (double)(g->used_after_full ? g->used_after_full : 1);
+                    (double)heap->options.gen_full_alloc * g->aged_scale *
+                        (double)(g->used_after_full ? g->used_after_full : 1);
     /* A heap left crowded by any collection, full or minor, has too little
      * room for a minor collection to pay: what it could reclaim is less
      * than what the next full one finds among the old objects. */
-    g->next_full = crowded || (g->minor && (low_yield || aged));
+    bool by_size = crowded || (g->minor && low_yield);
+    g->next_full = by_size || (g->minor && aged);
+    g->next_aged = g->next_full && !by_size;
+    g->used_after = used;
     if (g->next_full)
         disarm_barrier(g, heap);
     g->allocated_mark = __atomic_load_n(&heap->stats.bytes_allocated, __ATOMIC_RELAXED);

@@ -20,6 +20,9 @@
 /* .gen.log: entries of a mutator's modified-object buffer. */
 #define MDN_GEN_BUFFER_ENTRIES 62
 
+/* .gen.backoff: the most rule (c) of .gen.policy is stretched. */
+#define MDN_GEN_AGED_SCALE_MAX 16
+
 typedef struct mdn_gen_buffer {
     size_t count;
     uintptr_t entries[MDN_GEN_BUFFER_ENTRIES];
@@ -38,6 +41,10 @@ typedef struct mdn_gen {
     uint64_t allocated_since;   /* bytes allocated between the last collection and this one */
     uint64_t allocated_since_full; /* bytes allocated since the last full collection */
     size_t used_after_full;     /* budget used after the last full collection */
+    size_t used_after;          /* budget used after the last collection, minor or full */
+    unsigned aged_scale;        /* .gen.backoff: multiplier of gen-full-alloc, 1 to MDN_GEN_AGED_SCALE_MAX */
+    bool aged;                  /* the collection in progress is full by rule (c) alone */
+    bool next_aged;             /* the next one is full by rule (c) alone */
     /* Figures (verbose=2, tests). */
     uint64_t minor_collections, full_collections;
     uint64_t logged;            /* objects logged by the barrier, as of the last flush */

@@ -556,6 +556,47 @@ START_TEST(minor_collections_keep_the_growable_limit) {
 }
 END_TEST
 
+/* .gen.backoff: on a growable heap whose old objects all stay live, each
+ * full collection that rule (c) of .gen.policy asks for finds nothing, so
+ * the next waits twice as long, up to MDN_GEN_AGED_SCALE_MAX times: over
+ * 64 times the live size of garbage the unstretched rule runs a full
+ * collection after about every minor one (some 30 of them), the stretched
+ * one about 6. When the old objects then die, a full collection still
+ * finds them within a bounded allocation, and the limit falls. */
+START_TEST(policy_aged_full_backs_off) {
+    mdn_heap *h = mdn_test_heap_with(
+        0, gc_threads_of[_i], "heap-policy=growable,heap-initial=4M,heap-max=1G,gen-full-threshold=100,gen-min-yield=10");
+    toyvm_thread *t = toyvm_thread_attach(h);
+    const size_t live = 8 * MIB, object = toyvm_object_bytes(0, 2000);
+    size_t base = t->root_count;
+    for (size_t n = 0; n < live; n += object)
+        toyvm_push_root(t, toyvm_alloc(t, 2, 0, 2000, MDN_ALLOC_DEFAULT));
+    mdn_collect(t->mutator, MDN_GC_FULL);
+    uint64_t f0 = fulls(h), m0 = minors(h);
+    for (size_t n = 0; n < 64 * live; n += object)
+        ck_assert(!mdn_objref_is_null(toyvm_alloc(t, 2, 0, 2000, MDN_ALLOC_DEFAULT)));
+    uint64_t f = fulls(h) - f0, m = minors(h) - m0;
+    ck_assert_msg(m >= 32, "only %llu minor collections", (unsigned long long)m);
+    ck_assert_msg(f <= 10, "%llu full and %llu minor collections with no old object dying", (unsigned long long)f,
+                  (unsigned long long)m);
+    mdn_stats st;
+    mdn_stats_get(h, &st);
+    size_t limit = st.heap_limit_bytes;
+    ck_assert_uint_ge(limit, 2 * live);
+    toyvm_pop_roots(t, t->root_count - base);
+    f0 = fulls(h);
+    size_t n = 0;
+    for (; n < 64 * live && (fulls(h) == f0 || st.heap_limit_bytes >= limit); n += object) {
+        ck_assert(!mdn_objref_is_null(toyvm_alloc(t, 2, 0, 2000, MDN_ALLOC_DEFAULT)));
+        mdn_stats_get(h, &st);
+    }
+    ck_assert_msg(st.heap_limit_bytes < limit, "limit %zu MiB after %zu MiB allocated since the old objects died",
+                  (size_t)(st.heap_limit_bytes / MIB), n / MIB);
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+}
+END_TEST
+
 static Suite *gen_suite(void) {
     Suite *s = suite_create("gen");
     TCase *tc = tcase_create("gen");
@@ -568,6 +609,7 @@ static Suite *gen_suite(void) {
     tcase_add_loop_test(tc, mutators_store_while_collecting, 0, 2);
     tcase_add_loop_test(tc, policy_low_yield_then_full, 0, 2);
     tcase_add_loop_test(tc, policy_crowded_then_full, 0, 2);
+    tcase_add_loop_test(tc, policy_aged_full_backs_off, 0, 2);
     tcase_add_loop_test(tc, barrier_rearmed_after_crowded_cycle, 0, 2);
     tcase_add_test(tc, verifier_names_missing_barrier);
     tcase_add_test(tc, verifier_accepts_barrier);
