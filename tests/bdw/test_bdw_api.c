@@ -1275,19 +1275,24 @@ START_TEST(long_links_outlive_finalization) {
 }
 END_TEST
 
-START_TEST(links_move_and_report_duplicates) {
+/* The moves of one kind of link: GC_NOT_FOUND, GC_DUPLICATE and
+ * GC_SUCCESS as Boehm GC answers them, and the moved registration is the
+ * one cleared when the object dies. */
+static void check_link_moves(int (*reg)(void **, const void *), int (*move)(void **, void **),
+                             int (*unreg)(void **)) {
     static uintptr_t a, b, c;
+    a = b = c = 0;
     void *o = GC_malloc(24);
     link_keep[0] = o;
     a = hide(o), c = hide(o);
-    ck_assert_int_eq(GC_general_register_disappearing_link((void **)&a, o), GC_SUCCESS);
-    ck_assert_int_eq(GC_general_register_disappearing_link((void **)&c, o), GC_SUCCESS);
-    ck_assert_int_eq(GC_move_disappearing_link((void **)&b, (void **)&a), GC_NOT_FOUND);
-    ck_assert_int_eq(GC_move_disappearing_link((void **)&a, (void **)&c), GC_DUPLICATE);
-    ck_assert_int_eq(GC_move_disappearing_link((void **)&a, (void **)&a), GC_SUCCESS);
-    ck_assert_int_eq(GC_move_disappearing_link((void **)&a, (void **)&b), GC_SUCCESS);
+    ck_assert_int_eq(reg((void **)&a, o), GC_SUCCESS);
+    ck_assert_int_eq(reg((void **)&c, o), GC_SUCCESS);
+    ck_assert_int_eq(move((void **)&b, (void **)&a), GC_NOT_FOUND);
+    ck_assert_int_eq(move((void **)&a, (void **)&c), GC_DUPLICATE);
+    ck_assert_int_eq(move((void **)&a, (void **)&a), GC_SUCCESS);
+    ck_assert_int_eq(move((void **)&a, (void **)&b), GC_SUCCESS);
     b = a;
-    ck_assert_int_eq(GC_unregister_disappearing_link((void **)&a), 0);
+    ck_assert_int_eq(unreg((void **)&a), 0);
     link_keep[0] = NULL;
     o = NULL;
     collect();
@@ -1295,7 +1300,204 @@ START_TEST(links_move_and_report_duplicates) {
     /* The moved registration clears b, not a. */
     ck_assert_msg(b == 0, "the moved link was not cleared");
     ck_assert(a != 0);
-    ck_assert_int_eq(GC_unregister_disappearing_link((void **)&c), 0); /* cleared: no longer registered */
+    ck_assert_int_eq(unreg((void **)&c), 0); /* cleared: no longer registered */
+}
+
+START_TEST(links_move_and_report_duplicates) {
+    check_link_moves(GC_general_register_disappearing_link, GC_move_disappearing_link,
+                     GC_unregister_disappearing_link);
+}
+END_TEST
+
+START_TEST(long_links_move_and_report_duplicates) {
+    check_link_moves(GC_register_long_link, GC_move_long_link, GC_unregister_long_link);
+}
+END_TEST
+
+/* GC_register_finalizer_ignore_self: an object that refers to itself is
+ * still finalized (the pointer to itself does not keep it). */
+static NOINLINE void make_self_referencing(void) {
+    for (int i = 0; i < NFINAL; i++) {
+        void **o = GC_malloc(sizeof(void *) + 32);
+        fill((unsigned char *)o + sizeof(void *), 32, (unsigned char)i);
+        o[0] = o;
+        final_hidden[i] = hide(o);
+        GC_register_finalizer_ignore_self(o, count_final, (void *)(intptr_t)i, NULL, NULL);
+    }
+}
+
+START_TEST(ignore_self_finalizers_run_on_self_referencing_objects) {
+    final_reset();
+    make_self_referencing();
+    collect();
+    collect();
+    GC_invoke_finalizers();
+    int n = final_total();
+    ck_assert_msg(n >= NFINAL * 9 / 10, "%d of %d self-referencing objects finalized", n, NFINAL);
+}
+END_TEST
+
+/* Settings read back what was set; the out-of-memory function answers a
+ * request that cannot be met; GC_call_with_alloc_lock calls its function;
+ * GC_gcollect_and_unmap collects and keeps what is reachable; GC_dump
+ * writes a report to standard output. */
+static char oom_answer[16];
+static size_t oom_asked;
+static void *answer_oom(size_t bytes) {
+    oom_asked = bytes;
+    return oom_answer;
+}
+static int warnings;
+static char last_warning[128];
+static void record_warn(char *msg, GC_word arg) {
+    warnings++;
+    snprintf(last_warning, sizeof last_warning, "%s", msg);
+    (void)arg;
+}
+static void *locked_call(void *cd) { return (char *)cd + 1; }
+
+START_TEST(settings_callbacks_and_reports) {
+    GC_INIT();
+    /* A default warning procedure, and the default out-of-memory answer:
+     * NULL, with a warning through it. */
+    GC_warn_proc old_warn = GC_get_warn_proc();
+    ck_assert_ptr_nonnull((void *)old_warn);
+    GC_set_warn_proc(record_warn);
+    ck_assert_ptr_eq((void *)GC_get_warn_proc(), (void *)record_warn);
+    size_t huge = (size_t)1 << 60;
+    ck_assert_ptr_null(GC_malloc(huge));
+    ck_assert_int_ge(warnings, 1);
+    ck_assert_msg(strstr(last_warning, "Out of Memory") != NULL, "warning: %s", last_warning);
+
+    GC_oom_func old_oom = GC_get_oom_fn();
+    GC_set_oom_fn(answer_oom);
+    ck_assert_ptr_eq((void *)GC_get_oom_fn(), (void *)answer_oom);
+    int before_warnings = warnings;
+    /* Through an integer: gc.h declares GC_malloc malloc-like, so the
+     * compiler may assume its result equals no other object's address. */
+    volatile uintptr_t answered = (uintptr_t)GC_malloc(huge);
+    ck_assert_uint_eq(answered, (uintptr_t)oom_answer);
+    ck_assert_uint_ge(oom_asked, huge);
+    ck_assert_int_eq(warnings, before_warnings); /* the function answered instead */
+    GC_set_oom_fn(old_oom);
+    ck_assert_ptr_eq((void *)GC_get_oom_fn(), (void *)old_oom);
+    GC_set_warn_proc(old_warn);
+    ck_assert_ptr_eq((void *)GC_get_warn_proc(), (void *)old_warn);
+
+    int java = GC_get_java_finalization();
+    GC_set_java_finalization(!java);
+    ck_assert_int_eq(GC_get_java_finalization(), !java);
+    GC_set_java_finalization(java);
+    ck_assert_int_eq(GC_get_java_finalization(), java);
+
+    static char text[] = "locked";
+    ck_assert_ptr_eq(GC_call_with_alloc_lock(locked_call, text), text + 1);
+
+    char *keep = GC_strdup("kept across GC_gcollect_and_unmap");
+    GC_word before = GC_get_gc_no();
+    GC_gcollect_and_unmap();
+    ck_assert_uint_gt(GC_get_gc_no(), before);
+    ck_assert_str_eq(keep, "kept across GC_gcollect_and_unmap");
+    ck_assert_uint_le(GC_get_free_bytes(), GC_get_heap_size());
+
+    fflush(stdout);
+    int saved = dup(1);
+    FILE *out = tmpfile();
+    ck_assert(saved >= 0 && out != NULL);
+    ck_assert_int_ge(dup2(fileno(out), 1), 0);
+    GC_dump();
+    fflush(stdout);
+    ck_assert_int_ge(dup2(saved, 1), 0);
+    close(saved);
+    long written = ftell(out) > 0 ? ftell(out) : lseek(fileno(out), 0, SEEK_END);
+    fclose(out);
+    ck_assert_msg(written > 0, "GC_dump wrote nothing");
+}
+END_TEST
+
+/* GC_pthread_sigmask never blocks the signal that stops threads: a thread
+ * that asked to block it (and another signal) can still be stopped by a
+ * collection, and the other signal is blocked. */
+static volatile int masked_ready, masked_stop;
+static void *masked_thread(void *arg) {
+    (void)arg;
+    sigset_t set, now;
+    sigemptyset(&set);
+    sigaddset(&set, GC_get_suspend_signal());
+    sigaddset(&set, SIGWINCH);
+    ck_assert_int_eq(GC_pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+    ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, NULL, &now), 0);
+    int ok = sigismember(&now, SIGWINCH) == 1 && sigismember(&now, GC_get_suspend_signal()) == 0;
+    __atomic_store_n(&masked_ready, 1, __ATOMIC_RELEASE);
+    void **list = NULL;
+    while (!__atomic_load_n(&masked_stop, __ATOMIC_ACQUIRE)) {
+        void **n = GC_malloc(2 * sizeof(void *));
+        n[0] = list;
+        list = n;
+        if (((uintptr_t)n >> 4) % 1024 == 0)
+            list = NULL;
+    }
+    return (void *)(intptr_t)ok;
+}
+
+START_TEST(sigmask_keeps_the_thread_stoppable) {
+    GC_allow_register_threads();
+    pthread_t th;
+    ck_assert_int_eq(GC_pthread_create(&th, NULL, masked_thread, NULL), 0);
+    while (!__atomic_load_n(&masked_ready, __ATOMIC_ACQUIRE))
+        sched_yield();
+    GC_word before = GC_get_gc_no();
+    for (int i = 0; i < 4; i++)
+        collect(); /* hangs if the thread could not be stopped */
+    /* A request made while the other thread's collection runs is served
+     * by it, so four calls make at least one collection. */
+    ck_assert_uint_gt(GC_get_gc_no(), before);
+    __atomic_store_n(&masked_stop, 1, __ATOMIC_RELEASE);
+    void *ok = NULL;
+    ck_assert_int_eq(GC_pthread_join(th, &ok), 0);
+    ck_assert_msg(ok == (void *)1, "the mask blocked the suspend signal or not the other one");
+}
+END_TEST
+
+/* A detached thread and one that leaves through GC_pthread_exit both stop
+ * being the collector's: collections after they are gone do not wait for
+ * them, and GC_pthread_exit's value reaches the joiner. */
+static volatile int detached_done;
+static NOINLINE void exit_from_inside(void) {
+    void *p = GC_malloc(64);
+    GC_pthread_exit(p ? (void *)(intptr_t)42 : NULL);
+}
+static void *exiting_thread(void *arg) {
+    (void)arg;
+    ck_assert(GC_thread_is_registered());
+    exit_from_inside();
+    return NULL; /* not reached */
+}
+static void *detached_thread(void *arg) {
+    (void)arg;
+    char *s = GC_strdup("detached");
+    for (int i = 0; i < 1000; i++)
+        GC_malloc(32);
+    __atomic_store_n(&detached_done, strcmp(s, "detached") == 0 ? 1 : 2, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+START_TEST(detached_and_exiting_threads_leave_the_collector) {
+    GC_allow_register_threads();
+    pthread_t ex, de;
+    ck_assert_int_eq(GC_pthread_create(&ex, NULL, exiting_thread, NULL), 0);
+    void *r = NULL;
+    ck_assert_int_eq(GC_pthread_join(ex, &r), 0);
+    ck_assert_ptr_eq(r, (void *)(intptr_t)42);
+    ck_assert_int_eq(GC_pthread_create(&de, NULL, detached_thread, NULL), 0);
+    ck_assert_int_eq(GC_pthread_detach(de), 0);
+    while (!__atomic_load_n(&detached_done, __ATOMIC_ACQUIRE))
+        sched_yield();
+    ck_assert_int_eq(detached_done, 1);
+    GC_word before = GC_get_gc_no();
+    for (int i = 0; i < 3; i++)
+        collect(); /* hangs if a thread that left were still waited for */
+    ck_assert_uint_ge(GC_get_gc_no(), before + 3);
 }
 END_TEST
 
@@ -1768,6 +1970,11 @@ int main(void) {
     tcase_add_test(tc, long_links_outlive_finalization);
     tcase_add_test(tc, links_move_and_report_duplicates);
     tcase_add_test(tc, links_in_dead_objects_are_dropped);
+    tcase_add_test(tc, ignore_self_finalizers_run_on_self_referencing_objects);
+    tcase_add_test(tc, long_links_move_and_report_duplicates);
+    tcase_add_test(tc, settings_callbacks_and_reports);
+    tcase_add_test(tc, sigmask_keeps_the_thread_stoppable);
+    tcase_add_test(tc, detached_and_exiting_threads_leave_the_collector);
     tcase_add_test(tc, finalizer_data_is_reachable);
     tcase_add_test(tc, mark_procedures_report_the_words_that_keep_objects);
 #ifdef MIDDEN_BDW_GC_H

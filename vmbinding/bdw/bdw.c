@@ -46,7 +46,13 @@ static __thread mdn_mutator *bdw_self __attribute__((tls_model("initial-exec")))
 static __thread int bdw_native __attribute__((tls_model("initial-exec")));
 static size_t bdw_max_heap;          /* GC_set_max_heap_size before GC_init */
 static uint64_t bdw_allocated_at_gc; /* mdn_stats.bytes_allocated when the last collection ended */
-static GC_warn_proc bdw_warn_proc;
+/* .cons.bdw-warn: Boehm GC's default warning procedure: "GC Warning: " and
+ * the message, formatted with its one argument, on standard error. */
+static void bdw_default_warn(char *msg, GC_word arg) {
+    fputs("GC Warning: ", stderr);
+    fprintf(stderr, msg, (unsigned long)arg);
+}
+static GC_warn_proc bdw_warn_proc = bdw_default_warn;
 static GC_start_callback_proc bdw_start_callback;
 static GC_on_collection_event_proc bdw_event_proc;
 static unsigned bdw_markers;         /* GC_set_markers_count before GC_init */
@@ -586,9 +592,16 @@ BDW_EXPORT void *GC_dlopen(const char *path, int mode) { return dlopen(path, mod
 
 static void maybe_finalize(void); /* finalization, below */
 
+/* With no out-of-memory function set, Boehm GC's default: warn through the
+ * warning procedure (.cons.bdw-warn) and return NULL. */
 static void *out_of_memory(size_t bytes) {
     GC_oom_func fn = __atomic_load_n(&GC_oom_fn, __ATOMIC_ACQUIRE);
-    return fn ? fn(bytes) : NULL;
+    if (fn)
+        return fn(bytes);
+    GC_warn_proc warn = __atomic_load_n(&bdw_warn_proc, __ATOMIC_ACQUIRE);
+    if (warn)
+        warn("Out of Memory! Heap size: %lu MiB. Returning NULL!\n", (GC_word)(GC_get_heap_size() >> 20));
+    return NULL;
 }
 
 /* .cons.bdw-align: the user's bytes are aligned to 16, as Boehm GC's and
@@ -1267,6 +1280,7 @@ static int move_link(void **link, void **new_link, int is_long) {
 }
 
 BDW_EXPORT void GC_set_java_finalization(int value) { GC_java_finalization = value; }
+BDW_EXPORT int GC_get_java_finalization(void) { return GC_java_finalization; }
 BDW_EXPORT int GC_general_register_disappearing_link(void **link, const void *obj) {
     return register_link(link, obj, 0, "GC_general_register_disappearing_link");
 }
@@ -1284,8 +1298,8 @@ BDW_EXPORT int GC_move_long_link(void **link, void **new_link) { return move_lin
 /* ---- callbacks and settings ------------------------------------------------------ */
 
 BDW_EXPORT void GC_ignore_warn_proc(char *msg, GC_word arg) { (void)msg, (void)arg; }
-BDW_EXPORT void GC_set_warn_proc(GC_warn_proc fn) { bdw_warn_proc = fn; }
-BDW_EXPORT GC_warn_proc GC_get_warn_proc(void) { return bdw_warn_proc; }
+BDW_EXPORT void GC_set_warn_proc(GC_warn_proc fn) { __atomic_store_n(&bdw_warn_proc, fn, __ATOMIC_RELEASE); }
+BDW_EXPORT GC_warn_proc GC_get_warn_proc(void) { return __atomic_load_n(&bdw_warn_proc, __ATOMIC_ACQUIRE); }
 BDW_EXPORT void GC_set_oom_fn(GC_oom_func fn) { __atomic_store_n(&GC_oom_fn, fn, __ATOMIC_RELEASE); }
 BDW_EXPORT GC_oom_func GC_get_oom_fn(void) { return __atomic_load_n(&GC_oom_fn, __ATOMIC_ACQUIRE); }
 BDW_EXPORT void GC_set_start_callback(GC_start_callback_proc fn) { bdw_start_callback = fn; }

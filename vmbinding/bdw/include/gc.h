@@ -171,6 +171,7 @@ GC_API int GC_get_finalize_on_demand(void);
 GC_API void GC_set_finalizer_notifier(GC_finalizer_notifier_proc fn);
 GC_API GC_finalizer_notifier_proc GC_get_finalizer_notifier(void);
 GC_API void GC_set_java_finalization(int value);
+GC_API int GC_get_java_finalization(void);
 GC_API int GC_general_register_disappearing_link(void **link, const void *obj);
 GC_API int GC_register_disappearing_link(void **link);
 GC_API int GC_register_long_link(void **link, const void *obj);
