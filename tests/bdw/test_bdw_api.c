@@ -1316,24 +1316,35 @@ END_TEST
 
 /* GC_register_finalizer_ignore_self: an object that refers to itself is
  * still finalized (the pointer to itself does not keep it). */
-static NOINLINE void make_self_referencing(void) {
+typedef void (*register_fn)(void *, GC_finalization_proc, void *, GC_finalization_proc *, void **);
+
+/* NFINAL objects registered with `reg`, each referring to itself when
+ * `self_ref`, made by GC_debug_malloc when `debug`. */
+static NOINLINE void make_finalizable_by(register_fn reg, int self_ref, int debug) {
     for (int i = 0; i < NFINAL; i++) {
-        void **o = GC_malloc(sizeof(void *) + 32);
+        size_t bytes = sizeof(void *) + 32;
+        void **o = debug ? GC_debug_malloc(bytes, __FILE__, __LINE__) : GC_malloc(bytes);
         fill((unsigned char *)o + sizeof(void *), 32, (unsigned char)i);
-        o[0] = o;
+        o[0] = self_ref ? o : NULL;
         final_hidden[i] = hide(o);
-        GC_register_finalizer_ignore_self(o, count_final, (void *)(intptr_t)i, NULL, NULL);
+        reg(o, count_final, (void *)(intptr_t)i, NULL, NULL);
     }
 }
 
-START_TEST(ignore_self_finalizers_run_on_self_referencing_objects) {
+/* Most of those objects are finalized once they are dropped. */
+static void check_finalized_by(register_fn reg, int self_ref, int debug) {
     final_reset();
-    make_self_referencing();
+    make_finalizable_by(reg, self_ref, debug);
     collect();
     collect();
     GC_invoke_finalizers();
     int n = final_total();
-    ck_assert_msg(n >= NFINAL * 9 / 10, "%d of %d self-referencing objects finalized", n, NFINAL);
+    ck_assert_msg(n >= NFINAL * 9 / 10, "%d of %d objects finalized (self-referencing %d, debug %d)", n, NFINAL,
+                  self_ref, debug);
+}
+
+START_TEST(ignore_self_finalizers_run_on_self_referencing_objects) {
+    check_finalized_by(GC_register_finalizer_ignore_self, 1, 0);
 }
 END_TEST
 
@@ -1498,6 +1509,118 @@ START_TEST(detached_and_exiting_threads_leave_the_collector) {
     for (int i = 0; i < 3; i++)
         collect(); /* hangs if a thread that left were still waited for */
     ck_assert_uint_ge(GC_get_gc_no(), before + 3);
+}
+END_TEST
+
+/* The debug entry points GC_DEBUG's macros call, the replacement forms,
+ * and the write notes (GC_ptr_store_and_dirty, GC_end_stubborn_change,
+ * the deprecated stubborn calls): each acts as its plain form. */
+static NOINLINE uintptr_t make_stored(void **holder) {
+    char *t = GC_strdup("stored through the write notes");
+    GC_ptr_store_and_dirty(&holder[0], t);
+    GC_debug_ptr_store_and_dirty(&holder[1], t);
+    GC_end_stubborn_change(holder);
+    GC_debug_end_stubborn_change(holder);
+    return hide(t);
+}
+
+START_TEST(debug_and_store_entry_points_act_as_the_plain_ones) {
+    GC_INIT();
+    unsigned char *u = GC_debug_malloc_atomic_uncollectable(64, __FILE__, __LINE__);
+    fill(u, 64, 7);
+    uintptr_t hu = hide(u);
+    u = NULL;
+    collect();
+    collect();
+    ck_assert_ptr_eq(GC_base(unhide(hu)), unhide(hu)); /* uncollectable: kept with no reference */
+    ck_assert(check_fill(unhide(hu), 64, 7));
+    GC_debug_free(unhide(hu));
+    ck_assert_ptr_null(GC_base(unhide(hu)));
+
+    check_finalized_by(GC_debug_register_finalizer_unreachable, 0, 1);
+
+    void **holder = GC_malloc(2 * sizeof(void *));
+    uintptr_t ht = make_stored(holder);
+    collect();
+    ck_assert_ptr_eq(holder[0], unhide(ht));
+    ck_assert_ptr_eq(holder[1], unhide(ht));
+    ck_assert_str_eq((char *)holder[0], "stored through the write notes");
+
+    GC_debug_register_displacement(0);
+    char *r = GC_debug_malloc_replacement(10);
+    strcpy(r, "replace");
+    r = GC_debug_realloc_replacement(r, 5000);
+    ck_assert_str_eq(r, "replace");
+    ck_assert_uint_ge(GC_size(r), 5000);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    unsigned char *st = GC_malloc_stubborn(48);
+    GC_change_stubborn(st);
+    unsigned char *dst = GC_debug_malloc_stubborn(48, __FILE__, __LINE__);
+    GC_debug_change_stubborn(dst);
+#pragma GCC diagnostic pop
+    for (int i = 0; i < 48; i++)
+        ck_assert(st[i] == 0 && dst[i] == 0);
+}
+END_TEST
+
+/* Every allocation and registration macro of gc.h, as a program uses
+ * them; the GC_DEBUG build of this file (api-*-gc-h-debug) maps them to
+ * the debug entry points. */
+static int macro_finals;
+static void count_macro_final(void *obj, void *cd) {
+    (void)obj, (void)cd;
+    macro_finals++;
+}
+static NOINLINE void make_with_macros(uintptr_t *links) {
+    for (int i = 0; i < 4; i++) {
+        void **o = GC_NEW(void *);
+        if (i == 0)
+            GC_REGISTER_FINALIZER(o, count_macro_final, NULL, NULL, NULL);
+        else if (i == 1)
+            GC_REGISTER_FINALIZER_IGNORE_SELF(o, count_macro_final, NULL, NULL, NULL);
+        else if (i == 2)
+            GC_REGISTER_FINALIZER_NO_ORDER(o, count_macro_final, NULL, NULL, NULL);
+        else
+            GC_REGISTER_FINALIZER_UNREACHABLE(o, count_macro_final, NULL, NULL, NULL);
+    }
+    char *short_target = GC_MALLOC(32), *long_target = GC_MALLOC(32);
+    links[0] = hide(short_target), links[1] = hide(long_target);
+    ck_assert_int_eq(GC_GENERAL_REGISTER_DISAPPEARING_LINK((void **)&links[0], short_target), GC_SUCCESS);
+    ck_assert_int_eq(GC_REGISTER_LONG_LINK((void **)&links[1], long_target), GC_SUCCESS);
+}
+
+START_TEST(gc_h_macros_work) {
+    GC_INIT();
+    char *s = GC_STRDUP("macro"), *n = GC_STRNDUP("macros", 5);
+    ck_assert_str_eq(s, "macro");
+    ck_assert_str_eq(n, "macro");
+    unsigned char *a = GC_MALLOC_ATOMIC(100), *u = GC_MALLOC_UNCOLLECTABLE(100),
+                  *au = GC_MALLOC_ATOMIC_UNCOLLECTABLE(100), *ip = GC_MALLOC_IGNORE_OFF_PAGE(100000),
+                  *aip = GC_MALLOC_ATOMIC_IGNORE_OFF_PAGE(100000);
+    ck_assert(a && u && au && ip && aip);
+    fill(a, 100, 1), fill(u, 100, 2), fill(au, 100, 3), fill(ip, 100000, 4), fill(aip, 100000, 5);
+    void **holder = GC_NEW_UNCOLLECTABLE(void *);
+    GC_PTR_STORE_AND_DIRTY(holder, GC_NEW_ATOMIC(long));
+    GC_END_STUBBORN_CHANGE(holder);
+    char *r = GC_REALLOC(GC_MALLOC(8), 3000);
+    ck_assert_uint_ge(GC_size(r), 3000);
+    GC_REGISTER_DISPLACEMENT(0);
+    static uintptr_t links[2];
+    macro_finals = 0;
+    make_with_macros(links);
+    collect();
+    collect();
+    GC_invoke_finalizers();
+    ck_assert_msg(macro_finals >= 3, "%d of 4 finalizers registered by macro ran", macro_finals);
+    ck_assert_msg(links[0] == 0 || links[1] == 0, "neither link registered by macro was cleared");
+    ck_assert(check_fill(a, 100, 1) && check_fill(u, 100, 2) && check_fill(au, 100, 3));
+    ck_assert(check_fill(ip, 100000, 4) && check_fill(aip, 100000, 5));
+    ck_assert_ptr_eq(GC_base(*holder), *holder);
+    GC_FREE(u);
+    GC_FREE(au);
+    GC_FREE(holder);
+    ck_assert_ptr_null(GC_base(u));
 }
 END_TEST
 
@@ -1975,6 +2098,8 @@ int main(void) {
     tcase_add_test(tc, settings_callbacks_and_reports);
     tcase_add_test(tc, sigmask_keeps_the_thread_stoppable);
     tcase_add_test(tc, detached_and_exiting_threads_leave_the_collector);
+    tcase_add_test(tc, debug_and_store_entry_points_act_as_the_plain_ones);
+    tcase_add_test(tc, gc_h_macros_work);
     tcase_add_test(tc, finalizer_data_is_reachable);
     tcase_add_test(tc, mark_procedures_report_the_words_that_keep_objects);
 #ifdef MIDDEN_BDW_GC_H

@@ -1345,26 +1345,26 @@ BDW_EXPORT void *GC_calloc_explicitly_typed(size_t n, size_t size, GC_descr d) {
 
 /* ---- debug allocation: the same objects (no debugging header yet) ------------------ */
 
-BDW_EXPORT void *GC_debug_malloc(size_t bytes, const char *file, int line) {
-    (void)file, (void)line;
-    return GC_malloc(bytes);
-}
-BDW_EXPORT void *GC_debug_malloc_atomic(size_t bytes, const char *file, int line) {
-    (void)file, (void)line;
-    return GC_malloc_atomic(bytes);
-}
-BDW_EXPORT void *GC_debug_malloc_uncollectable(size_t bytes, const char *file, int line) {
-    (void)file, (void)line;
-    return GC_malloc_uncollectable(bytes);
-}
-BDW_EXPORT void *GC_debug_malloc_ignore_off_page(size_t bytes, const char *file, int line) {
-    (void)file, (void)line;
-    return GC_malloc(bytes);
-}
-BDW_EXPORT void *GC_debug_malloc_atomic_ignore_off_page(size_t bytes, const char *file, int line) {
-    (void)file, (void)line;
-    return GC_malloc_atomic(bytes);
-}
+/* GC_debug_<name>(bytes, file, line): the object `plain` makes. */
+#define BDW_DEBUG_ALLOC(name, plain)                                                                                   \
+    BDW_EXPORT void *GC_debug_##name(size_t bytes, const char *file, int line) {                                       \
+        (void)file, (void)line;                                                                                        \
+        return plain(bytes);                                                                                           \
+    }
+/* GC_debug_<name>: the plain GC_<name> registration. */
+#define BDW_DEBUG_FINALIZER(name)                                                                                      \
+    BDW_EXPORT void GC_debug_##name(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,           \
+                                    void **ocd) {                                                                      \
+        GC_##name(obj, fn, cd, ofn, ocd);                                                                              \
+    }
+
+BDW_DEBUG_ALLOC(malloc, GC_malloc)
+BDW_DEBUG_ALLOC(malloc_atomic, GC_malloc_atomic)
+BDW_DEBUG_ALLOC(malloc_uncollectable, GC_malloc_uncollectable)
+BDW_DEBUG_ALLOC(malloc_ignore_off_page, GC_malloc)
+BDW_DEBUG_ALLOC(malloc_atomic_ignore_off_page, GC_malloc_atomic)
+BDW_DEBUG_ALLOC(malloc_atomic_uncollectable, GC_malloc_atomic_uncollectable)
+BDW_DEBUG_ALLOC(malloc_stubborn, GC_malloc)
 BDW_EXPORT void *GC_debug_realloc(void *old, size_t bytes, const char *file, int line) {
     (void)file, (void)line;
     return GC_realloc(old, bytes);
@@ -1378,18 +1378,25 @@ BDW_EXPORT char *GC_debug_strndup(const char *s, size_t n, const char *file, int
     (void)file, (void)line;
     return GC_strndup(s, n);
 }
-BDW_EXPORT void GC_debug_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
-                                            void **ocd) {
-    GC_register_finalizer(obj, fn, cd, ofn, ocd);
-}
-BDW_EXPORT void GC_debug_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd,
-                                                     GC_finalization_proc *ofn, void **ocd) {
-    GC_register_finalizer_no_order(obj, fn, cd, ofn, ocd);
-}
-BDW_EXPORT void GC_debug_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd,
-                                                        GC_finalization_proc *ofn, void **ocd) {
-    GC_register_finalizer_ignore_self(obj, fn, cd, ofn, ocd);
-}
+BDW_DEBUG_FINALIZER(register_finalizer)
+BDW_DEBUG_FINALIZER(register_finalizer_no_order)
+BDW_DEBUG_FINALIZER(register_finalizer_ignore_self)
+BDW_EXPORT void *GC_debug_malloc_replacement(size_t bytes) { return GC_malloc(bytes); }
+BDW_EXPORT void *GC_debug_realloc_replacement(void *old, size_t bytes) { return GC_realloc(old, bytes); }
+BDW_DEBUG_FINALIZER(register_finalizer_unreachable)
+BDW_EXPORT void GC_debug_register_displacement(size_t offset) { GC_register_displacement(offset); }
+
+/* .cons.bdw-dirty: Boehm GC's write notes serve its incremental and
+ * generational modes, which the library never enters (every collection
+ * traces the whole heap), so a change needs no note and a store is a
+ * store. */
+BDW_EXPORT void GC_end_stubborn_change(const void *obj) { (void)obj; }
+BDW_EXPORT void GC_change_stubborn(const void *obj) { (void)obj; }
+BDW_EXPORT void *GC_malloc_stubborn(size_t bytes) { return GC_malloc(bytes); }
+BDW_EXPORT void GC_ptr_store_and_dirty(void *slot, const void *value) { *(const void **)slot = value; }
+BDW_EXPORT void GC_debug_end_stubborn_change(const void *obj) { (void)obj; }
+BDW_EXPORT void GC_debug_change_stubborn(const void *obj) { (void)obj; }
+BDW_EXPORT void GC_debug_ptr_store_and_dirty(void *slot, const void *value) { *(const void **)slot = value; }
 
 /* ---- custom kinds and mark procedures (.cons.kinds in conservative.md) ------------ */
 

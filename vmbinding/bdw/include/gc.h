@@ -208,6 +208,20 @@ GC_API void *GC_debug_malloc_ignore_off_page(size_t bytes, const char *file, int
 GC_API void *GC_debug_malloc_atomic_ignore_off_page(size_t bytes, const char *file, int line);
 GC_API void *GC_debug_realloc(void *old, size_t bytes, const char *file, int line);
 GC_API void GC_debug_free(void *obj);
+GC_API void *GC_debug_malloc_atomic_uncollectable(size_t bytes, const char *file, int line);
+GC_API void *GC_debug_malloc_stubborn(size_t bytes, const char *file, int line);
+GC_API void *GC_debug_malloc_replacement(size_t bytes);
+GC_API void *GC_debug_realloc_replacement(void *old, size_t bytes);
+GC_API void GC_debug_register_finalizer_unreachable(void *obj, GC_finalization_proc fn, void *cd,
+                                                    GC_finalization_proc *ofn, void **ocd);
+GC_API void GC_debug_register_displacement(size_t offset);
+GC_API void GC_debug_end_stubborn_change(const void *obj);
+GC_API void GC_debug_change_stubborn(const void *obj);
+GC_API void GC_debug_ptr_store_and_dirty(void *slot, const void *value);
+GC_API void GC_end_stubborn_change(const void *obj);
+GC_API void GC_change_stubborn(const void *obj);
+GC_API void *GC_malloc_stubborn(size_t bytes);
+GC_API void GC_ptr_store_and_dirty(void *slot, const void *value);
 GC_API char *GC_debug_strdup(const char *s, const char *file, int line);
 GC_API char *GC_debug_strndup(const char *s, size_t n, const char *file, int line);
 GC_API void GC_debug_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
@@ -346,6 +360,15 @@ GC_API int GC_pthread_sigmask(int how, const sigset_t *set, sigset_t *oset);
 #define GC_STRDUP(s) GC_debug_strdup(s, GC_EXTRAS)
 #define GC_STRNDUP(s, n) GC_debug_strndup(s, n, GC_EXTRAS)
 #define GC_REGISTER_FINALIZER(p, f, d, of, od) GC_debug_register_finalizer(p, f, d, of, od)
+#define GC_MALLOC_ATOMIC_UNCOLLECTABLE(sz) GC_debug_malloc_atomic_uncollectable(sz, GC_EXTRAS)
+#define GC_REGISTER_FINALIZER_IGNORE_SELF(p, f, d, of, od) GC_debug_register_finalizer_ignore_self(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_NO_ORDER(p, f, d, of, od) GC_debug_register_finalizer_no_order(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_UNREACHABLE(p, f, d, of, od) GC_debug_register_finalizer_unreachable(p, f, d, of, od)
+#define GC_END_STUBBORN_CHANGE(p) GC_debug_end_stubborn_change(p)
+#define GC_PTR_STORE_AND_DIRTY(p, q) GC_debug_ptr_store_and_dirty(p, q)
+#define GC_REGISTER_DISPLACEMENT(n) GC_debug_register_displacement(n)
+#define GC_GENERAL_REGISTER_DISAPPEARING_LINK(link, obj) GC_general_register_disappearing_link(link, GC_base((void *)(obj)))
+#define GC_REGISTER_LONG_LINK(link, obj) GC_register_long_link(link, GC_base((void *)(obj)))
 #else
 #define GC_MALLOC(sz) GC_malloc(sz)
 #define GC_MALLOC_ATOMIC(sz) GC_malloc_atomic(sz)
@@ -357,6 +380,15 @@ GC_API int GC_pthread_sigmask(int how, const sigset_t *set, sigset_t *oset);
 #define GC_STRDUP(s) GC_strdup(s)
 #define GC_STRNDUP(s, n) GC_strndup(s, n)
 #define GC_REGISTER_FINALIZER(p, f, d, of, od) GC_register_finalizer(p, f, d, of, od)
+#define GC_MALLOC_ATOMIC_UNCOLLECTABLE(sz) GC_malloc_atomic_uncollectable(sz)
+#define GC_REGISTER_FINALIZER_IGNORE_SELF(p, f, d, of, od) GC_register_finalizer_ignore_self(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_NO_ORDER(p, f, d, of, od) GC_register_finalizer_no_order(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_UNREACHABLE(p, f, d, of, od) GC_register_finalizer_unreachable(p, f, d, of, od)
+#define GC_END_STUBBORN_CHANGE(p) GC_end_stubborn_change(p)
+#define GC_PTR_STORE_AND_DIRTY(p, q) GC_ptr_store_and_dirty(p, q)
+#define GC_REGISTER_DISPLACEMENT(n) GC_register_displacement(n)
+#define GC_GENERAL_REGISTER_DISAPPEARING_LINK(link, obj) GC_general_register_disappearing_link(link, obj)
+#define GC_REGISTER_LONG_LINK(link, obj) GC_register_long_link(link, obj)
 #endif
 #define GC_NEW(t) ((t *)GC_MALLOC(sizeof(t)))
 #define GC_NEW_ATOMIC(t) ((t *)GC_MALLOC_ATOMIC(sizeof(t)))
