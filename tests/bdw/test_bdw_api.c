@@ -1314,8 +1314,6 @@ START_TEST(long_links_move_and_report_duplicates) {
 }
 END_TEST
 
-/* GC_register_finalizer_ignore_self: an object that refers to itself is
- * still finalized (the pointer to itself does not keep it). */
 typedef void (*register_fn)(void *, GC_finalization_proc, void *, GC_finalization_proc *, void **);
 
 /* NFINAL objects registered with `reg`, each referring to itself when
@@ -1343,6 +1341,8 @@ static void check_finalized_by(register_fn reg, int self_ref, int debug) {
                   self_ref, debug);
 }
 
+/* GC_register_finalizer_ignore_self: an object that refers to itself is
+ * still finalized (the pointer to itself does not keep it). */
 START_TEST(ignore_self_finalizers_run_on_self_referencing_objects) {
     check_finalized_by(GC_register_finalizer_ignore_self, 1, 0);
 }
@@ -1420,7 +1420,7 @@ START_TEST(settings_callbacks_and_reports) {
     fflush(stdout);
     ck_assert_int_ge(dup2(saved, 1), 0);
     close(saved);
-    long written = ftell(out) > 0 ? ftell(out) : lseek(fileno(out), 0, SEEK_END);
+    off_t written = lseek(fileno(out), 0, SEEK_END);
     fclose(out);
     ck_assert_msg(written > 0, "GC_dump wrote nothing");
 }

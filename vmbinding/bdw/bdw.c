@@ -1279,6 +1279,10 @@ static int move_link(void **link, void **new_link, int is_long) {
     return rc;
 }
 
+/* .cons.final: the heap keeps what a ready object reaches until its
+ * finalizer has run, Boehm GC's rule with GC_java_finalization set (its
+ * default); 0 would only let Boehm GC reclaim those objects sooner, so the
+ * value is kept for GC_get_java_finalization and the rule stays. */
 BDW_EXPORT void GC_set_java_finalization(int value) { GC_java_finalization = value; }
 BDW_EXPORT int GC_get_java_finalization(void) { return GC_java_finalization; }
 BDW_EXPORT int GC_general_register_disappearing_link(void **link, const void *obj) {
@@ -1394,9 +1398,9 @@ BDW_EXPORT void GC_end_stubborn_change(const void *obj) { (void)obj; }
 BDW_EXPORT void GC_change_stubborn(const void *obj) { (void)obj; }
 BDW_EXPORT void *GC_malloc_stubborn(size_t bytes) { return GC_malloc(bytes); }
 BDW_EXPORT void GC_ptr_store_and_dirty(void *slot, const void *value) { *(const void **)slot = value; }
-BDW_EXPORT void GC_debug_end_stubborn_change(const void *obj) { (void)obj; }
-BDW_EXPORT void GC_debug_change_stubborn(const void *obj) { (void)obj; }
-BDW_EXPORT void GC_debug_ptr_store_and_dirty(void *slot, const void *value) { *(const void **)slot = value; }
+BDW_EXPORT void GC_debug_end_stubborn_change(const void *obj) { GC_end_stubborn_change(obj); }
+BDW_EXPORT void GC_debug_change_stubborn(const void *obj) { GC_change_stubborn(obj); }
+BDW_EXPORT void GC_debug_ptr_store_and_dirty(void *slot, const void *value) { GC_ptr_store_and_dirty(slot, value); }
 
 /* ---- custom kinds and mark procedures (.cons.kinds in conservative.md) ------------ */
 
