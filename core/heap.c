@@ -109,7 +109,7 @@ mdn_heap *mdn_heap_create(const mdn_options *opts, mdn_error *err) {
         heap->vm.budget = max;
     heap->vm.poison = heap->options.poison;
     heap->sizing.policy = policy;
-    heap->sizing.last_end_ns = mdn_now_ns();
+    heap->sizing.last_end_ns = heap->sizing.window_start_ns = mdn_now_ns();
     pthread_mutex_init(&heap->lock, NULL);
     pthread_cond_init(&heap->stopped_cond, NULL);
     pthread_cond_init(&heap->resume_cond, NULL);
@@ -257,6 +257,42 @@ static double square_root(double x) {
     return r;
 }
 
+/* .sizing.share: the growable factor, in percent, for a GC share of
+ * heap-gc-share percent: with room R per byte in use, one window's GC time
+ * over its mutator time is about k / R, so the share s measured at room R
+ * gives k = R s / (1 - s), and the target share t needs R = k (1 - t) / t.
+ * Between heap-factor-min and heap-factor; heap-factor before the first
+ * window is measured. */
+static unsigned share_factor(mdn_heap *heap, unsigned most) {
+    const mdn_options *o = &heap->options;
+    unsigned least = o->heap_factor_min < most ? o->heap_factor_min : most;
+    if (!o->heap_gc_share || heap->sizing.window_room <= 0)
+        return most;
+    uint64_t wall = mdn_now_ns() - heap->sizing.window_start_ns;
+    double share = wall ? (double)heap->sizing.window_gc_ns / (double)wall : 1.0;
+    if (share > 0.99)
+        share = 0.99;
+    double k = heap->sizing.window_room * share / (1.0 - share);
+    /* A quarter of each new window: one window's timing noise (a
+     * descheduled GC thread) moves the factor little. */
+    heap->sizing.gc_cost = heap->sizing.gc_cost > 0 ? 0.75 * heap->sizing.gc_cost + 0.25 * k : k;
+    double target = o->heap_gc_share / 100.0;
+    double percent = 100.0 * (1.0 + heap->sizing.gc_cost * (1.0 - target) / target);
+    return percent >= most ? most : percent <= least ? least : (unsigned)percent;
+}
+
+/* .sizing.shrink: the bytes in use a growable limit is set for after a
+ * full collection leaves `used`: the most since the bytes in use last fell
+ * below 100/heap-shrink-ratio of it. Other policies: `used`. */
+static size_t sized_for(mdn_heap *heap, size_t used) {
+    if (heap->sizing.policy != MDN_HEAP_POLICY_GROWABLE)
+        return used;
+    size_t sized = heap->sizing.sized_used;
+    if (used >= sized || (double)sized * 100.0 > (double)used * heap->options.heap_shrink_ratio)
+        heap->sizing.sized_used = sized = used;
+    return sized;
+}
+
 /* .sizing.limit: the policy's limit for `used` bytes in use after a
  * collection, before the bounds. */
 static size_t policy_limit(mdn_heap *heap, size_t used, uint64_t pause_ns) {
@@ -264,7 +300,7 @@ static size_t policy_limit(mdn_heap *heap, size_t used, uint64_t pause_ns) {
     switch (heap->sizing.policy) {
     case MDN_HEAP_POLICY_GROWABLE: {
         /* Atomic: mdn_heap_set_factor and mdn_heap_expand change them (.sizing.runtime). */
-        unsigned factor = __atomic_load_n(&o->heap_factor, __ATOMIC_RELAXED);
+        unsigned factor = share_factor(heap, __atomic_load_n(&o->heap_factor, __ATOMIC_RELAXED));
         size_t floor = __atomic_load_n(&o->heap_initial, __ATOMIC_RELAXED);
         size_t limit = (size_t)((double)used * factor / 100.0);
         /* .sizing.growth: while the live size grows the limit rises by
@@ -306,10 +342,11 @@ void mdn_heap_after_collection(mdn_heap *heap, uint64_t pause_ns) {
     mdn_vmspace_trim_pools(vs);
     size_t used = mdn_budget_used(vs);
     size_t refused = __atomic_exchange_n(&vs->refused, 0, __ATOMIC_RELAXED);
+    heap->sizing.window_gc_ns += pause_ns;
     if (heap->sizing.policy != MDN_HEAP_POLICY_FIXED) {
         /* .sizing.minor: a minor collection leaves the old objects that died
          * in use, so only a full one measures the live size. */
-        size_t limit = heap->current_minor ? mdn_budget_limit(vs) : policy_limit(heap, used, pause_ns);
+        size_t limit = heap->current_minor ? mdn_budget_limit(vs) : policy_limit(heap, sized_for(heap, used), pause_ns);
         /* .sizing.room: after a collection the heap has room for what was
          * refused, a chunk, and the defragmentation headroom, so a request
          * fails again only at the maximum. */
@@ -319,17 +356,19 @@ void mdn_heap_after_collection(mdn_heap *heap, uint64_t pause_ns) {
         if (limit < used + room)
             limit = used + room;
         /* .sizing.keep: a heap that does not shrink keeps the limit it
-         * reached; .sizing.shrink: a growable one keeps it while it is at
-         * most heap-shrink-ratio percent of the new limit. */
+         * reached. */
         size_t before = mdn_budget_limit(vs);
-        bool keep = !heap->options.heap_shrink ||
-                    (heap->sizing.policy == MDN_HEAP_POLICY_GROWABLE &&
-                     (double)before * 100.0 <= (double)limit * heap->options.heap_shrink_ratio);
-        if (limit < before && keep)
+        if (limit < before && !heap->options.heap_shrink)
             limit = before;
         if (limit > max)
             limit = max;
         __atomic_store_n(&vs->budget, limit, __ATOMIC_RELAXED);
+        if (!heap->current_minor) {
+            /* .sizing.share: a new window at this limit. */
+            heap->sizing.window_start_ns = mdn_now_ns();
+            heap->sizing.window_gc_ns = 0;
+            heap->sizing.window_room = used && limit > used ? (double)(limit - used) / (double)used : 0;
+        }
     }
     heap->sizing.last_end_ns = mdn_now_ns();
     heap->sizing.last_allocated = __atomic_load_n(&heap->stats.bytes_allocated, __ATOMIC_RELAXED);

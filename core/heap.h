@@ -168,6 +168,12 @@ struct mdn_heap {
         uint64_t last_allocated; /* stats.bytes_allocated then */
         double alloc_rate;       /* smoothed bytes per mutator second */
         double gc_rate;          /* smoothed bytes in use after a collection per collection second */
+        size_t sized_used;        /* the bytes in use a growable limit is set for (.sizing.shrink) */
+        /* .sizing.share: the window since the last collection that set the limit. */
+        uint64_t window_start_ns; /* when it began */
+        uint64_t window_gc_ns;    /* collection time in it */
+        double window_room;       /* its limit above the bytes in use, per byte in use; 0 before the first */
+        double gc_cost;           /* smoothed estimate of that room times the GC share over the mutator share */
     } sizing;
 };
 

@@ -137,9 +137,11 @@ typedef struct mdn_options {
     size_t heap_max;        /**< `heap-max`: the most a growing heap may take; 0 = a quarter of physical memory */
     size_t heap_initial;    /**< `heap-initial`: a growing heap's limit before its first collection */
     unsigned heap_factor;   /**< `heap-factor`: growable heap limit as a percentage of the live size */
+    unsigned heap_factor_min; /**< `heap-factor-min`: the least growable factor the `heap-gc-share` rule may choose */
+    unsigned heap_gc_share; /**< `heap-gc-share`: a growable heap's factor is chosen between `heap-factor-min` and `heap-factor` for about this percent of time in collections; 0 = always `heap-factor` */
     unsigned heap_growth;   /**< `heap-growth`: a collection raises a growable limit to at most this percentage of the limit before it; 0 = no bound */
     bool heap_shrink;       /**< `heap-shrink`: a growing heap's limit may fall after a collection (default); false keeps it at least at the highest it reached */
-    unsigned heap_shrink_ratio; /**< `heap-shrink-ratio`: a growable heap's limit falls only when it is more than this percent of the limit the policy asks for; 100 follows the policy down at once */
+    unsigned heap_shrink_ratio; /**< `heap-shrink-ratio`: a growable heap stays sized for the most bytes in use a full collection left until they fall below 100/this of it; 100 follows them down at once */
     unsigned heap_adaptive_c; /**< `heap-adaptive-c`: the adaptive policy's constant c */
     unsigned return_idle_gcs; /**< `return-idle-gcs`: return memory unused for this many collections; 0 = never */
     unsigned return_idle_ms;  /**< `return-idle-ms`: return memory unused for this many milliseconds; 0 = never */
@@ -153,7 +155,7 @@ typedef struct mdn_options {
 typedef enum mdn_heap_policy {
     MDN_HEAP_POLICY_AUTO = 0,     /**< fixed when `heap` is set, else the default growing policy */
     MDN_HEAP_POLICY_FIXED = 1,    /**< the limit is always `heap` */
-    MDN_HEAP_POLICY_GROWABLE = 2, /**< the limit is live size × `heap-factor` percent */
+    MDN_HEAP_POLICY_GROWABLE = 2, /**< the limit is live size × a factor of at most `heap-factor` percent, chosen by `heap-gc-share` */
     MDN_HEAP_POLICY_ADAPTIVE = 3, /**< the limit is live + c·sqrt(live × allocation rate / collection rate) */
 } mdn_heap_policy;
 

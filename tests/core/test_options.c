@@ -24,7 +24,7 @@
 static const char *const all_names[] = {"heap",         "gc-threads",     "verbose",         "verify",
                                         "stress",       "poison",         "defrag-headroom", "conservative", "conservative-past-end",
                                         "gen-full-threshold", "gen-full-alloc", "gen-min-yield", "nursery", "nursery-percent",
-                                        "heap-policy",  "heap-max",       "heap-initial",    "heap-factor",  "heap-growth",  "heap-shrink",
+                                        "heap-policy",  "heap-max",       "heap-initial",    "heap-factor",  "heap-factor-min", "heap-gc-share", "heap-growth",  "heap-shrink",
                                         "heap-shrink-ratio", "heap-adaptive-c",
                                         "return-idle-gcs", "return-idle-ms", "stats",       "heap-histogram",
                                         "trace",        "env"};
@@ -33,7 +33,7 @@ static const char *const all_env_names[] = {"MDN_HEAP",         "MDN_GC_THREADS"
                                             "MDN_DEFRAG_HEADROOM", "MDN_CONSERVATIVE", "MDN_CONSERVATIVE_PAST_END",
                                             "MDN_GEN_FULL_THRESHOLD", "MDN_GEN_FULL_ALLOC", "MDN_GEN_MIN_YIELD", "MDN_NURSERY",
                                             "MDN_NURSERY_PERCENT", "MDN_HEAP_POLICY", "MDN_HEAP_MAX", "MDN_HEAP_INITIAL",
-                                            "MDN_HEAP_FACTOR", "MDN_HEAP_GROWTH", "MDN_HEAP_SHRINK", "MDN_HEAP_SHRINK_RATIO", "MDN_HEAP_ADAPTIVE_C",
+                                            "MDN_HEAP_FACTOR", "MDN_HEAP_FACTOR_MIN", "MDN_HEAP_GC_SHARE", "MDN_HEAP_GROWTH", "MDN_HEAP_SHRINK", "MDN_HEAP_SHRINK_RATIO", "MDN_HEAP_ADAPTIVE_C",
                                             "MDN_RETURN_IDLE_GCS", "MDN_RETURN_IDLE_MS", "MDN_STATS",
                                             "MDN_HEAP_HISTOGRAM", "MDN_TRACE", "MDN_ENV"};
 #define NAME_COUNT (sizeof all_names / sizeof all_names[0])
@@ -79,6 +79,10 @@ static uint64_t field_of(const mdn_options *o, const char *name) {
         return o->heap_initial;
     if (strcmp(name, "heap-factor") == 0)
         return o->heap_factor;
+    if (strcmp(name, "heap-factor-min") == 0)
+        return o->heap_factor_min;
+    if (strcmp(name, "heap-gc-share") == 0)
+        return o->heap_gc_share;
     if (strcmp(name, "heap-growth") == 0)
         return o->heap_growth;
     if (strcmp(name, "heap-shrink") == 0)
@@ -118,6 +122,8 @@ static void assert_same(const mdn_options *a, const mdn_options *b) {
     ck_assert_uint_eq(a->heap_max, b->heap_max);
     ck_assert_uint_eq(a->heap_initial, b->heap_initial);
     ck_assert_uint_eq(a->heap_factor, b->heap_factor);
+    ck_assert_uint_eq(a->heap_factor_min, b->heap_factor_min);
+    ck_assert_uint_eq(a->heap_gc_share, b->heap_gc_share);
     ck_assert_uint_eq(a->heap_adaptive_c, b->heap_adaptive_c);
     ck_assert_uint_eq(a->return_idle_gcs, b->return_idle_gcs);
     ck_assert_uint_eq(a->return_idle_ms, b->return_idle_ms);
@@ -132,6 +138,8 @@ static void assert_defaults(const mdn_options *o) {
     ck_assert_uint_eq(o->heap_max, 0);
     ck_assert_uint_eq(o->heap_initial, 16 * MIB);
     ck_assert_uint_eq(o->heap_factor, 200);
+    ck_assert_uint_eq(o->heap_factor_min, 125);
+    ck_assert_uint_eq(o->heap_gc_share, 30);
     ck_assert(o->heap_shrink);
     ck_assert(!o->conservative_past_end);
     ck_assert_uint_eq(o->return_idle_gcs, 4);
@@ -166,6 +174,8 @@ static void init_nondefault(mdn_options *o) {
     o->heap_max = 512 * MIB;
     o->heap_initial = 8 * MIB;
     o->heap_factor = 300;
+    o->heap_factor_min = 150;
+    o->heap_gc_share = 5;
     o->heap_shrink = false;
     o->conservative_past_end = true;
     o->heap_adaptive_c = 77;
@@ -939,6 +949,7 @@ static const range_case range_cases[] = {
     {"defrag-headroom", 51, 50, "0..50"}, {"defrag-headroom", UINT_MAX, 0, "0..50"},
     {"heap-policy", 4, 3, "auto/fixed/growable/adaptive"}, {"heap-max", 4 * MIB - 1, 0, "4M..1T"},
     {"heap-initial", 0, 4 * MIB, "4M..1T"}, {"heap-factor", 109, 110, "110..10000"},
+    {"heap-factor-min", 109, 110, "110..10000"}, {"heap-gc-share", 91, 90, "0..90"},
     {"heap-growth", 100, 101, "101..10000"},  {"heap-shrink-ratio", 99, 100, "100..10000"},
     {"heap-shrink-ratio", 10001, 10000, "100..10000"},
 };
@@ -963,6 +974,10 @@ static void set_field(mdn_options *o, const char *name, uint64_t v) {
         o->heap_initial = (size_t)v;
     else if (strcmp(name, "heap-factor") == 0)
         o->heap_factor = (unsigned)v;
+    else if (strcmp(name, "heap-factor-min") == 0)
+        o->heap_factor_min = (unsigned)v;
+    else if (strcmp(name, "heap-gc-share") == 0)
+        o->heap_gc_share = (unsigned)v;
     else if (strcmp(name, "heap-growth") == 0)
         o->heap_growth = (unsigned)v;
     else if (strcmp(name, "heap-shrink-ratio") == 0)

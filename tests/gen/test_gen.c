@@ -562,10 +562,13 @@ END_TEST
  * 64 times the live size of garbage the unstretched rule runs a full
  * collection after about every minor one (some 30 of them), the stretched
  * one about 6. When the old objects then die, a full collection still
- * finds them within a bounded allocation, and the limit falls. */
+ * finds them within a bounded allocation, and the limit falls. The factor
+ * is heap-factor's (heap-gc-share=0, .sizing.share), so the limit is twice
+ * the live size whatever the collections cost. */
 START_TEST(policy_aged_full_backs_off) {
-    mdn_heap *h = mdn_test_heap_with(
-        0, gc_threads_of[_i], "heap-policy=growable,heap-initial=4M,heap-max=1G,gen-full-threshold=100,gen-min-yield=10");
+    mdn_heap *h = mdn_test_heap_with(0, gc_threads_of[_i],
+                                     "heap-policy=growable,heap-initial=4M,heap-max=1G,heap-gc-share=0,"
+                                     "gen-full-threshold=100,gen-min-yield=10");
     toyvm_thread *t = toyvm_thread_attach(h);
     const size_t live = 8 * MIB, object = toyvm_object_bytes(0, 2000);
     size_t base = t->root_count;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MIB ((size_t)1 << 20)
@@ -112,7 +113,8 @@ START_TEST(growing_policies_grow_and_shrink) {
 END_TEST
 
 /* A growable heap of at most 1 GiB and one GC thread, starting at
- * `initial`, with the options `o` holds besides. */
+ * `initial`, with the options `o` holds besides; its factor is
+ * heap-factor unless `o` sets heap-gc-share (.sizing.share). */
 static mdn_heap *growable_heap(mdn_options *o, size_t initial) {
     o->heap_policy = MDN_HEAP_POLICY_GROWABLE;
     o->heap_initial = initial;
@@ -132,6 +134,7 @@ static size_t largest_step(unsigned growth, size_t *final_limit) {
     mdn_options o;
     mdn_options_init(&o);
     o.heap_factor = 300;
+    o.heap_gc_share = 0; /* the factor is heap-factor's */
     o.heap_growth = growth;
     o.heap_shrink = false;
     mdn_heap *h = growable_heap(&o, 8 * MIB);
@@ -181,15 +184,17 @@ START_TEST(growth_bound_limits_each_step) {
 END_TEST
 
 /* .sizing.shrink: after a full collection with less live, a growing limit
- * stays while it is at most heap-shrink-ratio percent of what the policy
- * asks for, and falls to that once it is more. The limit the heap reached
- * with 32 MiB live (about 64 MiB) is kept at 24 MiB live (the policy asks
- * for about 48 MiB: within 200%) and dropped at 8 MiB live (about 16 MiB);
- * with the ratio at 100 it follows the policy down at once. */
+ * stays sized for the most bytes in use while they are at least
+ * 100/heap-shrink-ratio of it, and is sized for what is in use once they
+ * fall further. The limit the heap reached with 32 MiB live (about 64 MiB)
+ * is kept at 24 MiB live (at least half of 32) and dropped at 8 MiB live
+ * (about 16 MiB); with the ratio at 100 it follows the live size down at
+ * once. */
 static void shrink_steps(unsigned ratio, size_t *grown, size_t *at24, size_t *at8) {
     mdn_options o;
     mdn_options_init(&o);
     o.heap_shrink_ratio = ratio;
+    o.heap_gc_share = 0; /* the factor is heap-factor's */
     mdn_heap *h = growable_heap(&o, 4 * MIB);
     toyvm_thread *t = toyvm_thread_attach(h);
     keep(t, 32 * MIB);
@@ -220,6 +225,64 @@ START_TEST(limit_falls_past_the_shrink_ratio) {
                   "limit %zu MiB at 24 MiB live, %zu MiB at 32 MiB live (ratio 100)", at24 / MIB, grown / MIB);
     ck_assert_msg(at8 * 3 <= grown, "limit %zu MiB at 8 MiB live, %zu MiB at 32 MiB live (ratio 100)", at8 / MIB,
                   grown / MIB);
+}
+END_TEST
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* .sizing.share: 32 MiB kept, then windows of 4 MiB of garbage ended by a
+ * full collection; with `work` the mutator spins 8 times the collection
+ * time so far after every 256 KiB (a GC share near 11% in every window,
+ * those the collections the allocation brings on end too), without it it
+ * only allocates. The live size is large enough that the factor, not the
+ * room of .sizing.room (a chunk), sets the limit. The limit after the last
+ * window. */
+static size_t share_limit(unsigned share, bool work) {
+    mdn_options o;
+    mdn_options_init(&o);
+    o.heap_gc_share = share;
+    mdn_heap *h = growable_heap(&o, 4 * MIB);
+    toyvm_thread *t = toyvm_thread_attach(h);
+    keep(t, 32 * MIB);
+    uint64_t paid = 0; /* collection time the spinning has matched */
+    for (int i = 0; i < 24; i++) {
+        for (size_t n = 0; n < 4 * MIB; n += 256 << 10) {
+            churn(t, 256 << 10);
+            if (n + (256 << 10) >= 4 * MIB)
+                mdn_collect(t->mutator, MDN_GC_FULL);
+            uint64_t gc = stats_of(h).total_pause_ns;
+            for (uint64_t end = now_ns() + 8 * (gc - paid); work && now_ns() < end;)
+                ;
+            paid = gc;
+        }
+    }
+    size_t limit = stats_of(h).heap_limit_bytes;
+    toyvm_thread_detach(t);
+    mdn_heap_destroy(h);
+    return limit;
+}
+
+/* .sizing.share: a program whose collections are dear keeps heap-factor
+ * (200%) whatever heap-gc-share asks; one whose collections cost 11% of its
+ * time under a 50% target gets heap-factor-min (125%): the same live size,
+ * a limit about 1.25/2 of the other (plus the room of .sizing.room). With
+ * heap-gc-share=0 the factor is heap-factor. */
+START_TEST(gc_share_chooses_the_factor) {
+    if (!collects())
+        return;
+    size_t dear = share_limit(1, false), cheap = share_limit(50, true), fixed = share_limit(0, true);
+    fprintf(stderr, "gc share (%s): limit %zu KiB dear, %zu KiB cheap, %zu KiB at heap-gc-share=0\n", MDN_TEST_PLAN,
+            dear >> 10, cheap >> 10, fixed >> 10);
+    ck_assert_msg(cheap * 4 <= dear * 3, "limit %zu KiB with cheap collections, %zu KiB with dear ones", cheap >> 10,
+                  dear >> 10);
+    ck_assert_msg(fixed * 10 >= dear * 9 && fixed * 10 <= dear * 11,
+                  "limit %zu KiB at heap-gc-share=0, %zu KiB at heap-factor", fixed >> 10, dear >> 10);
+    /* 32 MiB live: twice that, or four times on a copying plan. */
+    ck_assert_msg(dear >= (copies() ? 120 : 60) * MIB, "limit %zu KiB at heap-factor 200", dear >> 10);
 }
 END_TEST
 
@@ -533,6 +596,7 @@ static Suite *sizing_suite(void) {
     tcase_set_timeout(single, 300);
     tcase_add_loop_test(single, growing_policies_grow_and_shrink, 0, 2);
     tcase_add_test(single, fixed_limit_stays);
+    tcase_add_test(single, gc_share_chooses_the_factor);
     tcase_add_test(single, limit_falls_past_the_shrink_ratio);
     tcase_add_test(single, growth_bound_limits_each_step);
     tcase_add_loop_test(single, out_of_memory_only_at_the_maximum, 0, 2);

@@ -289,6 +289,7 @@ static void sizing_options(mdn_options *o) {
     if (divisor)
         GC_free_space_divisor = divisor;
     o->heap_factor = factor_for_divisor(GC_free_space_divisor);
+    o->heap_gc_share = 0; /* the divisor alone sets the factor, as in Boehm GC */
     o->heap_growth = BDW_HEAP_GROWTH;
     /* As Boehm GC's, the heap grows and never shrinks (.sizing.keep). */
     o->heap_shrink = false;
