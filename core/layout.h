@@ -16,7 +16,7 @@
 #define MDN_LOG_BLOCK 15 /* 32 KiB: the unit thread-local allocators own */
 #define MDN_BLOCK_SIZE ((size_t)1 << MDN_LOG_BLOCK)
 
-#define MDN_LOG_LINE 8 /* 256 B: Immix's line */
+#define MDN_LOG_LINE 8 /* 256 B: Immix's line (docs/design/immix.md .immix.line-size) */
 #define MDN_LINE_SIZE ((size_t)1 << MDN_LOG_LINE)
 
 #define MDN_LOG_GRANULE 3 /* 8 B: object alignment and the unit of side metadata */
