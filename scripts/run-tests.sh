@@ -4,7 +4,8 @@
 #   1. ASan+UBSan build: every test.
 #   2. TSan build: the tests labelled "threads".
 #   3. Release build with -Wall -Wextra -Werror, the API docs (Doxygen,
-#      warnings are errors), and every test; its CTest summary ends the run.
+#      warnings are errors), and every test, the plan suites under
+#      valgrind's memcheck among them; its CTest summary ends the run.
 #
 # MIDDEN_SOAK=1 also registers the long soak tests.
 set -eu
