@@ -246,6 +246,8 @@ static void initial_above_max(mdn_options *o) {
 }
 static void factor_too_small(mdn_options *o) { o->heap_factor = 100; }
 static void factor_too_large(mdn_options *o) { o->heap_factor = 10001; }
+static void factor_min_too_small(mdn_options *o) { o->heap_factor_min = 109; }
+static void gc_share_too_large(mdn_options *o) { o->heap_gc_share = 91; }
 static void adaptive_c_zero(mdn_options *o) { o->heap_adaptive_c = 0; }
 static void idle_gcs_too_large(mdn_options *o) { o->return_idle_gcs = 1000001; }
 static void idle_ms_too_large(mdn_options *o) { o->return_idle_ms = 86400001; }
@@ -258,6 +260,7 @@ static const option_case option_cases[] = {
     {"heap-policy", policy_growable_with_heap}, {"heap-policy", policy_adaptive_with_heap},
     {"heap-max", max_too_small}, {"heap-max", max_too_large}, {"heap-initial", initial_too_small},
     {"heap-initial", initial_above_max}, {"heap-factor", factor_too_small}, {"heap-factor", factor_too_large},
+    {"heap-factor-min", factor_min_too_small}, {"heap-gc-share", gc_share_too_large},
     {"heap-adaptive-c", adaptive_c_zero}, {"return-idle-gcs", idle_gcs_too_large},
     {"return-idle-ms", idle_ms_too_large},
 };
