@@ -135,3 +135,18 @@ void mdn_sort(void *base, size_t n, size_t size, int (*compare)(const void *, co
         sift_down(b, 0, end, size, compare);
     }
 }
+
+/* Called through a volatile pointer: knowing each piece's bound, the
+ * compiler would otherwise expand the call inline as `rep stosq`, the very
+ * instruction the pieces avoid. */
+static void *(*volatile const zero_pieces)(void *, int, size_t) = memset;
+
+void mdn_zero(void *p, size_t n) {
+    unsigned char *c = p;
+    while (n) {
+        size_t piece = n < MDN_ZERO_PIECE ? n : MDN_ZERO_PIECE;
+        zero_pieces(c, 0, piece);
+        c += piece;
+        n -= piece;
+    }
+}

@@ -18,6 +18,17 @@
 #define MDN_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define MDN_CACHE_LINE 64
 
+/*
+ * Zero `n` bytes of memory a mutator will be handed (a block, a hole, a
+ * large object's pages), in pieces of at most MDN_ZERO_PIECE bytes
+ * (docs/design/heap-layout.md .heap.zero): glibc's memset stores vectors
+ * up to that size and switches to `rep stosb` above it, which is slower
+ * here for the blocks and holes the allocators clear just before they
+ * fill them.
+ */
+#define MDN_ZERO_PIECE ((size_t)2048)
+void mdn_zero(void *p, size_t n);
+
 /* Print "midden: internal check failed ..." and abort. */
 MDN_NORETURN void mdn_assert_fail(const char *expr, const char *file, int line);
 

@@ -57,7 +57,7 @@ static bool take_mutator_block(mdn_copy_space *s, mdn_bump_region *r) {
     __atomic_fetch_add(&s->blocks, 1, __ATOMIC_RELAXED);
     mdn_copy_retire(s, r);
     if (!zeroed)
-        memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
+        mdn_zero(mdn_address_to_ptr(block), MDN_BLOCK_SIZE);
     set_region(r, block);
     return true;
 }

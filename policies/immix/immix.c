@@ -223,7 +223,7 @@ static uintptr_t take_free(mdn_immix_allocator *a) {
     if (!a->copy) {
         young_take(s, MDN_BLOCK_SIZE);
         if (!zeroed)
-            memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
+            mdn_zero(mdn_address_to_ptr(block), MDN_BLOCK_SIZE);
     }
     return block.value;
 }
@@ -234,7 +234,7 @@ static void start_hole(mdn_immix_allocator *a, uintptr_t start, uintptr_t end, b
     if (zero) {
         size_t b = block_index(s, a->block);
         mdn_address from = mdn_address_from_word(start);
-        memset((void *)start, 0, end - start);
+        mdn_zero((void *)start, end - start);
         if (__atomic_load_n(&s->block_has_medium[b], __ATOMIC_RELAXED))
             mdn_side_clear_range(&s->medium, from, end - start);
         if (__atomic_load_n(&s->block_has_pinned[b], __ATOMIC_RELAXED))

@@ -66,7 +66,7 @@ void *mdn_immortal_alloc(mdn_immortal_space *s, mdn_bump_region *r, size_t size,
         return NULL;
     }
     if (!zeroed)
-        memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
+        mdn_zero(mdn_address_to_ptr(block), MDN_BLOCK_SIZE);
     __atomic_store_n(counted_offset(s, block.value), 0u, __ATOMIC_RELAXED);
     mdn_immortal_retire(s, r);
     r->cursor = block.value;

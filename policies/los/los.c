@@ -241,13 +241,13 @@ void *mdn_los_alloc(mdn_los_space *s, size_t size) {
     /* The run is ours now: clear the pages an earlier object wrote (of a
      * warm run of chunks, just the object's pages). */
     if (!huge_zeroed)
-        memset((void *)start, 0, bytes);
+        mdn_zero((void *)start, bytes);
     if (ndirty) {
         for (size_t i = bits_next(dirty, first, true), end = first + pages; i < end;) {
             size_t stop = bits_next(dirty, i, false);
             if (stop > end)
                 stop = end;
-            memset((void *)(chunk_start + (i << MDN_LOG_PAGE)), 0, (stop - i) << MDN_LOG_PAGE);
+            mdn_zero((void *)(chunk_start + (i << MDN_LOG_PAGE)), (stop - i) << MDN_LOG_PAGE);
             i = bits_next(dirty, stop, true);
         }
     }

@@ -103,7 +103,7 @@ static size_t count_marks(const mdn_marksweep_space *s, mdn_address block) {
  * zeroing them first unless the memory is known to be zero. */
 static void **link_run(void **tail, uintptr_t first, size_t cell, size_t count, bool zero) {
     if (zero)
-        memset((void *)first, 0, cell * count);
+        mdn_zero((void *)first, cell * count);
     for (size_t k = 0; k < count; k++, first += cell) {
         *tail = (void *)first;
         tail = (void **)first;
@@ -197,7 +197,7 @@ bool mdn_marksweep_refill(mdn_marksweep_space *s, mdn_marksweep_allocator *a, un
     s->blocks[index].size_class = (uint8_t)c;
     s->blocks[index].swept_head = NULL;
     if (!zeroed)
-        memset(mdn_address_to_ptr(block), 0, MDN_BLOCK_SIZE);
+        mdn_zero(mdn_address_to_ptr(block), MDN_BLOCK_SIZE);
     size_t n = mdn_marksweep_cells_per_block(c);
     void *head = NULL;
     void **tail = link_run(&head, mdn_marksweep_cell_at(block, 0, 0), mdn_marksweep_cell_size(c), n, false);
