@@ -22,9 +22,9 @@
  * Zero `n` bytes of memory a mutator will be handed (a block, a hole, a
  * large object's pages), in pieces of at most MDN_ZERO_PIECE bytes
  * (docs/design/heap-layout.md .heap.zero): glibc's memset stores vectors
- * up to that size and switches to `rep stosb` above it, which is slower
- * here for the blocks and holes the allocators clear just before they
- * fill them.
+ * up to that size and switches to `rep stosb` above it, and clearing the
+ * blocks, holes and pages the allocators hand out costs more that way on
+ * the machines measured.
  */
 #define MDN_ZERO_PIECE ((size_t)2048)
 void mdn_zero(void *p, size_t n);
