@@ -838,7 +838,9 @@ bool mdn_heap_expand(mdn_heap *heap, size_t bytes);
 
 /**
  * @brief Change the growable policy's factor (`heap-factor`): the limit set
- * after each later collection is @p percent of the bytes in use.
+ * after each later collection is at most @p percent of the bytes in use,
+ * the factor the `heap-gc-share` rule chooses (exactly @p percent with
+ * `heap-gc-share=0`).
  * @param heap    the heap (growable policy; any other is a misuse error)
  * @param percent 110 to 10000, as the option allows (else a misuse error)
  */

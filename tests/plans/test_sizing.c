@@ -8,6 +8,7 @@
  * small objects and of medium and large ones, that fault each page about
  * once.
  * MDN_TEST_LABELS: threads */
+#include "core/util.h" /* mdn_now_ns */
 #include "testutil.h"
 #include "toyvm.h"
 
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MIB ((size_t)1 << 20)
@@ -228,17 +228,11 @@ START_TEST(limit_falls_past_the_shrink_ratio) {
 }
 END_TEST
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* .sizing.share: 32 MiB kept, then windows of 4 MiB of garbage ended by a
  * full collection; with `work` the mutator spins 8 times the collection
- * time so far after every 256 KiB (a GC share near 11% in every window,
- * those the collections the allocation brings on end too), without it it
- * only allocates. The live size is large enough that the factor, not the
+ * time since the last spin after every 256 KiB (about 11% of each window
+ * in collections, counting those the allocation itself brings on), without
+ * it it only allocates. The live size is large enough that the factor, not the
  * room of .sizing.room (a chunk), sets the limit. The limit after the last
  * window. */
 static size_t share_limit(unsigned share, bool work) {
@@ -255,7 +249,7 @@ static size_t share_limit(unsigned share, bool work) {
             if (n + (256 << 10) >= 4 * MIB)
                 mdn_collect(t->mutator, MDN_GC_FULL);
             uint64_t gc = stats_of(h).total_pause_ns;
-            for (uint64_t end = now_ns() + 8 * (gc - paid); work && now_ns() < end;)
+            for (uint64_t end = mdn_now_ns() + 8 * (gc - paid); work && mdn_now_ns() < end;)
                 ;
             paid = gc;
         }
